@@ -1,0 +1,116 @@
+"""Registry of dataset protocols.
+
+A protocol is a class with a frozen params dataclass (every open choice a field with its default and
+a comment citing the paper) and a generator of :class:`~data_prep.sample.Sample`. Register it with
+``@register_protocol``; the runner looks it up by ``name``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from data_prep.sample import Sample
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """Where a protocol found its raw data under a data root.
+
+    Attributes:
+        dataset: dataset id used in outputs (``cptac-gbm`` or ``ct-head-standin``...).
+        path: the folder that was found.
+        stand_in_for: the dataset this one replaces, or None.
+        note: one line shown in reports (e.g. "head-CT DICOM stand-in; this is NOT CPTAC-GBM").
+    """
+
+    dataset: str
+    path: Path
+    stand_in_for: str | None = None
+    note: str = ""
+
+
+class Protocol(ABC):
+    """Base class of a dataset protocol.
+
+    Class attributes to set: ``name`` (registry key), ``title``, ``scale``, ``params_cls`` (a frozen
+    dataclass), ``paper`` (e.g. ``"P1 (Aghelan & Rouhani) sec. 4"``), ``layout`` (expected folder
+    layout, one line) and ``how_to_get`` (where the dataset is obtained, registration or not).
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    scale: ClassVar[int]
+    params_cls: ClassVar[type]
+    paper: ClassVar[str] = ""
+    layout: ClassVar[str] = ""
+    how_to_get: ClassVar[str] = ""
+
+    def __init__(self, params=None):
+        self.params = params if params is not None else self.params_cls()
+
+    @abstractmethod
+    def resolve(self, data_root: Path) -> ResolvedSource:
+        """Find the dataset under ``data_root``.
+
+        Raises:
+            DatasetMissing: the dataset (and any allowed stand-in) is absent.
+        """
+
+    @abstractmethod
+    def samples(
+        self, data_root: Path, split: str | None = None, limit: int | None = None
+    ) -> Iterator[Sample]:
+        """Yield HR/LR pairs of ``split`` (None = the protocol's evaluation split).
+
+        ``limit`` takes N samples chosen deterministically (same N -> same samples). Raises
+        :class:`~data_prep.errors.DatasetMissing` or :class:`~data_prep.errors.DataError`.
+        """
+
+    def params_dict(self) -> dict:
+        """Every protocol parameter as a JSON-serialisable dict (goes into run.json)."""
+        return json.loads(json.dumps(dataclasses.asdict(self.params), default=str))
+
+    def params_hash(self) -> str:
+        """sha256 (first 16 hex) of the protocol name + parameters; keys caches of prepared data."""
+        blob = json.dumps({"protocol": self.name, "params": self.params_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_REGISTRY: dict[str, type[Protocol]] = {}
+
+
+def register_protocol(cls: type[Protocol]) -> type[Protocol]:
+    """Class decorator: add a :class:`Protocol` subclass under ``cls.name``."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"protocol {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_all() -> None:
+    import data_prep.protocols  # noqa: F401  (registers every protocol module)
+
+
+def get_protocol(name: str, params=None) -> Protocol:
+    """Instantiate the protocol ``name`` with ``params`` (default params when None).
+
+    Raises:
+        KeyError: unknown name; the message lists the registered names.
+    """
+    _load_all()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown dataset protocol {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](params)
+
+
+def list_protocols() -> list[str]:
+    """Registered protocol names, sorted."""
+    _load_all()
+    return sorted(_REGISTRY)
