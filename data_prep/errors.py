@@ -32,3 +32,10 @@ class DatasetMissing(DataError):
         self.expected_layout = expected_layout
         self.how_to_get = how_to_get
         super().__init__(path, "dataset folder not found", f"layout {expected_layout}; {how_to_get}")
+
+
+class Excluded(DataError):
+    """A valid file that the protocol's own selection rule leaves out (e.g. not 512x512 in P4).
+
+    Counted per reason in the manifest; never turned into an error by ``--strict``.
+    """

@@ -42,7 +42,7 @@ def install() -> None:
     global _LIB
     if "torchvision" not in sys.modules and _LIB is None and not _torchvision_ops_loaded():
         lib = torch.library.Library("torchvision", "FRAGMENT")
-        for name, schema in _SCHEMAS.items():
+        for schema in _SCHEMAS.values():
             try:
                 lib.define(schema)
             except RuntimeError:  # already defined (e.g. real ops loaded)

@@ -33,6 +33,11 @@ class PretrainedCfg:
         paper: the paper / release that provides them.
         obtain: the command (or instruction) that gets the file, shown in every output where the
             file is missing (e.g. ``bench weights fetch realesrgan-x4plus``).
+        convert: name of a key-layout converter in :data:`models.weights.KEY_CONVERTERS` applied
+            after loading (e.g. ``old-esrgan`` for ``RRDB_ESRGAN_x4.pth``), or None.
+        size: expected file size in bytes when published (for progress bars / quick checks).
+        manual: True when ``url`` is a page (Google Drive...) rather than a direct download: fetching
+            still tries it, but the sha256 check will reject an HTML page and the error says so.
     """
 
     file: str
@@ -42,6 +47,9 @@ class PretrainedCfg:
     license: str
     paper: str
     obtain: str
+    convert: str | None = None
+    size: int | None = None
+    manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,10 @@ class ModelSpec:
         pretrained: :class:`PretrainedCfg` or None (interpolation).
         factory: ``factory(spec, weights_dir, device, **options) -> SRModel``.
         options: default engine options of this model (documented settings, into run.json).
+        arch: zero-argument builder of the ``torch.nn.Module`` (deep models), None for
+            interpolation. Used by the weights tools and the training recipes.
+        input_multiple: the network needs input height/width divisible by this (RRDBNet x2 uses
+            pixel-unshuffle: 2); the engine pads and crops back.
     """
 
     name: str
@@ -69,6 +81,8 @@ class ModelSpec:
     pretrained: PretrainedCfg | None
     factory: Callable[..., SRModel]
     options: dict = field(default_factory=dict)
+    arch: Callable[[], object] | None = None
+    input_multiple: int = 1
 
 
 class WeightsError(Exception):
@@ -99,6 +113,9 @@ class SRModel(ABC):
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
+        #: per-image diagnostics of the last :meth:`upscale` call, name -> float array ``(N,)``
+        #: (e.g. ``gray_channel_spread``); empty when the model has none.
+        self.diagnostics: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
@@ -123,13 +140,24 @@ class SRModel(ABC):
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+#: auxiliary networks with checkpoints that are not SR models (discriminators): fetched, verified
+#: and loaded by the same code, but never listed by :func:`list_models` (the runner runs those).
+_AUX: dict[str, ModelSpec] = {}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     """Add ``spec`` under ``spec.name``. Raises ValueError on a duplicate name."""
-    if spec.name in _REGISTRY:
+    if spec.name in _REGISTRY or spec.name in _AUX:
         raise ValueError(f"model {spec.name!r} registered twice")
     _REGISTRY[spec.name] = spec
+    return spec
+
+
+def register_aux(spec: ModelSpec) -> ModelSpec:
+    """Add an auxiliary network (e.g. a discriminator) with a checkpoint. ValueError on duplicates."""
+    if spec.name in _REGISTRY or spec.name in _AUX:
+        raise ValueError(f"network {spec.name!r} registered twice")
+    _AUX[spec.name] = spec
     return spec
 
 
@@ -137,18 +165,44 @@ def _load_all() -> None:
     import models.zoo  # noqa: F401  (imports every family module, which registers its models)
 
 
+def _ordered(names: list[str]) -> list[str]:
+    from models.zoo import ORDER
+
+    rank = {n: i for i, n in enumerate(ORDER)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))
+
+
 def list_models() -> list[str]:
-    """Registered model names in registry order (interpolation first)."""
+    """Registered SR model names in the canonical order of ``models.zoo.ORDER`` (interpolation
+    first, then the papers' deep models, then extra checkpoints)."""
     _load_all()
-    return list(_REGISTRY)
+    return _ordered(list(_REGISTRY))
+
+
+def list_aux() -> list[str]:
+    """Names of auxiliary networks (discriminators) that have checkpoints."""
+    _load_all()
+    return list(_AUX)
+
+
+def list_checkpoints() -> list[ModelSpec]:
+    """Every spec (SR models then auxiliary networks) that has a :class:`PretrainedCfg`."""
+    _load_all()
+    specs = [_REGISTRY[n] for n in list_models()] + list(_AUX.values())
+    return [s for s in specs if s.pretrained is not None]
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of ``name``. Raises KeyError naming the known models."""
+    """The :class:`ModelSpec` of ``name`` (SR model or auxiliary network).
+
+    Raises KeyError naming the known models.
+    """
     _load_all()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name in _AUX:
+        return _AUX[name]
+    raise KeyError(f"unknown model {name!r}; known: {', '.join(list_models())}")
 
 
 def default_weights_dir() -> Path:
@@ -171,12 +225,19 @@ def load_model(
         name: registry key.
         weights_dir: folder holding weight files (default :func:`default_weights_dir`).
         device: ``auto`` (CUDA when available) | ``cpu`` | ``cuda``.
-        **options: engine options overriding ``spec.options`` (tile, precision, gray policy...).
+        **options: overrides of ``spec.options``. Deep models (see ``models.network``):
+            ``gray`` ``average`` (default) | ``luma``; ``x2_mode`` ``outscale`` (default: native x4
+            then float Lanczos4, as official ``--outscale 2``) | ``native-x2`` (companion model
+            ``x2_model``); ``precision`` ``fp32`` (default) | ``bf16`` | ``fp16``; ``tile`` (0 = off),
+            ``tile_pad`` (10), ``tile_batch`` (4), ``pre_pad`` (0), ``batch_size`` (4),
+            ``channels_last`` (``auto`` = CUDA only); ``verify_hash`` (True). Interpolation models
+            ignore these and reject any other key.
 
     Raises:
         KeyError: unknown model.
         WeightsMissing: the weights file is absent.
         WeightsError: the file is present but wrong (sha256 mismatch, truncated, wrong keys).
+        ValueError: an unknown option or value; TypeError: ``name`` is an auxiliary network.
     """
     spec = get_spec(name)
     wd = Path(weights_dir) if weights_dir is not None else default_weights_dir()

@@ -1,0 +1,32 @@
+"""Image-quality metrics with explicit conventions, one registry and a batched torch engine.
+
+Public API::
+
+    from benchmark.metrics import (MetricSettings, to_metric_domain, compute_metrics_batch,
+                                   list_metrics, get_metric)
+    s = MetricSettings(data_range=255.0, channel="gray", crop_border=0, quantize=True, nrmse_norm="mean")
+    hr = to_metric_domain(hr01, s)            # float in [0, 1] -> float64 in [0, 255], rounded
+    vals, notes = compute_metrics_batch(sr, hr, s, names=["psnr", "ssim"], device="cpu")
+
+See ``domain.py`` for the settings and channel policy, ``registry.py`` for :class:`MetricSpec`, one
+module per metric family (``psnr.py``, ``ssim.py``, ``vif.py``, ``niqe.py``, ``lpips.py``),
+``engine.py`` for the batched torch implementation and ``bench.py`` for the speed benchmark.
+"""
+
+from benchmark.metrics.compute import DEFAULT_METRICS, compute_metrics, compute_metrics_batch
+from benchmark.metrics.domain import MetricSettings, prepare_pair, rgb_to_y, to_metric_domain
+from benchmark.metrics.registry import MetricSpec, get_metric, list_metrics, register_metric
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "MetricSettings",
+    "MetricSpec",
+    "compute_metrics",
+    "compute_metrics_batch",
+    "get_metric",
+    "list_metrics",
+    "prepare_pair",
+    "register_metric",
+    "rgb_to_y",
+    "to_metric_domain",
+]

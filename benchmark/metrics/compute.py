@@ -1,0 +1,115 @@
+"""``compute_metrics_batch``: the one call the runner makes.
+
+It applies the channel policy and ``crop_border`` (:func:`benchmark.metrics.domain.prepare_pair`),
+then computes each requested metric either with the batched torch engine
+(:mod:`benchmark.metrics.engine`: PSNR, SSIM, MSE, RMSE, MAE, NRMSE, MS-SSIM, VIF) or with the
+per-image NumPy implementation of the metric family (all metrics; NIQE and LPIPS always go there).
+Both paths agree within the tolerances stated in ``tests/test_metrics_*.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from benchmark.metrics.domain import MetricSettings, prepare_pair
+from benchmark.metrics.registry import canonical_name, get_metric, list_metrics
+
+DEFAULT_METRICS = ("psnr", "ssim", "mse", "rmse", "mae", "nrmse", "ms-ssim", "vif")
+
+
+def compute_metrics_batch(
+    sr: np.ndarray,
+    hr: np.ndarray,
+    settings: MetricSettings,
+    names: list[str] | tuple[str, ...] | None = None,
+    device: str = "cpu",
+    engine: str = "auto",
+    chunk: int | None = None,
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Compute metrics for a stack of image pairs.
+
+    Args:
+        sr: super-resolved stack ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)`` (RGB order),
+            already in the metric domain ``[0, settings.data_range]``; any real dtype (uint8,
+            uint16, int16, float32, float64). Converted to float64 before any arithmetic, so integer
+            inputs never overflow.
+        hr: ground-truth stack, same shape.
+        settings: :class:`MetricSettings` (data_range, channel policy, crop_border, ...).
+        names: metric names (see :func:`list_metrics`; aliases ``msssim``, ``vifp`` accepted);
+            default :data:`DEFAULT_METRICS` (all full-reference metrics without weights).
+        device: torch device for the engine and LPIPS (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        engine: ``"auto"`` (torch engine for the metrics it implements), ``"torch"`` (same), or
+            ``"numpy"`` (per-image NumPy implementations only; the slow, simple path).
+        chunk: images per engine batch (default: sized to keep the float64 work set near 256 MB).
+
+    Returns:
+        ``(values, notes)``: ``values`` maps each canonical metric name to a float64 array ``(N,)``
+        (``inf`` for PSNR of identical images; NaN where undefined); ``notes`` is a list of N strings,
+        ``""`` or ``"metric: reason; ..."`` for every non-finite value.
+
+    Raises:
+        ValueError: shapes differ, unsupported shapes, channel-policy violations, crop too large,
+            unknown ``engine``. KeyError: unknown metric name.
+    """
+    if engine not in ("auto", "torch", "numpy"):
+        raise ValueError(f"engine must be auto, torch or numpy, got {engine!r}")
+    names = list(DEFAULT_METRICS if names is None else names)
+    specs = [get_metric(n) for n in names]
+    canon = [s.name for s in specs]
+    x, y = prepare_pair(sr, hr, settings)
+    n = x.shape[0]
+    values: dict[str, np.ndarray] = {c: np.full(n, math.nan) for c in canon}
+    per_notes: list[list[str]] = [[] for _ in range(n)]
+
+    bad = ~(np.isfinite(x).all(axis=(1, 2, 3)) & np.isfinite(y).all(axis=(1, 2, 3)))
+    good = np.flatnonzero(~bad)
+    for i in np.flatnonzero(bad):
+        per_notes[i].append("input contains NaN or inf: all metrics NaN")
+
+    remaining = list(dict.fromkeys(canon))
+    if engine != "numpy" and len(good):
+        from benchmark.metrics import engine as eng
+
+        todo = [c for c in remaining if c in eng.ENGINE_METRICS]
+        if todo:
+            vals, notes = eng.compute_batch(x[good], y[good], settings, todo, device=device, chunk=chunk)
+            for c in todo:
+                values[c][good] = vals[c]
+            for j, i in enumerate(good):
+                per_notes[i].extend(notes[j])
+            remaining = [c for c in remaining if c not in todo]
+
+    for c in remaining:
+        spec = get_metric(c)
+        if c == "lpips":
+            from benchmark.metrics.lpips import lpips_batch
+
+            if len(good):
+                v, nt = lpips_batch(x[good], y[good], settings, device=device)
+                values[c][good] = v
+                for j, i in enumerate(good):
+                    if nt[j]:
+                        per_notes[i].append(f"{c}: {nt[j]}")
+            continue
+        for i in good:
+            try:
+                v, note = spec.fn(x[i], y[i], settings)
+            except Exception as e:  # noqa: BLE001 - a metric never kills a run
+                v, note = math.nan, f"failed: {type(e).__name__}: {e}"
+            values[c][i] = v
+            if note:
+                per_notes[i].append(f"{c}: {note}")
+    return values, ["; ".join(p) for p in per_notes]
+
+
+def compute_metrics(sr: np.ndarray, hr: np.ndarray, settings: MetricSettings,
+                    names: list[str] | None = None, **kw) -> tuple[dict[str, float], str]:
+    """Single-image convenience wrapper: ``(H, W[, C])`` arrays -> ``({name: float}, note)``."""
+    vals, notes = compute_metrics_batch(np.asarray(sr)[None], np.asarray(hr)[None], settings, names, **kw)
+    return {k: float(v[0]) for k, v in vals.items()}, notes[0]
+
+
+__all__ = ["compute_metrics_batch", "compute_metrics", "DEFAULT_METRICS", "list_metrics",
+           "canonical_name"]

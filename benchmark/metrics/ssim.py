@@ -1,0 +1,133 @@
+"""Structural similarity: SSIM (Wang et al. 2004) and MS-SSIM (Wang, Simoncelli & Bovik 2003).
+
+Per image, NumPy, float64. Inputs are ``(C, H, W)`` float64 arrays in the metric domain
+``[0, data_range]`` with the channel policy and ``crop_border`` already applied.
+
+SSIM (Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, "Image quality assessment: from error
+visibility to structural similarity", IEEE TIP 13(4), 2004, Eq. 13): local statistics with an 11x11
+Gaussian window (sigma 1.5, normalised), population (co)variances,
+``C1 = (K1 L)^2``, ``C2 = (K2 L)^2`` with ``L = data_range``, K1 = 0.01, K2 = 0.03;
+``SSIM map = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``,
+averaged over the *valid* region (pixels at least 5 from the border, as the reference MATLAB
+``ssim_index.m``, skimage's crop of ``(win_size - 1) // 2`` and BasicSR's ``[5:-5, 5:-5]``), then
+over channels. Identical to ``skimage.metrics.structural_similarity(gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=L)`` and to BasicSR ``calculate_ssim`` for
+L = 255. Constant images are well defined (C1, C2 > 0): e.g. two equal constants give 1.
+
+MS-SSIM follows sewar's ``msssim`` (the reference of this project): 5 scales with weights
+(0.0448, 0.2856, 0.3001, 0.2363, 0.1333); at each scale the mean SSIM and the mean contrast-structure
+term ``cs = (2 s_xy + C2) / (s_x^2 + s_y^2 + C2)`` over the valid region (11x11 Gaussian, sigma 1.5);
+between scales a 2x2 box average (``scipy.ndimage.uniform_filter(size=2)``, i.e.
+``(x[2k-1] + x[2k]) / 2`` with ``x[-1] = x[0]``) and decimation by 2;
+``MS-SSIM = Re(prod_{j<M} cs_j^{w_j} * ssim_M^{w_M})`` with complex powers (so a negative ``cs``
+gives a real part rather than NaN, as sewar). When the short side is too small for 5 scales the
+number of scales is reduced to ``floor(log2(min_side / 11)) + 1`` and the weights truncated (not
+renormalised), as sewar does. Deviation from sewar, on purpose: for RGB, sewar's 2x2 filter also
+runs across the channel axis (mixing R, G, B after the first scale); here each channel is filtered
+separately. For single-channel images (``gray`` / ``y``) the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from benchmark.metrics._kernels import filter_valid, gaussian_taps
+from benchmark.metrics.registry import MetricSpec, register_metric
+
+SSIM_WIN = 11
+SSIM_SIGMA = 1.5
+
+
+def ssim_and_cs(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01,
+                k2: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean SSIM and mean contrast-structure ``cs`` over the valid region.
+
+    Args:
+        x, y: float64 ``(C, H, W)`` with ``H, W >= 11``.
+        data_range: L in ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2``.
+
+    Returns:
+        ``(ssim, cs)``, two float64 arrays ``(C,)``.
+    """
+    taps = gaussian_taps(SSIM_WIN, SSIM_SIGMA)
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    mx = filter_valid(x, taps)
+    my = filter_valid(y, taps)
+    sxx = filter_valid(x * x, taps) - mx * mx
+    syy = filter_valid(y * y, taps) - my * my
+    sxy = filter_valid(x * y, taps) - mx * my
+    cs_map = (2.0 * sxy + c2) / (sxx + syy + c2)
+    ssim_map = (2.0 * mx * my + c1) / (mx * mx + my * my + c1) * cs_map
+    return ssim_map.mean(axis=(-2, -1)), cs_map.mean(axis=(-2, -1))
+
+
+def ssim(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
+    """Mean SSIM (Wang 2004 settings), averaged over channels; NaN if a side is < 11 pixels."""
+    if min(sr.shape[-2:]) < SSIM_WIN:
+        return math.nan, f"SSIM undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than the 11x11 window"
+    s, _ = ssim_and_cs(sr, hr, settings.data_range, settings.ssim_k1, settings.ssim_k2)
+    return float(s.mean()), ""
+
+
+def box2_decimate(x: np.ndarray) -> np.ndarray:
+    """sewar's MS-SSIM downsampling of the last two axes: ``uniform_filter(size=2)`` then ``[::2]``.
+
+    ``out[k] = (x[2k - 1] + x[2k]) / 2`` with ``x[-1] = x[0]`` ('reflect' boundary), per axis;
+    output length ``ceil(n / 2)``.
+    """
+    p = np.concatenate([x[..., :1, :], x], axis=-2)
+    p = np.concatenate([p[..., :, :1], p], axis=-1)
+    h, w = x.shape[-2:]
+    h2, w2 = (h + 1) // 2, (w + 1) // 2
+    p = p[..., : 2 * h2, : 2 * w2]
+    p = 0.5 * (p[..., 0::2, :] + p[..., 1::2, :])
+    return 0.5 * (p[..., :, 0::2] + p[..., :, 1::2])
+
+
+def msssim_scales(h: int, w: int, n_weights: int) -> int:
+    """Number of MS-SSIM scales used for an ``h x w`` image (sewar's cap), 0 if smaller than 11."""
+    m = min(h, w)
+    if m < SSIM_WIN:
+        return 0
+    return min(n_weights, int(math.floor(math.log2(m / SSIM_WIN))) + 1)
+
+
+def combine_msssim(ssims: np.ndarray, css: np.ndarray, weights: np.ndarray) -> float:
+    """``Re(prod(cs[:-1] ** w[:-1]) * ssim[-1] ** w[-1])`` with complex powers (sewar)."""
+    n = len(ssims)
+    w = np.asarray(weights[:n], dtype=np.float64)
+    val = np.prod(css[: n - 1].astype(np.complex128) ** w[: n - 1]) * (
+        complex(ssims[n - 1]) ** w[n - 1])
+    return float(np.real(val))
+
+
+def msssim(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
+    """MS-SSIM as sewar ``msssim`` (see module doc); NaN if a side is < 11 pixels."""
+    n = msssim_scales(sr.shape[-2], sr.shape[-1], len(settings.msssim_weights))
+    if n == 0:
+        return math.nan, f"MS-SSIM undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than the 11x11 window"
+    ssims = np.empty(n)
+    css = np.empty(n)
+    x, y = sr, hr
+    for j in range(n):
+        s, c = ssim_and_cs(x, y, settings.data_range, settings.ssim_k1, settings.ssim_k2)
+        ssims[j], css[j] = s.mean(), c.mean()
+        if j < n - 1:
+            x, y = box2_decimate(x), box2_decimate(y)
+    return combine_msssim(ssims, css, np.asarray(settings.msssim_weights)), ""
+
+
+register_metric(MetricSpec(
+    name="ssim", higher_is_better=True, value_range=(-1.0, 1.0), needs_weights=False,
+    reference="skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, "
+    "use_sample_covariance=False, data_range=...); basicsr.metrics.calculate_ssim(crop_border, test_y_channel)",
+    unit="1", description="Wang et al. 2004 (Eq. 13): Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, "
+    "mean over the valid region, averaged over channels", fn=ssim))
+register_metric(MetricSpec(
+    name="ms-ssim", higher_is_better=True, value_range=(-1.0, 1.0), needs_weights=False,
+    reference="sewar.full_ref.msssim(MAX=data_range) (grayscale; RGB filtered per channel here)",
+    unit="1", description="Wang, Simoncelli & Bovik 2003 multi-scale SSIM, 5 scales, sewar conventions",
+    fn=msssim))

@@ -1,0 +1,174 @@
+"""What each paper's suite runs: datasets (protocols), scale, metric settings, paper table.
+
+Every metric convention a paper left open is an explicit field here with its default and the
+reason; ``run.json`` and the report print the values used. Source: ../shared/papers/README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# The metric columns every suite computes (the contract of per_image.csv); a paper table picks
+# the ones it reports.
+DEFAULT_METRICS = ("psnr", "ssim", "mse", "nrmse", "mae", "vif")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Metric conventions of one dataset inside a suite (see benchmark.metrics.MetricSettings).
+
+    Attributes:
+        data_range: peak of the metric domain: 255 = images compared as 8-bit, 1.0 = as [0, 1]
+            floats.
+        quantize: round SR/HR to the integer grid of ``data_range`` first (as when SR outputs are
+            saved as 8-bit PNG and scored from disk, the usual practice of the papers' tools).
+        channel: ``gray`` | ``rgb`` (all channels) | ``y`` (BT.601 luma, BasicSR convention).
+        crop_border: pixels removed on each side before scoring (BasicSR uses ``scale``).
+        nrmse_norm: NRMSE normalisation: ``mean`` of HR (P3) | ``euclidean`` | ``min-max``.
+        why: one line on where the default comes from.
+    """
+
+    data_range: float = 255.0
+    quantize: bool = True
+    channel: str = "gray"
+    crop_border: int = 0
+    nrmse_norm: str = "mean"
+    why: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DatasetRun:
+    """One dataset of a suite.
+
+    Attributes:
+        protocol: data_prep protocol name (``drive``...).
+        split: split evaluated (None = the protocol's evaluation split).
+        eval: :class:`EvalSettings`.
+        paper_table: which paper table the rows answer (e.g. ``P1 v2 Table 1``), or "".
+    """
+
+    protocol: str
+    eval: EvalSettings
+    split: str | None = None
+    paper_table: str = ""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A paper's reproduction suite.
+
+    Attributes:
+        name: ``aghelan`` | ``khandare`` | ``rashid`` | ``beallor`` | ``demo``.
+        title: paper title (short).
+        paper: id in ../shared/papers (P1..P4).
+        datasets: the :class:`DatasetRun` list.
+        paper_models: the models the paper reports (the report lists these first).
+        metrics: metric names computed.
+    """
+
+    name: str
+    title: str
+    paper: str
+    datasets: tuple[DatasetRun, ...]
+    paper_models: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+_EIGHT_BIT_GRAY = EvalSettings(
+    channel="gray",
+    why="grayscale images scored as 8-bit, no crop (papers do not state channel or crop border)",
+)
+_EIGHT_BIT_RGB = EvalSettings(
+    channel="rgb",
+    why="P1 does not state RGB vs Y nor crop border: all RGB channels as 8-bit, no crop",
+)
+_UNIT_FLOAT = EvalSettings(
+    data_range=1.0,
+    quantize=False,
+    why="P3 normalises slices to [0, 1]; metrics on floats with data_range 1 (NRMSE / mean of GT)",
+)
+
+SUITES: dict[str, Suite] = {}
+
+
+def _add(s: Suite) -> None:
+    SUITES[s.name] = s
+
+
+_add(Suite(
+    name="aghelan",
+    title="Aghelan & Rouhani, Fine-tuned GAN-based model for medical image SR (v2)",
+    paper="P1",
+    datasets=(
+        DatasetRun("drive", _EIGHT_BIT_RGB, paper_table="P1 v2 Table 1 (DRIVE, x2)"),
+        DatasetRun("chestxray14", _EIGHT_BIT_GRAY, paper_table="P1 v2 Table 2 (ChestX-ray14, x4)"),
+    ),
+    paper_models=("realesrgan-x4plus", "realesrgan-finetuned-retina", "realesrgan-finetuned-cxr"),
+))
+_add(Suite(
+    name="khandare",
+    title="Khandare et al., SRGAN, ESRGAN and Real-ESRGAN on X-ray",
+    paper="P2",
+    datasets=(
+        DatasetRun("chestxray14", _EIGHT_BIT_GRAY,
+                   paper_table="P2 Tables 1-3 (unnamed X-ray set, per image)"),
+    ),
+    paper_models=("srgan", "esrgan", "realesrgan-x4plus"),
+    notes=("P2 names neither dataset, scale nor degradation; ChestX-ray14 x4 stands in.",),
+))
+_add(Suite(
+    name="rashid",
+    title="Rashid, Shakibapour & Ebrahimi, Single MR image SR using GAN",
+    paper="P3",
+    datasets=(DatasetRun("brats2018", _UNIT_FLOAT, paper_table="P3 Table 2 (BraTS 2018 T1 test)"),),
+    paper_models=("bilinear", "bicubic", "realesrgan-1ch"),
+))
+_add(Suite(
+    name="beallor",
+    title="Beallor et al., Medical imaging enhancement using GANs",
+    paper="P4",
+    datasets=(
+        DatasetRun("cptac-gbm", EvalSettings(
+            channel="gray",
+            why="P4 scores with scikit-image on 8-bit grayscale images; no crop",
+        ), paper_table="P4 Tables 1-2 (CPTAC-GBM x4)"),
+    ),
+    paper_models=("nearest", "bilinear", "bicubic", "srresnet", "srgan"),
+))
+_add(Suite(
+    name="demo",
+    title="Embedded default: real images shipped inside installed packages",
+    paper="-",
+    datasets=(
+        DatasetRun("demo-retina", _EIGHT_BIT_RGB),
+        DatasetRun("demo-cxr", _EIGHT_BIT_GRAY),
+        DatasetRun("demo-brain", _UNIT_FLOAT),
+        DatasetRun("demo-ct", _EIGHT_BIT_GRAY),
+    ),
+    notes=(
+        "Embedded images run through the papers' protocol code; they are not the papers' "
+        "datasets, so no paper numbers are compared.",
+    ),
+))
+
+# ``all`` = the four paper suites.
+ALL = ("aghelan", "khandare", "rashid", "beallor")
+
+
+def resolve_suites(name: str) -> list[Suite]:
+    """Suites selected by ``--suite`` (``all`` or a comma list of names).
+
+    Raises:
+        KeyError: an unknown name; the message lists the known suites.
+    """
+    names = ALL if name == "all" else tuple(n.strip() for n in name.split(",") if n.strip())
+    unknown = [n for n in names if n not in SUITES]
+    if unknown or not names:
+        raise KeyError(
+            f"unknown suite {', '.join(unknown) or repr(name)}; known: all, {', '.join(SUITES)}"
+        )
+    return [SUITES[n] for n in names]

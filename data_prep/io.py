@@ -1,0 +1,307 @@
+"""Readers for the raw dataset files: PNG/TIFF/GIF/PPM(.gz)/JPEG, NIfTI and DICOM.
+
+Every reader returns the decoded pixels plus what the file says about itself, and raises one
+:class:`~data_prep.errors.DataError` naming the file when it cannot be used. Decoding is done by the
+libraries (Pillow, nibabel, pydicom); nothing here parses a format by hand.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from data_prep.errors import DataError
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 (hex) of a file's bytes, read in chunks (no size limit)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class RasterImage:
+    """A decoded 2D image.
+
+    Attributes:
+        pixels: ``(H, W)`` or ``(H, W, 3)`` array in the file's own dtype (uint8 / uint16 / float32).
+            RGBA/LA files whose colour channels are equal and whose alpha is opaque are returned as
+            ``(H, W)``; an RGBA file with opaque alpha and unequal channels as ``(H, W, 3)``.
+        bit_depth: 8 or 16 (integer files), None for float files.
+        mode: the Pillow mode of the file (``L``, ``RGB``, ``RGBA``, ``I;16``...).
+        info: extra facts (``gray_from``: the mode a grayscale image was collapsed from).
+    """
+
+    pixels: np.ndarray
+    bit_depth: int | None
+    mode: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def data_range(self) -> float:
+        """Peak value of the file's integer grid (255, 65535), 1.0 for float data."""
+        return float(2**self.bit_depth - 1) if self.bit_depth else 1.0
+
+
+def _open_bytes(path: Path) -> bytes:
+    try:
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(path, f"cannot read file ({type(e).__name__}: {e})", "a readable file") from e
+
+
+def read_raster(path: str | Path) -> RasterImage:
+    """Decode a PNG/TIFF/GIF/PPM/JPEG file (``.gz`` allowed) with Pillow.
+
+    Returns:
+        :class:`RasterImage`: uint8 for 8-bit files, uint16 for 16-bit grayscale (``I;16``/``I``
+        with values up to 65535), float32 for ``F`` files; palette/bilevel images are expanded.
+
+    Raises:
+        DataError: unreadable or truncated file; an alpha channel that is not fully opaque; a
+            multi-frame file; NaN/Inf in a float file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    data = _open_bytes(path)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if getattr(im, "n_frames", 1) > 1 and im.format != "GIF":
+                raise DataError(path, f"{im.n_frames} frames in one file", "a single 2D image")
+            im.load()
+            mode = im.mode
+            if mode in ("P", "1", "PA"):
+                im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+            arr = np.asarray(im)
+    except DataError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(path, f"cannot decode image ({e})", "a valid PNG/TIFF/GIF/PPM file") from e
+
+    info: dict = {}
+    if im.format == "PNG" and mode in ("RGB", "RGBA"):
+        arr = _png_16bit_colour(data, arr)  # Pillow reduces 16-bit colour PNGs to 8 bit
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    if mode in ("I;16", "I;16B", "I;16L", "I") or arr.dtype in (np.int32, np.uint16, np.int16):
+        if arr.min() < 0 or arr.max() > 65535:
+            raise DataError(path, f"integer values outside 0..65535 ({arr.min()}..{arr.max()})", "8- or 16-bit pixels")
+        arr = _drop_opaque_alpha(arr.astype(np.uint16), 65535, path, mode, info)
+        return RasterImage(np.ascontiguousarray(arr), 16, mode, info)
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise DataError(path, "NaN or Inf pixel values", "finite pixel values")
+        return RasterImage(arr.astype(np.float32), None, mode, info)
+    if arr.dtype != np.uint8:
+        raise DataError(path, f"unsupported pixel dtype {arr.dtype}", "8- or 16-bit pixels")
+    arr = _drop_opaque_alpha(arr, 255, path, mode, info)
+    return RasterImage(np.ascontiguousarray(arr), 8, mode, info)
+
+
+def _drop_opaque_alpha(arr: np.ndarray, peak: int, path: Path, mode: str, info: dict) -> np.ndarray:
+    """LA / RGBA: the alpha channel must be opaque everywhere and is then dropped."""
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):
+        alpha = arr[..., -1]
+        if alpha.min() != peak:
+            raise DataError(path, f"{mode} image with transparent pixels (alpha min {alpha.min()})", "an opaque image")
+        arr = arr[..., :-1]
+        info["alpha_dropped"] = True
+        if arr.shape[2] == 1:
+            arr = arr[..., 0]
+    return arr
+
+
+def _png_16bit_colour(data: bytes, arr8: np.ndarray) -> np.ndarray:
+    """Re-decode a colour PNG with OpenCV when it is 16 bits per channel (else keep Pillow's)."""
+    import cv2
+
+    u = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if u is None or u.dtype != np.uint16 or u.ndim != 3:
+        return arr8
+    return cv2.cvtColor(u, cv2.COLOR_BGRA2RGBA if u.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
+def to_gray(img: RasterImage, path: str | Path) -> np.ndarray:
+    """Return ``(H, W)`` pixels: RGB(A) files must store R = G = B (a grayscale image).
+
+    Raises:
+        DataError: the colour channels differ (a real colour image where grayscale is expected).
+    """
+    a = img.pixels
+    if a.ndim == 2:
+        return a
+    if not (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])):
+        raise DataError(path, f"{img.mode} image with unequal colour channels", "a grayscale image (R = G = B)")
+    img.info["gray_from"] = img.mode
+    return np.ascontiguousarray(a[..., 0])
+
+
+def to_rgb(img: RasterImage, path: str | Path) -> np.ndarray:
+    """Return ``(H, W, 3)`` pixels (a grayscale image is repeated on 3 channels)."""
+    a = img.pixels
+    if a.ndim == 2:
+        return np.repeat(a[..., None], 3, axis=2)
+    if a.shape[2] != 3:
+        raise DataError(path, f"{a.shape[2]} channels", "an RGB image")
+    return a
+
+
+# ---------------------------------------------------------------- NIfTI
+def open_nifti(path: str | Path, expected_shape: tuple[int, ...] | None = None):
+    """Open a NIfTI file lazily (header only; voxels are read by :func:`read_nifti_volume`).
+
+    Raises:
+        DataError: unreadable header, or a shape different from ``expected_shape``.
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    try:
+        img = nib.load(str(path))
+    except Exception as e:  # nibabel raises several types (ImageFileError, OSError, EOFError...)
+        raise DataError(path, f"cannot read NIfTI header ({type(e).__name__}: {e})", "a valid .nii/.nii.gz") from e
+    if expected_shape is not None and tuple(img.shape) != tuple(expected_shape):
+        raise DataError(path, f"volume shape {tuple(img.shape)}", f"shape {tuple(expected_shape)}")
+    return img
+
+
+def read_nifti_volume(path: str | Path, expected_shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, str]:
+    """Read one NIfTI volume into memory (one volume at a time: the caller streams).
+
+    Returns:
+        ``(voxels, orig_dtype)``: voxels with the scaling of the header applied (nibabel's
+        ``dataobj``; the on-disk dtype when the header has no scaling), and the on-disk dtype name.
+
+    Raises:
+        DataError: unreadable/truncated file, wrong shape, NaN/Inf voxels.
+    """
+    img = open_nifti(path, expected_shape)
+    try:
+        vol = np.asanyarray(img.dataobj)
+    except Exception as e:
+        raise DataError(path, f"cannot read voxels ({type(e).__name__}: {e})", "a complete .nii/.nii.gz") from e
+    if vol.dtype.kind == "f" and not np.isfinite(vol).all():
+        raise DataError(path, "NaN or Inf voxel values", "finite voxel values")
+    return vol, str(img.get_data_dtype())
+
+
+# ---------------------------------------------------------------- DICOM
+@dataclass
+class DicomImage:
+    """A decoded single-frame grayscale DICOM image.
+
+    Attributes:
+        pixels: ``(H, W)`` float64 after the modality LUT (RescaleSlope/RescaleIntercept -> HU for CT).
+        stored_dtype: dtype of the stored pixels before rescaling.
+        modality: ``CT``, ``MR``, ``CR``...
+        photometric: ``MONOCHROME1`` (inverted grey scale) or ``MONOCHROME2``.
+        info: rescale slope/intercept, pixel spacing, transfer syntax, bits stored.
+    """
+
+    pixels: np.ndarray
+    stored_dtype: str
+    modality: str
+    photometric: str
+    info: dict
+
+
+def is_dicom_file(path: Path) -> bool:
+    """True for a ``.dcm`` file or any file with the DICOM preamble (``DICM`` at byte 128)."""
+    if path.suffix.lower() == ".dcm":
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+@contextmanager
+def _quiet_pydicom():
+    """Silence pydicom's warnings about tolerated header quirks (e.g. implicit VR in a file that
+    declares explicit VR); real failures still raise."""
+    logger = logging.getLogger("pydicom")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def read_dicom_header(path: str | Path):
+    """Read a DICOM header without pixel data. Raises :class:`DataError` when unreadable."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    try:
+        with _quiet_pydicom():
+            return pydicom.dcmread(str(path), stop_before_pixels=True)
+    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as e:
+        raise DataError(path, f"cannot read DICOM header ({type(e).__name__}: {e})", "a valid DICOM file") from e
+
+
+def read_dicom(path: str | Path) -> DicomImage:
+    """Decode a single-frame grayscale DICOM image and apply the modality LUT.
+
+    Raises:
+        DataError: unreadable file, multi-frame or colour image, pixel data the installed decoders
+            cannot decode (compressed transfer syntax), NaN/Inf after rescaling.
+    """
+    import pydicom
+    from pydicom.pixels import apply_modality_lut
+
+    path = Path(path)
+    ds = read_dicom_header(path)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise DataError(path, f"multi-frame DICOM ({frames} frames)", "a single-frame image")
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        raise DataError(path, f"{ds.get('PhotometricInterpretation')} colour DICOM", "a grayscale image")
+    tsyntax = str(ds.file_meta.get("TransferSyntaxUID", "?"))
+    try:
+        with _quiet_pydicom():
+            ds = pydicom.dcmread(str(path))
+            stored = ds.pixel_array
+    except Exception as e:  # decoder plugins raise RuntimeError/NotImplementedError/ValueError...
+        name = getattr(ds.file_meta.get("TransferSyntaxUID"), "name", tsyntax)
+        raise DataError(path, f"cannot decode pixel data, transfer syntax {name} ({str(e).splitlines()[0][:120]})",
+                        "pixel data readable by the installed pydicom decoders") from e
+    if stored.ndim != 2:
+        raise DataError(path, f"pixel array of shape {stored.shape}", "a 2D grayscale image")
+    px = np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
+    if not np.isfinite(px).all():
+        raise DataError(path, "NaN or Inf after RescaleSlope/RescaleIntercept", "finite pixel values")
+    info = {
+        "rescale_slope": float(ds.get("RescaleSlope", 1) or 1),
+        "rescale_intercept": float(ds.get("RescaleIntercept", 0) or 0),
+        "transfer_syntax": tsyntax,
+        "bits_stored": int(ds.get("BitsStored", 0) or 0),
+        "pixel_spacing": [float(v) for v in ds.get("PixelSpacing", [])] or None,
+        "series_uid": str(ds.get("SeriesInstanceUID", "")),
+    }
+    return DicomImage(px, str(stored.dtype), str(ds.get("Modality", "")),
+                      str(ds.get("PhotometricInterpretation", "MONOCHROME2")), info)

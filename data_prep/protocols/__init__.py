@@ -1,0 +1,30 @@
+"""Dataset protocols, one module per dataset; importing this package registers all of them.
+
+=============== ====================================== =====================================
+name            module                                 paper
+=============== ====================================== =====================================
+drive           :mod:`data_prep.protocols.drive`       P1 sec. IV-A (x2)
+chestxray14     :mod:`data_prep.protocols.chestxray14` P1 sec. IV-B, P2 (x4)
+brats2018       :mod:`data_prep.protocols.brats2018`   P3 sec. 3.1 (x4)
+cptac-gbm       :mod:`data_prep.protocols.cptac_gbm`   P4 sec. 3.2, 4.5 (x4)
+stare           :mod:`data_prep.protocols.stare`       P1 sec. III-A (fine-tuning)
+shenzhen        :mod:`data_prep.protocols.shenzhen`    P1 sec. III-A (fine-tuning)
+demo-*          :mod:`data_prep.protocols.demo`        embedded defaults (no data needed)
+=============== ====================================== =====================================
+"""
+
+from data_prep.protocols import brats2018, chestxray14, cptac_gbm, demo, drive, shenzhen, stare
+from data_prep.protocols.base import BaseProtocol, Item, RunContext
+
+__all__ = [
+    "BaseProtocol",
+    "Item",
+    "RunContext",
+    "brats2018",
+    "chestxray14",
+    "cptac_gbm",
+    "demo",
+    "drive",
+    "shenzhen",
+    "stare",
+]

@@ -1,0 +1,177 @@
+"""Command-line pieces of the model zoo, mounted by ``benchmark.cli``:
+
+- ``bench weights list|fetch|verify`` (:data:`weights_app`): what is registered, what is present and
+  verified; download with progress + sha256; deep verification (hash + strict load).
+- ``bench perf`` (:func:`perf`): engine vs realesrgan's RealESRGANer (see :mod:`models.perf`).
+
+Errors are one line on stderr with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+import models.compat  # noqa: F401  (before torchvision / basicsr)
+
+weights_app = typer.Typer(
+    help="List, fetch and verify model weights (cache: --weights-dir, $BENCH_WEIGHTS or "
+         "~/.cache/medsr-bench/weights).",
+    no_args_is_help=True,
+)
+
+WeightsDir = typer.Option(None, "--weights-dir", envvar="BENCH_WEIGHTS",
+                          help="Folder with weight files (default: user cache dir).")
+
+
+def _err(msg: str, code: int = 1):
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _specs(names: list[str] | None):
+    from models.registry import get_spec, list_checkpoints
+
+    if not names:
+        return list_checkpoints()
+    specs = []
+    for n in names:
+        try:
+            spec = get_spec(n)
+        except KeyError as e:
+            _err(str(e.args[0]), 2)
+        if spec.pretrained is None:
+            _err(f"{n} has no weights (interpolation)", 2)
+        specs.append(spec)
+    return specs
+
+
+@weights_app.command("list")
+def list_cmd(
+    weights_dir: Path | None = WeightsDir,
+    check: bool = typer.Option(True, "--check/--no-check",
+                               help="Hash present files against the published sha256."),
+):
+    """Every registered checkpoint: file, present or not, sha256 status, where to get it."""
+    from models.registry import _AUX
+    from models.weights import cache_dir, sha256_file, weights_path
+
+    wd = cache_dir(weights_dir)
+    typer.echo(f"weights dir: {wd}")
+    typer.echo(f"{'name':30s} {'kind':5s} {'status':12s} {'file':55s} obtain")
+    for spec in _specs(None):
+        cfg = spec.pretrained
+        p = weights_path(spec, wd)
+        if not p.is_file():
+            status = "missing"
+        elif not check:
+            status = "present"
+        elif cfg.sha256 is None:
+            status = "present (no published sha256)"
+        else:
+            status = "verified" if sha256_file(p) == cfg.sha256 else "SHA256-MISMATCH"
+        kind = "aux" if spec.name in _AUX else "model"
+        typer.echo(f"{spec.name:30s} {kind:5s} {status:12s} {cfg.file:55s} {cfg.obtain}")
+
+
+@weights_app.command("fetch")
+def fetch_cmd(
+    names: list[str] | None = typer.Argument(None, help="Models to fetch (default: every missing "
+                                                        "checkpoint that has a URL)."),
+    weights_dir: Path | None = WeightsDir,
+    url: str | None = typer.Option(None, help="Override the download URL (one model only; "
+                                              "mirrors, file:// URLs)."),
+    timeout: float = typer.Option(30.0, help="Network timeout in seconds."),
+    force: bool = typer.Option(False, help="Download even when a verified file is present."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    """Download checkpoints into the cache with a progress bar and a sha256 check."""
+    from models.weights import WeightsError, cache_dir, fetch, weights_path
+
+    specs = _specs(names)
+    if url and len(specs) != 1:
+        _err("--url needs exactly one model name", 2)
+    if not names:
+        specs = [s for s in specs if s.pretrained.url and not weights_path(s, weights_dir).is_file()]
+        if not specs:
+            typer.echo(f"nothing to fetch in {cache_dir(weights_dir)}")
+            return
+    failed = 0
+    for spec in specs:
+        try:
+            path = fetch(spec, weights_dir, url=url, progress=progress, timeout=timeout, force=force)
+            typer.echo(f"ok {spec.name}: {path}")
+        except WeightsError as e:
+            typer.echo(f"error: {e}", err=True)
+            failed += 1
+    if failed:
+        raise typer.Exit(1)
+
+
+@weights_app.command("verify")
+def verify_cmd(
+    names: list[str] | None = typer.Argument(None, help="Models to verify (default: all present)."),
+    weights_dir: Path | None = WeightsDir,
+):
+    """sha256 against the published value and a strict load into the architecture."""
+    from models.weights import verify, weights_path
+
+    specs = _specs(names)
+    if not names:
+        specs = [s for s in specs if weights_path(s, weights_dir).is_file()]
+    bad = 0
+    for spec in specs:
+        r = verify(spec, weights_dir)
+        line = f"{r.status:8s} {spec.name:30s} {r.path}"
+        if r.sha256:
+            line += f" sha256={r.sha256[:16]}..."
+        if r.detail and r.status != "ok":
+            line += f" ({r.detail})"
+        typer.echo(line)
+        bad += r.status in ("bad", "missing")
+    if not specs:
+        typer.echo("no weight files present")
+    if bad:
+        raise typer.Exit(1)
+
+
+def perf(
+    model: str = typer.Option("realesrgan-x4plus", help="Registered network to benchmark; "
+                              "random-init weights (labelled) when its file is absent."),
+    weights_dir: Path | None = WeightsDir,
+    sizes: str = typer.Option("64,128,256", help="Comma-separated LR input sizes."),
+    precision: str = typer.Option("fp32,bf16", help="Comma-separated: fp32, bf16, fp16."),
+    n_images: int = typer.Option(4, "--n-images", help="Images per measurement."),
+    reps: int = typer.Option(3, help="Timed repetitions after one warm-up."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    quick: bool = typer.Option(False, help="CPU-friendly: 64x64 only, 2 images, 1 repetition."),
+    peak_tflops: float | None = typer.Option(None, help="Device peak TFLOP/s for the precision "
+                                             "(adds a fraction-of-peak column)."),
+    out: Path | None = typer.Option(None, help="Write the Markdown table here."),
+):
+    """Engine vs realesrgan's RealESRGANer: images/s, ratio, max abs output difference."""
+    from models.perf import TABLE_HEAD, markdown, run_perf
+
+    if quick:
+        sizes, n_images, reps = "64", 2, 1
+    try:
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
+        precs = [p.strip() for p in precision.split(",") if p.strip()]
+    except ValueError:
+        _err(f"bad --sizes {sizes!r}", 2)
+    typer.echo(TABLE_HEAD)
+    try:
+        rows, header = run_perf(model, weights_dir, size_list, precs, n_images, reps, device,
+                                peak_tflops, log=typer.echo)
+    except (KeyError, ValueError) as e:
+        _err(str(e.args[0] if e.args else e), 2)
+    typer.echo(f"model: {header['model']}; machine: {header['machine']}")
+    if out:
+        cmd = "bench perf " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
+            if len(sys.argv) > 1 and sys.argv[1] == "perf" else "bench perf (from Python)"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(markdown(rows, header, cmd))
+        typer.echo(f"wrote {out}")

@@ -1,0 +1,207 @@
+"""Batched inference engine for SR networks: padding, overlap-blended tiling, autocast.
+
+:class:`Engine` runs a ``torch.nn.Module`` that maps ``(B, C, h, w)`` float in [0, 1] to
+``(B, C', s*h, s*w)`` on whole batches of same-size images:
+
+- **pre-padding** (``pre_pad``): reflect-pad right and bottom by ``pre_pad`` LR pixels, then crop the
+  output (the official ``RealESRGANer`` behaviour; ``inference_realesrgan.py`` uses 0). Inputs whose
+  size is not a multiple of ``input_multiple`` (RRDBNet x2: 2) are padded the same way.
+- **tiling** (``tile`` > 0): the padded image is cut into windows of ``tile + 2*tile_pad`` LR pixels
+  at a stride of ``tile``; all windows have the same size (the last one is shifted back inside the
+  image), so they run as batches of ``tile_batch``. Overlapping outputs are *blended*, not
+  hard-pasted: each window's weight is 0 on the outer quarter of its overlap, rises linearly over the
+  middle half and is 1 inside, so that two neighbours' weights sum to 1 (a cross-fade) and the pixels
+  with least context never contribute. With ``tile_pad`` at least the network's receptive radius,
+  tiled output equals untiled output up to float rounding.
+- **precision**: ``fp32`` | ``bf16`` | ``fp16`` through ``torch.autocast`` (weights stay fp32, the
+  output is returned as float32); ``channels_last`` memory format (``auto``: on CUDA only);
+  ``torch.inference_mode``; ``device`` ``auto`` = CUDA when available, else CPU.
+
+CPU results are deterministic (same input -> same bits); the engine sets no global flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` when available else ``cpu``; other strings pass to ``torch.device``."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return dev
+
+
+@dataclass
+class EngineSettings:
+    """Engine options (all land in ``run.json`` through ``SRModel.info()``).
+
+    Attributes:
+        precision: ``fp32`` | ``bf16`` | ``fp16`` (autocast dtype; fp32 = no autocast).
+        tile: tile core size in LR pixels; 0 = whole image.
+        tile_pad: context on each side of a tile (LR pixels); overlap between tiles is 2*tile_pad.
+        tile_batch: windows per forward pass when tiling.
+        pre_pad: reflect padding (right/bottom) before the network, cropped after.
+        batch_size: images per forward pass without tiling.
+        channels_last: ``auto`` (CUDA only) | True | False.
+    """
+
+    precision: str = "fp32"
+    tile: int = 0
+    tile_pad: int = 10
+    tile_batch: int = 4
+    pre_pad: int = 0
+    batch_size: int = 4
+    channels_last: bool | str = "auto"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        for k in ("tile", "tile_pad", "pre_pad"):
+            if int(getattr(self, k)) < 0:
+                raise ValueError(f"{k} must be >= 0")
+        if self.batch_size < 1 or self.tile_batch < 1:
+            raise ValueError("batch_size and tile_batch must be >= 1")
+
+
+def _pad_br(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    """Pad right/bottom; reflect when possible, replicate for images too small to reflect."""
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < x.shape[-2] and pw < x.shape[-1] else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def _starts(length: int, window: int, stride: int) -> list[int]:
+    """Window starts covering [0, length) with equal-size windows; the last is shifted back."""
+    if length <= window:
+        return [0]
+    s = list(range(0, length - window, stride))
+    return s + [length - window]
+
+
+def _ramp(n: int, left: bool, right: bool, overlap: int) -> torch.Tensor:
+    """1-D blending weight of a window of ``n`` output pixels.
+
+    ``overlap`` is the overlap with a neighbour in output pixels; sides at the image border get
+    weight 1 everywhere. Weight at distance ``d`` from an inner edge: clip((d + 0.5 - o/4) / (o/2), 0, 1).
+    """
+    w = torch.ones(n, dtype=torch.float64)
+    if overlap <= 0:
+        return w
+    d = torch.arange(n, dtype=torch.float64)
+    q = overlap / 4.0
+    if left:
+        w = torch.minimum(w, ((d + 0.5 - q) / (2 * q)).clamp(0, 1))
+    if right:
+        w = torch.minimum(w, ((n - 1 - d + 0.5 - q) / (2 * q)).clamp(0, 1))
+    return w
+
+
+class Engine:
+    """Runs ``net`` on batches of same-size images.
+
+    Args:
+        net: module ``(B, C, h, w) -> (B, C', scale*h, scale*w)``; put in eval mode and moved to the
+            device here.
+        scale: the network's native scale.
+        device: ``auto`` | ``cpu`` | ``cuda`` | torch.device.
+        input_multiple: required divisor of the input height/width.
+        settings: :class:`EngineSettings` (or keyword overrides via ``**kw``).
+    """
+
+    def __init__(self, net: torch.nn.Module, scale: int, device="auto", input_multiple: int = 1,
+                 settings: EngineSettings | None = None, **kw):
+        self.settings = settings or EngineSettings(**kw)
+        self.device = resolve_device(device)
+        self.scale = int(scale)
+        self.input_multiple = int(input_multiple)
+        cl = self.settings.channels_last
+        self.channels_last = (self.device.type == "cuda") if cl == "auto" else bool(cl)
+        net = net.eval().to(self.device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.net = net
+
+    def info(self) -> dict:
+        """Settings as resolved (device, channels_last) for run.json."""
+        d = asdict(self.settings)
+        d.update(device=str(self.device), channels_last=self.channels_last)
+        return d
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = PRECISIONS[self.settings.precision]
+        if dtype is None:
+            y = self.net(x)
+        else:
+            with torch.autocast(device_type=self.device.type, dtype=dtype):
+                y = self.net(x)
+        return y.float()
+
+    def _run_tiled(self, x: torch.Tensor) -> torch.Tensor:
+        st, s = self.settings, self.scale
+        b, _, h, w = x.shape
+        win = st.tile + 2 * st.tile_pad
+        ys, xs = _starts(h, win, st.tile), _starts(w, win, st.tile)
+        wh, ww = min(win, h), min(win, w)
+        boxes = [(y0, x0) for y0 in ys for x0 in xs]
+        out = weight = None
+        for i in range(b):
+            img = x[i : i + 1]
+            for j in range(0, len(boxes), st.tile_batch):
+                chunk = boxes[j : j + st.tile_batch]
+                batch = torch.cat([img[..., y0 : y0 + wh, x0 : x0 + ww] for y0, x0 in chunk])
+                pred = self._forward(batch)
+                if out is None:
+                    out = pred.new_zeros((b, pred.shape[1], h * s, w * s))
+                    weight = pred.new_zeros((1, 1, h * s, w * s))
+                for (y0, x0), p in zip(chunk, pred, strict=True):
+                    # overlap with the neighbour on each side, in output pixels
+                    ov_y = 2 * st.tile_pad * s
+                    ov_x = 2 * st.tile_pad * s
+                    wy = _ramp(wh * s, y0 > 0, y0 + wh < h, ov_y)
+                    wx = _ramp(ww * s, x0 > 0, x0 + ww < w, ov_x)
+                    wt = (wy[:, None] * wx[None, :]).to(p)
+                    sl = (..., slice(y0 * s, (y0 + wh) * s), slice(x0 * s, (x0 + ww) * s))
+                    out[i][sl] += p * wt
+                    if i == 0:
+                        weight[0][sl] += wt
+        return out / weight.clamp_min(1e-8)
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Super-resolve ``x``: float32 ``(N, C, h, w)`` in [0, 1] (any device) ->
+        float32 CPU tensor ``(N, C', scale*h, scale*w)``, not clipped (callers clip)."""
+        if x.ndim != 4:
+            raise ValueError(f"expected (N, C, h, w), got shape {tuple(x.shape)}")
+        st, s = self.settings, self.scale
+        n, _, h, w = x.shape
+        m = self.input_multiple
+        ph = st.pre_pad + (-(h + st.pre_pad)) % m
+        pw = st.pre_pad + (-(w + st.pre_pad)) % m
+        outs = []
+        step = 1 if st.tile else st.batch_size
+        for i in range(0, n, step):
+            xb = _pad_br(x[i : i + step].float(), ph, pw)
+            if st.tile and (xb.shape[-2] > st.tile + 2 * st.tile_pad or
+                            xb.shape[-1] > st.tile + 2 * st.tile_pad):
+                if (st.tile % m) or (st.tile_pad % m):
+                    raise ValueError(f"tile and tile_pad must be multiples of {m} for this model")
+                yb = self._run_tiled(xb)
+            else:
+                yb = self._forward(xb)
+            outs.append(yb[..., : h * s, : w * s].cpu())
+        return torch.cat(outs)

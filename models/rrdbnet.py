@@ -1,0 +1,157 @@
+"""RRDBNet family (ESRGAN, Real-ESRGAN, the papers' fine-tuned / 1-channel variants) and the
+Real-ESRGAN U-Net discriminator, on basicsr's own architectures.
+
+Architecture: ``basicsr.archs.rrdbnet_arch.RRDBNet`` (23 RRDB blocks, 64 features, growth 32; x2 feeds
+a pixel-unshuffled input, so it has 12 input channels). Parameter counts (basicsr 1.4.2): x4 3->3
+16,697,987; x2 16,703,171; x4 1->1 16,695,681. Discriminator:
+``basicsr.archs.discriminator_arch.UNetDiscriminatorSN`` (3, 64): 4,376,897; (1, 64): 4,375,745.
+
+Checkpoints: Real-ESRGAN releases wrap the generator as ``params_ema`` (+ ``params``); BasicSR's
+ESRGAN file uses ``params``; xinntao/ESRGAN's ``RRDB_ESRGAN_x4.pth`` is a bare state dict in the old
+key layout, converted by ``models.weights.KEY_CONVERTERS["old-esrgan"]``. Sizes / sha256 values are
+from ``../shared/weights/README.md``. Licences: Real-ESRGAN BSD-3-Clause, ESRGAN / BasicSR Apache-2.0.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
+from basicsr.archs.rrdbnet_arch import RRDBNet
+
+from models.network import deep_spec
+from models.registry import PretrainedCfg
+
+REALESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+REALESRGAN_PAPER = "Wang et al., Real-ESRGAN, ICCVW 2021"
+ESRGAN_PAPER = "Wang et al., ESRGAN, ECCVW 2018"
+
+
+def rrdbnet(in_ch: int = 3, scale: int = 4) -> RRDBNet:
+    """basicsr RRDBNet with the ESRGAN / Real-ESRGAN sizes (64 feat, 23 blocks, growth 32)."""
+    return RRDBNet(num_in_ch=in_ch, num_out_ch=in_ch, scale=scale, num_feat=64, num_block=23,
+                   num_grow_ch=32)
+
+
+def unet_discriminator(in_ch: int = 3) -> UNetDiscriminatorSN:
+    """basicsr UNetDiscriminatorSN(in_ch, 64, skip_connection=True) as in Real-ESRGAN."""
+    return UNetDiscriminatorSN(num_in_ch=in_ch, num_feat=64, skip_connection=True)
+
+
+def _official(file: str, release: str, sha256: str | None, key: str | None, name: str,
+              size: int | None = None, paper: str = REALESRGAN_PAPER,
+              license: str = "BSD-3-Clause") -> PretrainedCfg:
+    return PretrainedCfg(file=file, url=f"{REALESRGAN}/{release}/{file}", sha256=sha256, key=key,
+                         license=license, paper=paper, obtain=f"bench weights fetch {name}",
+                         size=size)
+
+
+def _project(file: str, name: str, recipe: str, paper: str) -> PretrainedCfg:
+    """Weights this project produces (no URL, no published hash)."""
+    return PretrainedCfg(
+        file=file, url=None, sha256=None, key="params_ema", license="project (MIT)", paper=paper,
+        obtain=f"train it: bench train {recipe} (training recipes issue) or put {file} in the "
+               f"weights dir",
+    )
+
+
+x4 = partial(rrdbnet, 3, 4)
+
+# --- the papers' models, in registry order -----------------------------------------------------
+deep_spec(
+    "esrgan", family="esrgan", scale=4, in_channels=3, arch=x4,
+    description="ESRGAN x4 (official RRDB_ESRGAN_x4.pth, old key layout converted to basicsr)",
+    paper="P2 (ESRGAN row)",
+    pretrained=PretrainedCfg(
+        file="RRDB_ESRGAN_x4.pth",
+        # xinntao/ESRGAN publishes it on Google Drive only; a direct 'uc' link usually answers with
+        # a confirmation page, which the sha256 check rejects with a by-hand instruction.
+        url="https://drive.google.com/uc?export=download&id=1TPrz5QKd8DHHt1k8SRtm6tMiPjz_Qene",
+        sha256="65fece06e1ccb48853242aa972bdf00ad07a7dd8938d2dcbdf4221b59f6372ce", key=None,
+        license="Apache-2.0", paper=ESRGAN_PAPER, convert="old-esrgan", size=66_929_193,
+        manual=True,
+        obtain="bench weights fetch esrgan (or download RRDB_ESRGAN_x4.pth from the Google Drive "
+               "folder linked in github.com/xinntao/ESRGAN and put it in the weights dir)",
+    ),
+)
+deep_spec(
+    "realesrgan-x4plus", family="realesrgan", scale=4, in_channels=3, arch=x4,
+    description="Real-ESRGAN x4plus generator (official release v0.1.0)",
+    paper="P1 baseline (Tables 1-2); P2 Real-ESRGAN row; P3 architecture",
+    pretrained=_official("RealESRGAN_x4plus.pth", "v0.1.0",
+                         "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",
+                         "params_ema", "realesrgan-x4plus", 67_040_989),
+    options={"x2_model": "realesrgan-x2plus"},
+)
+deep_spec(
+    "realesrgan-x2plus", family="realesrgan", scale=2, in_channels=3, arch=partial(rrdbnet, 3, 2),
+    description="Real-ESRGAN x2plus generator (official release v0.2.1; pixel-unshuffle input)",
+    paper="P1 x2 alternative (x2_mode=native-x2)",
+    pretrained=_official("RealESRGAN_x2plus.pth", "v0.2.1",
+                         "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",
+                         "params_ema", "realesrgan-x2plus", 67_061_725),
+    input_multiple=2,
+)
+deep_spec(
+    "realesrgan-finetuned-retina", family="realesrgan", scale=4, in_channels=3, arch=x4,
+    description="Real-ESRGAN x4plus fine-tuned on STARE retina images (P1 recipe, this project)",
+    paper="P1 Table 1 (fine-tuned)",
+    pretrained=_project("realesrgan_finetuned_retina_x4.pth", "realesrgan-finetuned-retina",
+                        "realesrgan-finetuned-retina", "P1 (Aghelan & Rouhani), reproduced"),
+)
+deep_spec(
+    "realesrgan-finetuned-cxr", family="realesrgan", scale=4, in_channels=3, arch=x4,
+    description="Real-ESRGAN x4plus fine-tuned on Shenzhen chest X-rays (P1 recipe, this project)",
+    paper="P1 Table 2 (fine-tuned)",
+    pretrained=_project("realesrgan_finetuned_cxr_x4.pth", "realesrgan-finetuned-cxr",
+                        "realesrgan-finetuned-cxr", "P1 (Aghelan & Rouhani), reproduced"),
+)
+deep_spec(
+    "realesrgan-1ch", family="realesrgan", scale=4, in_channels=1, arch=partial(rrdbnet, 1, 4),
+    description="1-channel RRDBNet x4 trained from scratch on BraTS T1 (P3 recipe, this project)",
+    paper="P3 Table 2 (Real-ESRGAN)",
+    pretrained=_project("realesrgan_1ch_x4.pth", "realesrgan-1ch", "realesrgan-1ch",
+                        "P3 (Rashid et al.), reproduced"),
+)
+
+# --- extra official RRDBNet checkpoints -------------------------------------------------------
+deep_spec(
+    "realesrnet-x4plus", family="realesrgan", scale=4, in_channels=3, arch=x4,
+    description="RealESRNet x4plus (L1-only stage of Real-ESRGAN, official release v0.1.1)",
+    paper="extra (Real-ESRGAN's PSNR-oriented initialisation)",
+    pretrained=_official("RealESRNet_x4plus.pth", "v0.1.1",
+                         "a820b9bde89a874d7599d545567308ce6c128fc8754a53208eda016d40aa81df",
+                         "params_ema", "realesrnet-x4plus", 67_040_989),
+)
+deep_spec(
+    "esrgan-basicsr", family="esrgan", scale=4, in_channels=3, arch=x4,
+    description="ESRGAN x4 from the BasicSR model zoo (ESRGAN_SRx4_DF2KOST_official, basicsr keys)",
+    paper="extra (ESRGAN re-trained by BasicSR on DF2K+OST)",
+    pretrained=PretrainedCfg(
+        file="ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
+        url=f"{REALESRGAN}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
+        sha256=None,  # only the prefix ff704c30 is published (in the file name)
+        key="params", license="Apache-2.0", paper=ESRGAN_PAPER,
+        obtain="bench weights fetch esrgan-basicsr",
+    ),
+)
+
+# --- discriminators (auxiliary: loaded by training recipes, not run as SR models) --------------
+deep_spec(
+    "realesrgan-x4plus-netd", family="discriminator", scale=4, in_channels=3,
+    arch=partial(unet_discriminator, 3),
+    description="Real-ESRGAN x4plus U-Net discriminator with spectral norm (official v0.2.2.3)",
+    paper="P1 fine-tuning init",
+    pretrained=_official("RealESRGAN_x4plus_netD.pth", "v0.2.2.3", None, "params",
+                         "realesrgan-x4plus-netd"),
+    aux=True,
+)
+deep_spec(
+    "realesrgan-1ch-netd", family="discriminator", scale=4, in_channels=1,
+    arch=partial(unet_discriminator, 1),
+    description="1-channel U-Net discriminator (P3 recipe, this project)",
+    paper="P3",
+    pretrained=_project("realesrgan_1ch_x4_netD.pth", "realesrgan-1ch-netd", "realesrgan-1ch",
+                        "P3 (Rashid et al.), reproduced"),
+    aux=True,
+)

@@ -1,0 +1,341 @@
+"""Weight files: cache dir, download with progress + sha256, verification, safe strict loading.
+
+Every checkpoint is read with ``torch.load(..., map_location="cpu", weights_only=True)`` (no pickled
+code runs) and loaded with ``load_state_dict(strict=True)``. Every failure is one
+:class:`~models.registry.WeightsError` line that names the model, the file and what to do.
+
+Flow used by :mod:`models.network` for a deep model ``spec``::
+
+    path = require_file(spec, weights_dir)           # WeightsMissing when absent (cheap)
+    sha = check_sha256(spec, path)                    # WeightsError on mismatch
+    state, key = read_state_dict(spec, path)          # WeightsError: truncated / not a checkpoint
+    load_strict(net, state, spec.name, path)          # WeightsError: missing / unexpected / shape
+
+Key layouts: Real-ESRGAN / BasicSR files wrap the generator as ``{"params_ema": sd, "params": sd}``
+(or ``params`` only); older files (xinntao/ESRGAN ``RRDB_ESRGAN_x4.pth``, leftthomas/SRGAN) are bare
+state dicts. ``RRDB_ESRGAN_x4.pth`` also uses the pre-BasicSR names (``RRDB_trunk.N.RDB1``,
+``trunk_conv``, ``upconv1``, ``upconv2``, ``HRconv``), converted by :data:`KEY_CONVERTERS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from models.registry import ModelSpec, WeightsError, WeightsMissing, default_weights_dir
+
+__all__ = [
+    "KEY_CONVERTERS",
+    "FetchError",
+    "VerifyResult",
+    "cache_dir",
+    "check_sha256",
+    "fetch",
+    "load_strict",
+    "read_state_dict",
+    "require_file",
+    "sha256_file",
+    "verify",
+    "weights_path",
+]
+
+
+class FetchError(WeightsError):
+    """A download failed (offline, HTTP error, sha256 mismatch). The message is one line with the
+    URL and where to put the file by hand."""
+
+
+def cache_dir(weights_dir: Path | str | None = None) -> Path:
+    """The weights folder: ``weights_dir`` if given, else ``$BENCH_WEIGHTS`` or
+    ``~/.cache/medsr-bench/weights`` (see :func:`models.registry.default_weights_dir`)."""
+    return Path(weights_dir).expanduser() if weights_dir is not None else default_weights_dir()
+
+
+def weights_path(spec: ModelSpec, weights_dir: Path | str | None = None) -> Path:
+    """Where ``spec``'s file is expected. ValueError for models without weights."""
+    if spec.pretrained is None:
+        raise ValueError(f"{spec.name} has no weights (interpolation)")
+    return cache_dir(weights_dir) / spec.pretrained.file
+
+
+def require_file(spec: ModelSpec, weights_dir: Path | str | None = None) -> Path:
+    """Path of ``spec``'s weights file; raises :class:`WeightsMissing` (cheap: a stat) if absent."""
+    path = weights_path(spec, weights_dir)
+    if not path.is_file():
+        raise WeightsMissing(spec.name, path, spec.pretrained.obtain)
+    return path
+
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file (memoised on path, size and mtime)."""
+    path = Path(path)
+    st = path.stat()
+    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _HASH_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+        _HASH_CACHE[memo] = h.hexdigest()
+    return _HASH_CACHE[memo]
+
+
+def check_sha256(spec: ModelSpec, path: Path) -> str:
+    """sha256 of ``path``; raises :class:`WeightsError` when ``spec`` publishes a different one."""
+    digest = sha256_file(path)
+    expected = spec.pretrained.sha256
+    if expected and digest != expected:
+        raise WeightsError(
+            f"{spec.name}: sha256 mismatch for {path} (got {digest[:16]}..., expected "
+            f"{expected[:16]}...; size {path.stat().st_size} bytes): the file is wrong or "
+            f"incomplete, replace it ({spec.pretrained.obtain})"
+        )
+    return digest
+
+
+# ----------------------------------------------------------------------------- key layouts
+def _renamer(pairs: list[tuple[str, str]]) -> Callable[[Mapping], dict]:
+    """A state-dict converter that rewrites dotted-name components by regex pairs."""
+    compiled = [(re.compile(a), b) for a, b in pairs]
+
+    def convert(state: Mapping) -> dict:
+        out = {}
+        for k, v in state.items():
+            for pat, rep in compiled:
+                k = pat.sub(rep, k)
+            out[k] = v
+        return out
+
+    return convert
+
+
+# old xinntao/ESRGAN names <-> basicsr RRDBNet names (one component at a time)
+_OLD_ESRGAN = [
+    (r"^RRDB_trunk\.", "body."),
+    (r"\.RDB([123])\.", r".rdb\1."),
+    (r"^trunk_conv\.", "conv_body."),
+    (r"^upconv([12])\.", r"conv_up\1."),
+    (r"^HRconv\.", "conv_hr."),
+]
+_TO_OLD_ESRGAN = [
+    (r"^body\.", "RRDB_trunk."),
+    (r"\.rdb([123])\.", r".RDB\1."),
+    (r"^conv_body\.", "trunk_conv."),
+    (r"^conv_up([12])\.", r"upconv\1."),
+    (r"^conv_hr\.", "HRconv."),
+]
+
+#: name -> (to_basicsr, from_basicsr) state-dict converters. ``from_basicsr`` writes the file
+#: layout (used by tests and by anyone exporting a model back to the original format).
+KEY_CONVERTERS: dict[str, tuple[Callable[[Mapping], dict], Callable[[Mapping], dict]]] = {
+    "old-esrgan": (_renamer(_OLD_ESRGAN), _renamer(_TO_OLD_ESRGAN)),
+}
+
+
+# ----------------------------------------------------------------------------- reading
+def _torch_load(path: Path, name: str):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, legacy pickle with code, garbage...
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = reason.split(". ")[0]
+        raise WeightsError(
+            f"{name}: cannot read {path} as a torch checkpoint (truncated or not a weights file; "
+            f"{type(e).__name__}: {reason[:160]})"
+        ) from None
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(
+        isinstance(v, torch.Tensor) for v in obj.values()
+    )
+
+
+def _key_candidates(key: str | None) -> list[str]:
+    # params_ema is preferred (as RealESRGANer does); params is its documented fallback.
+    if key == "params_ema":
+        return ["params_ema", "params"]
+    return [key] if key else ["params_ema", "params"]
+
+
+def read_state_dict(spec: ModelSpec, path: Path) -> tuple[dict, str | None]:
+    """Load ``path`` safely and return ``(state_dict, key_used)`` in the architecture's layout.
+
+    ``key_used`` is ``params_ema`` / ``params`` / None (bare state dict). When ``spec.pretrained.key``
+    is None a bare state dict is expected, but a wrapped one is accepted too. The file's key layout
+    is converted when ``spec.pretrained.convert`` names a converter.
+
+    Raises:
+        WeightsError: unreadable / truncated file, or no state dict under the expected key.
+    """
+    cfg = spec.pretrained
+    ckpt = _torch_load(path, spec.name)
+    state, used = None, None
+    if cfg.key is None and _is_state_dict(ckpt):
+        state = ckpt
+    elif isinstance(ckpt, Mapping):
+        for k in _key_candidates(cfg.key):
+            if _is_state_dict(ckpt.get(k)):
+                state, used = ckpt[k], k
+                break
+        if state is None and _is_state_dict(ckpt):
+            state = ckpt
+    if state is None:
+        top = list(ckpt)[:6] if isinstance(ckpt, Mapping) else type(ckpt).__name__
+        raise WeightsError(
+            f"{spec.name}: {path} holds no state dict under {_key_candidates(cfg.key)} and is not a "
+            f"bare state dict (top level: {top})"
+        )
+    if cfg.convert:
+        state = KEY_CONVERTERS[cfg.convert][0](state)
+    return dict(state), used
+
+
+def load_strict(net: torch.nn.Module, state: Mapping, name: str, path: Path | str) -> None:
+    """``net.load_state_dict(state, strict=True)`` with a one-line :class:`WeightsError` that counts
+    and samples missing / unexpected / wrongly shaped keys."""
+    own = net.state_dict()
+    # BatchNorm fills num_batches_tracked itself for pre-1.0 files (leftthomas SRGAN)
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
+            if items:
+                parts.append(f"{len(items)} {label} (e.g. {', '.join(items[:2])})")
+        raise WeightsError(
+            f"{name}: {path} does not fit the architecture (wrong or partial file): " + "; ".join(parts)
+        )
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{name}: {path} does not load strictly: {str(e).splitlines()[0]}") from None
+
+
+# ----------------------------------------------------------------------------- fetch
+def _progress(total: int | None, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
+                disable=not enabled, leave=False)
+
+
+def fetch(
+    spec: ModelSpec,
+    weights_dir: Path | str | None = None,
+    *,
+    url: str | None = None,
+    progress: bool = True,
+    timeout: float = 30.0,
+    force: bool = False,
+) -> Path:
+    """Download ``spec``'s checkpoint into the weights dir and check its sha256.
+
+    The file is written to ``<file>.part`` while hashing, then renamed, so an interrupted download
+    never leaves a file under the final name. An existing file is kept when its hash matches (or
+    none is published); ``force`` re-downloads.
+
+    Args:
+        spec: a registered spec with a :class:`PretrainedCfg`.
+        weights_dir: destination folder (default :func:`cache_dir`).
+        url: override ``spec.pretrained.url`` (mirrors; tests use ``file://`` / 127.0.0.1 URLs).
+        progress: show a tqdm byte progress bar.
+        timeout: socket timeout in seconds.
+
+    Returns:
+        Path of the verified file.
+
+    Raises:
+        FetchError: no URL, network unreachable / HTTP error (message: URL and where to put the
+            file by hand), or sha256 mismatch of the downloaded bytes (the partial file is removed).
+    """
+    cfg = spec.pretrained
+    if cfg is None:
+        raise ValueError(f"{spec.name} has no weights (interpolation)")
+    dest = cache_dir(weights_dir) / cfg.file
+    src = url or cfg.url
+    if dest.is_file() and not force and (cfg.sha256 is None or sha256_file(dest) == cfg.sha256):
+        return dest  # already there (a file with a wrong hash is downloaded again)
+    if not src:
+        raise FetchError(f"{spec.name}: no download URL ({cfg.obtain}); expected at {dest}")
+    by_hand = f"download it by hand from {src} and put it at {dest}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    h = hashlib.sha256()
+    try:
+        req = urllib.request.Request(src, headers={"User-Agent": "medsr-bench"})
+        with urllib.request.urlopen(req, timeout=timeout) as resp, open(part, "wb") as out:
+            length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+            total = int(length) if length and length.isdigit() else cfg.size
+            with _progress(total, cfg.file, progress) as bar:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+                    h.update(block)
+                    bar.update(len(block))
+    except (TimeoutError, urllib.error.URLError, OSError, ValueError) as e:
+        part.unlink(missing_ok=True)
+        reason = getattr(e, "reason", None) or e
+        raise FetchError(f"{spec.name}: cannot download ({reason}); {by_hand}") from None
+    digest = h.hexdigest()
+    if cfg.sha256 and digest != cfg.sha256:
+        part.unlink(missing_ok=True)
+        hint = " (the URL is a web page, not the file)" if cfg.manual else ""
+        raise FetchError(
+            f"{spec.name}: downloaded file has sha256 {digest[:16]}..., expected "
+            f"{cfg.sha256[:16]}...{hint}; {by_hand}"
+        )
+    os.replace(part, dest)
+    _HASH_CACHE[(str(dest.resolve()), dest.stat().st_size, dest.stat().st_mtime_ns)] = digest
+    return dest
+
+
+# ----------------------------------------------------------------------------- verify
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify` for one checkpoint.
+
+    status: ``ok`` (sha256 matches the published one and the file loads strictly),
+    ``loads`` (no published sha256; the file loads strictly into the architecture),
+    ``present`` (not checked: ``deep=False`` and no published hash), ``missing``, ``bad``
+    (sha256 mismatch, unreadable or does not fit; ``detail`` says which).
+    """
+
+    name: str
+    path: Path
+    status: str
+    sha256: str | None = None
+    detail: str = ""
+
+
+def verify(spec: ModelSpec, weights_dir: Path | str | None = None, deep: bool = True) -> VerifyResult:
+    """Check ``spec``'s file: presence, sha256 against the published one, and (``deep``) a strict
+    load into the architecture. Never raises for a bad file; returns the status."""
+    path = weights_path(spec, weights_dir)
+    if not path.is_file():
+        return VerifyResult(spec.name, path, "missing", detail=spec.pretrained.obtain)
+    try:
+        digest = check_sha256(spec, path)
+        if deep and spec.arch is not None:
+            state, _ = read_state_dict(spec, path)
+            load_strict(spec.arch(), state, spec.name, path)
+        elif not spec.pretrained.sha256:
+            return VerifyResult(spec.name, path, "present", digest)
+    except WeightsError as e:
+        return VerifyResult(spec.name, path, "bad", sha256_file(path), str(e))
+    return VerifyResult(spec.name, path, "ok" if spec.pretrained.sha256 else "loads", digest)

@@ -1,0 +1,86 @@
+"""The batched torch engine against the per-image NumPy implementations (and its building blocks),
+over shapes, channel policies, crops and settings; CUDA when available."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from metric_tester import ENGINE_TOL, assert_close, synthetic_stack
+
+from benchmark.metrics import MetricSettings, compute_metrics_batch
+from benchmark.metrics import _kernels as K
+from benchmark.metrics import engine as E
+from benchmark.metrics import ssim as S
+
+FR = sorted(E.ENGINE_METRICS)
+
+
+@pytest.mark.parametrize(
+    ("shape", "channels", "settings"),
+    [
+        ((3, 64, 64), 0, MetricSettings()),
+        ((2, 97, 45), 0, MetricSettings(crop_border=3, nrmse_norm="euclidean")),
+        ((2, 181, 203), 0, MetricSettings(nrmse_norm="min-max", vif_rescale=False)),
+        ((2, 70, 88), 3, MetricSettings(channel="rgb")),
+        ((2, 70, 88), 3, MetricSettings(channel="y", crop_border=4)),
+        ((1, 300, 50), 0, MetricSettings(msssim_weights=(0.5, 0.5), ssim_k1=0.02, ssim_k2=0.05)),
+        ((2, 41, 41), 0, MetricSettings(vif_sigma_nsq=0.5)),
+    ],
+)
+def test_engine_equals_numpy(shape, channels, settings):
+    sr, hr = synthetic_stack(*shape, channels=channels, dtype=np.uint8, seed=sum(shape))
+    a, na = compute_metrics_batch(sr, hr, settings, FR, engine="numpy")
+    b, nb = compute_metrics_batch(sr, hr, settings, FR, engine="torch", chunk=1)
+    for m in FR:
+        assert_close(b[m], a[m], ENGINE_TOL, 1e-12, m)
+    assert na == nb
+
+
+@pytest.mark.parametrize(("k", "sigma", "stride"), [(11, 1.5, 1), (17, 3.4, 1), (9, 1.8, 2), (3, 0.6, 2)])
+def test_toeplitz_filter_equals_direct(k, sigma, stride):
+    rng = np.random.default_rng(k)
+    x = rng.random((2, 3, 37, 50)) * 255
+    want = K.filter_valid(x, K.gaussian_taps(k, sigma))[..., ::stride, ::stride]
+    got = E.filter_valid(torch.from_numpy(x), k, sigma, stride).numpy()
+    assert got.shape == want.shape
+    assert np.max(np.abs(got - want)) < 1e-10
+
+
+def test_box2_decimate_matches_sewar_uniform_filter():
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(0)
+    for h, w in ((16, 16), (15, 22), (7, 9)):
+        x = rng.random((h, w))
+        want = uniform_filter(x, 2)[::2, ::2]
+        assert np.allclose(S.box2_decimate(x), want, atol=1e-14)
+        assert np.allclose(E.box2_decimate(torch.from_numpy(x)).numpy(), want, atol=1e-14)
+
+
+def test_gaussian_taps_equal_sewar_fspecial():
+    from sewar.utils import Filter, fspecial
+
+    for n, sig in ((11, 1.5), (17, 3.4), (9, 1.8), (5, 1.0), (3, 0.6)):
+        g = K.gaussian_taps(n, sig)
+        assert np.allclose(np.outer(g, g), fspecial(Filter.GAUSSIAN, ws=n, sigma=sig), atol=1e-15)
+
+
+def test_engine_rejects_unknown_metric():
+    with pytest.raises(KeyError):
+        E.compute_batch(np.zeros((1, 1, 20, 20)), np.zeros((1, 1, 20, 20)), MetricSettings(), ["niqe"])
+
+
+def test_engine_option_validation():
+    a = np.zeros((1, 20, 20), np.uint8)
+    with pytest.raises(ValueError, match="engine"):
+        compute_metrics_batch(a, a, MetricSettings(), ["psnr"], engine="jax")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_engine_cuda_equals_cpu():
+    sr, hr = synthetic_stack(4, 128, 96, dtype=np.uint8, seed=1)
+    a, _ = compute_metrics_batch(sr, hr, MetricSettings(), FR, device="cpu")
+    b, _ = compute_metrics_batch(sr, hr, MetricSettings(), FR, device="cuda")
+    for m in FR:
+        assert_close(b[m], a[m], ENGINE_TOL, 1e-12, m)

@@ -1,0 +1,141 @@
+"""Every full-reference metric against skimage / sewar, on synthetic and real pairs, through the one
+shared :class:`MetricTester` (NumPy path and torch engine), for uint8 / uint16 / float32 inputs,
+odd sizes, several data ranges and crop_border > 0.
+
+References get float64 copies of float inputs (skimage would otherwise compute float32 inputs in
+float32; this project always accumulates in float64) and the raw integer arrays otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from metric_tester import (
+    MetricTester,
+    real_gray_pairs,
+    real_mri_pairs,
+    real_rgb_pairs,
+    synthetic_stack,
+)
+from sewar import full_ref as sw
+from skimage import metrics as skm
+
+from benchmark.metrics import MetricSettings
+
+TESTER = MetricTester()
+
+# (dtype, data_range, quantize): 8-bit, 12-bit stored in uint16, full 16-bit, [0, 1] float.
+DTYPES = [
+    (np.uint8, 255.0, True),
+    (np.uint16, 4095.0, True),
+    (np.uint16, 65535.0, True),
+    (np.float32, 1.0, False),
+]
+DTYPE_IDS = ["uint8-255", "uint16-4095", "uint16-65535", "float32-1"]
+SHAPES = [(2, 67, 91), (1, 128, 101)]
+
+
+def _ref_in(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
+
+
+def _crop(a: np.ndarray, c: int) -> np.ndarray:
+    return a[c:-c, c:-c] if c else a
+
+
+def references(metric: str, s: MetricSettings, rgb: bool = False):
+    """The library reference for ``metric`` under settings ``s`` (sr, hr of one image)."""
+    dr, c = s.data_range, s.crop_border
+    ax = -1 if rgb else None
+
+    def wrap(f):
+        return lambda sr, hr: f(_ref_in(_crop(sr, c)), _ref_in(_crop(hr, c)))
+
+    if metric == "psnr":
+        return wrap(lambda sr, hr: skm.peak_signal_noise_ratio(hr, sr, data_range=dr))
+    if metric == "ssim":
+        return wrap(lambda sr, hr: skm.structural_similarity(
+            hr, sr, data_range=dr, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+            channel_axis=ax))
+    if metric == "mse":
+        return wrap(lambda sr, hr: skm.mean_squared_error(hr, sr))
+    if metric == "rmse":
+        return wrap(lambda sr, hr: sw.rmse(hr, sr))
+    if metric == "mae":
+        return wrap(lambda sr, hr: np.mean(np.abs(hr.astype(np.float64) - sr.astype(np.float64))))
+    if metric == "nrmse":
+        return wrap(lambda sr, hr: skm.normalized_root_mse(hr, sr, normalization=s.nrmse_norm))
+    if metric == "vif":
+        f = 255.0 / dr if s.vif_rescale else 1.0
+        return wrap(lambda sr, hr: sw.vifp(hr.astype(np.float64) * f, sr.astype(np.float64) * f,
+                                           sigma_nsq=s.vif_sigma_nsq))
+    if metric == "ms-ssim":
+        return wrap(lambda sr, hr: sw.msssim(hr, sr, MAX=dr))
+    raise KeyError(metric)
+
+
+GRAY_METRICS = ["psnr", "ssim", "mse", "rmse", "mae", "nrmse", "vif", "ms-ssim"]
+
+
+@pytest.mark.parametrize("metric", GRAY_METRICS)
+@pytest.mark.parametrize(("dtype", "dr", "quant"), DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_synthetic_gray(metric, dtype, dr, quant, shape):
+    n, h, w = shape
+    sr, hr = synthetic_stack(n, h, w, dtype=dtype, data_range=dr, seed=h * w)
+    s = MetricSettings(data_range=dr, quantize=quant)
+    TESTER.check(metric, sr, hr, s, references(metric, s))
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ssim", "mse", "nrmse", "vif", "ms-ssim"])
+@pytest.mark.parametrize("crop", [1, 4, 6])
+def test_crop_border(metric, crop):
+    sr, hr = synthetic_stack(2, 75, 83, dtype=np.uint8, seed=crop)
+    s = MetricSettings(crop_border=crop)
+    TESTER.check(metric, sr, hr, s, references(metric, s))
+
+
+@pytest.mark.parametrize("norm", ["mean", "euclidean", "min-max"])
+def test_nrmse_normalisations(norm):
+    sr, hr = synthetic_stack(3, 40, 33, dtype=np.uint16, data_range=1023.0, seed=7)
+    s = MetricSettings(data_range=1023.0, nrmse_norm=norm)
+    TESTER.check("nrmse", sr, hr, s, references("nrmse", s))
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ssim", "mse", "rmse", "mae", "nrmse", "vif"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_synthetic_rgb(metric, dtype):
+    dr = 255.0
+    sr, hr = synthetic_stack(2, 61, 77, channels=3, dtype=dtype, data_range=dr, seed=3)
+    s = MetricSettings(data_range=dr, channel="rgb", quantize=True)
+    TESTER.check(metric, sr, hr, s, references(metric, s, rgb=True))
+
+
+def test_vif_without_rescale_matches_sewar_on_raw_floats():
+    sr, hr = synthetic_stack(2, 64, 64, dtype=np.float32, data_range=1.0, seed=11)
+    s = MetricSettings(data_range=1.0, quantize=False, vif_rescale=False)
+    TESTER.check("vif", sr, hr, s, references("vif", s))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("metric", GRAY_METRICS)
+def test_real_cxr_uint8(shared_data, metric):
+    sr, hr = real_gray_pairs(shared_data, size=128, n=3)
+    s = MetricSettings(data_range=255.0)
+    TESTER.check(metric, sr, hr, s, references(metric, s))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("metric", GRAY_METRICS)
+def test_real_brats_float_data_range_1(shared_data, metric):
+    sr, hr = real_mri_pairs(shared_data, n=2, crop=128)
+    s = MetricSettings(data_range=1.0, quantize=False)
+    TESTER.check(metric, sr, hr, s, references(metric, s))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("metric", ["psnr", "ssim", "mse", "nrmse", "vif"])
+def test_real_drive_rgb_crop(shared_data, metric):
+    sr, hr = real_rgb_pairs(shared_data, size=(131, 160), n=2)
+    s = MetricSettings(channel="rgb", crop_border=2)
+    TESTER.check(metric, sr, hr, s, references(metric, s, rgb=True))
