@@ -210,6 +210,7 @@ class Runner:
             "weights_dir": str(self.cfg.weights_dir),
             "metrics": self._metric_specs(),
             "std": "sample standard deviation over images (ddof=1)",
+            "seeds": prev.get("seeds", {}),
             "suites": prev.get("suites", {}),
             "datasets": prev.get("datasets", {}),
             "models": prev.get("models", {}),
@@ -315,6 +316,8 @@ class Runner:
                  "params_hash": proto.params_hash(), "config": self._config_key(g, proto),
                  "suites": [s for s, _ in g.evals]}
         self.meta["datasets"][g.protocol] = entry
+        self.meta.setdefault("seeds", {})[g.protocol] = {
+            k: v for k, v in entry["params"].items() if "seed" in k}
         root = self.cfg.data_root if self.cfg.data_root is not None else Path(".")
         try:
             src = proto.resolve(root)

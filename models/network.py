@@ -89,6 +89,19 @@ def _lanczos(img: np.ndarray, scale: int, h: int, w: int) -> np.ndarray:
     return out
 
 
+def describe_arch(build: Callable) -> str:
+    """Readable ``module.builder(args, kwargs)`` of an architecture builder (for run.json)."""
+    import functools
+
+    args: tuple = ()
+    kwargs: dict = {}
+    while isinstance(build, functools.partial):
+        args, kwargs = build.args + args, {**build.keywords, **kwargs}
+        build = build.func
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{getattr(build, '__module__', '?')}.{getattr(build, '__qualname__', build)}({', '.join(parts)})"
+
+
 class DeepModel(SRModel):
     """A loaded network behind the :class:`SRModel` contract (see the module docstring).
 
@@ -172,6 +185,7 @@ class DeepModel(SRModel):
         d.update(
             scale=self.spec.scale,
             in_channels=self.spec.in_channels,
+            arch=describe_arch(self.spec.arch) if self.spec.arch is not None else None,
             weights=self.weights,
             gray_policy=self.options["gray"],
             x2_mode=self.options["x2_mode"],

@@ -2,6 +2,10 @@
 
 :data:`ORDER` is the canonical order of :func:`models.registry.list_models`: interpolation, then the
 four papers' deep models, then extra checkpoints (anything registered but not listed goes last).
+
+Family modules import basicsr / realesrgan at the top; that is safe because importing any
+``models.*`` module first runs ``models/__init__.py``, which imports ``models.compat`` before
+anything else.
 """
 
 from models import (  # noqa: F401  (registration side effects)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import models.compat  # noqa: F401  (must run before torchvision/basicsr imports)
 import pytest
+
+import models.compat  # noqa: F401  (must run before torchvision/basicsr imports)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BENCH_SHARED", REPO.parent / "shared"))
