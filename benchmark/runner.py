@@ -97,7 +97,7 @@ def metric_settings(ev: EvalSettings):
 
     return MetricSettings(data_range=ev.data_range, channel=ev.channel,
                           crop_border=ev.crop_border, quantize=ev.quantize,
-                          nrmse_norm=ev.nrmse_norm)
+                          nrmse_norm=ev.nrmse_norm, vif_rescale=ev.vif_rescale)
 
 
 def _one_line(e: BaseException) -> str:

@@ -25,6 +25,9 @@ class EvalSettings:
         channel: ``gray`` | ``rgb`` (all channels) | ``y`` (BT.601 luma, BasicSR convention).
         crop_border: pixels removed on each side before scoring (BasicSR uses ``scale``).
         nrmse_norm: NRMSE normalisation: ``mean`` of HR (P3) | ``euclidean`` | ``min-max``.
+        vif_rescale: scale images by 255 / data_range before VIFp, so its noise variance
+            sigma_nsq = 2 keeps its 8-bit meaning (Sheikh & Bovik); False = VIFp on the raw values
+            (what sewar gives on [0, 1] floats).
         why: one line on where the default comes from.
     """
 
@@ -33,6 +36,7 @@ class EvalSettings:
     channel: str = "gray"
     crop_border: int = 0
     nrmse_norm: str = "mean"
+    vif_rescale: bool = True
     why: str = ""
 
     def to_dict(self) -> dict:

@@ -18,6 +18,7 @@ from benchmark.metrics import (
     compute_metrics_batch,
     get_metric,
     list_metrics,
+    metric_status,
     to_metric_domain,
 )
 from benchmark.metrics import lpips as lp
@@ -275,6 +276,9 @@ def test_lpips_missing_weights_is_nan_with_status(monkeypatch, tmp_path):
     v, notes = compute_metrics_batch(sr, hr, MetricSettings(), ["psnr", "lpips"])
     assert np.all(np.isnan(v["lpips"])) and np.all(np.isfinite(v["psnr"]))
     assert all("lpips: missing weights" in n for n in notes)
+    status, why = metric_status("lpips")
+    assert status == "missing-weights" and lp.ALEXNET_FILE in why
+    assert metric_status("psnr") == ("ok", "")
 
 
 def test_lpips_network_runs_when_weight_files_exist(monkeypatch, tmp_path):

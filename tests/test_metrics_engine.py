@@ -37,12 +37,13 @@ def test_engine_equals_numpy(shape, channels, settings):
     assert na == nb
 
 
+@pytest.mark.parametrize("method", ["shift", "gemm"])
 @pytest.mark.parametrize(("k", "sigma", "stride"), [(11, 1.5, 1), (17, 3.4, 1), (9, 1.8, 2), (3, 0.6, 2)])
-def test_toeplitz_filter_equals_direct(k, sigma, stride):
+def test_engine_filter_equals_direct(k, sigma, stride, method):
     rng = np.random.default_rng(k)
     x = rng.random((2, 3, 37, 50)) * 255
     want = K.filter_valid(x, K.gaussian_taps(k, sigma))[..., ::stride, ::stride]
-    got = E.filter_valid(torch.from_numpy(x), k, sigma, stride).numpy()
+    got = E.filter_valid(torch.from_numpy(x), k, sigma, stride, method=method).numpy()
     assert got.shape == want.shape
     assert np.max(np.abs(got - want)) < 1e-10
 
@@ -82,5 +83,18 @@ def test_engine_cuda_equals_cpu():
     sr, hr = synthetic_stack(4, 128, 96, dtype=np.uint8, seed=1)
     a, _ = compute_metrics_batch(sr, hr, MetricSettings(), FR, device="cpu")
     b, _ = compute_metrics_batch(sr, hr, MetricSettings(), FR, device="cuda")
+    for m in FR:
+        assert_close(b[m], a[m], ENGINE_TOL, 1e-12, m)
+
+
+def test_engine_gemm_filter_path_equals_numpy(monkeypatch):
+    """The Toeplitz-GEMM filter (used on CUDA) through the whole engine, run here on CPU."""
+    import functools
+
+    monkeypatch.setattr(E, "filter_valid", functools.partial(E.filter_valid, method="gemm"))
+    sr, hr = synthetic_stack(2, 83, 70, channels=3, dtype=np.uint8, seed=13)
+    s = MetricSettings(channel="rgb", crop_border=2)
+    a, _ = compute_metrics_batch(sr, hr, s, FR, engine="numpy")
+    b, _ = compute_metrics_batch(sr, hr, s, FR, engine="torch")
     for m in FR:
         assert_close(b[m], a[m], ENGINE_TOL, 1e-12, m)

@@ -139,3 +139,10 @@ def test_real_drive_rgb_crop(shared_data, metric):
     sr, hr = real_rgb_pairs(shared_data, size=(131, 160), n=2)
     s = MetricSettings(channel="rgb", crop_border=2)
     TESTER.check(metric, sr, hr, s, references(metric, s, rgb=True))
+
+
+@pytest.mark.parametrize(("dtype", "dr", "quant"), DTYPES, ids=DTYPE_IDS)
+def test_mse_also_matches_sewar(dtype, dr, quant):
+    sr, hr = synthetic_stack(2, 51, 49, dtype=dtype, data_range=dr, seed=17)
+    s = MetricSettings(data_range=dr, quantize=quant)
+    TESTER.check("mse", sr, hr, s, lambda a, b: sw.mse(_ref_in(b), _ref_in(a)))

@@ -13,7 +13,12 @@ module per metric family (``psnr.py``, ``ssim.py``, ``vif.py``, ``niqe.py``, ``l
 ``engine.py`` for the batched torch implementation and ``bench.py`` for the speed benchmark.
 """
 
-from benchmark.metrics.compute import DEFAULT_METRICS, compute_metrics, compute_metrics_batch
+from benchmark.metrics.compute import (
+    DEFAULT_METRICS,
+    compute_metrics,
+    compute_metrics_batch,
+    metric_status,
+)
 from benchmark.metrics.domain import MetricSettings, prepare_pair, rgb_to_y, to_metric_domain
 from benchmark.metrics.registry import MetricSpec, get_metric, list_metrics, register_metric
 
@@ -25,6 +30,7 @@ __all__ = [
     "compute_metrics_batch",
     "get_metric",
     "list_metrics",
+    "metric_status",
     "prepare_pair",
     "register_metric",
     "rgb_to_y",

@@ -160,6 +160,10 @@ def machine_description(device: str = "cpu") -> str:
     desc = f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
     if device.startswith("cuda") and torch.cuda.is_available():
         desc += f", GPU {torch.cuda.get_device_name(torch.device(device))}"
+    try:
+        desc += ", load average {:.2f} {:.2f} {:.2f} at start (cores shared)".format(*os.getloadavg())
+    except OSError:
+        pass
     return desc
 
 

@@ -48,8 +48,7 @@ def bench_cmd(
         torch.set_num_threads(threads)
     r = run_bench(data_dir=data_dir, volumes=volumes, slices=slices, synthetic_n=synthetic or None,
                   device=device, repeats=repeats)
-    md = format_markdown(r, command=" ".join(shlex.quote(a) for a in ["bench", "metrics"] + sys.argv[1:])
-                         if Path(sys.argv[0]).name == "bench" else _own_command())
+    md = format_markdown(r, command=_own_command())
     typer.echo(md)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -58,10 +57,11 @@ def bench_cmd(
 
 
 def _own_command() -> str:
-    argv = [Path(sys.argv[0]).name] + sys.argv[1:]
-    if argv[0] in ("cli.py", "__main__.py"):
-        argv[0] = "python -m benchmark.metrics.cli"
-    return " ".join(shlex.quote(a) if i else a for i, a in enumerate(argv))
+    """The command line as typed (``bench metrics bench ...`` or ``python -m ...``)."""
+    prog = Path(sys.argv[0]).name
+    if prog in ("cli.py", "__main__.py"):
+        prog = "python -m benchmark.metrics.cli"
+    return " ".join([prog] + [shlex.quote(a) for a in sys.argv[1:]])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -104,6 +104,19 @@ def compute_metrics_batch(
     return values, ["; ".join(p) for p in per_notes]
 
 
+def metric_status(name: str) -> tuple[str, str]:
+    """``("ok", "")``, or ``("missing-weights", reason)`` for a metric whose weight files are absent
+    (currently LPIPS), so the runner can mark a whole column without computing it."""
+    spec = get_metric(name)
+    if spec.needs_weights and spec.name == "lpips":
+        from benchmark.metrics.lpips import missing_note
+
+        note = missing_note()
+        if note:
+            return "missing-weights", note
+    return "ok", ""
+
+
 def compute_metrics(sr: np.ndarray, hr: np.ndarray, settings: MetricSettings,
                     names: list[str] | None = None, **kw) -> tuple[dict[str, float], str]:
     """Single-image convenience wrapper: ``(H, W[, C])`` arrays -> ``({name: float}, note)``."""
@@ -111,5 +124,5 @@ def compute_metrics(sr: np.ndarray, hr: np.ndarray, settings: MetricSettings,
     return {k: float(v[0]) for k, v in vals.items()}, notes[0]
 
 
-__all__ = ["compute_metrics_batch", "compute_metrics", "DEFAULT_METRICS", "list_metrics",
-           "canonical_name"]
+__all__ = ["compute_metrics_batch", "compute_metrics", "metric_status", "DEFAULT_METRICS",
+           "list_metrics", "canonical_name"]
