@@ -168,7 +168,7 @@ def summarise(per_image: pd.DataFrame, metrics: Sequence[str],
               model_order: Sequence[str] | None = None) -> pd.DataFrame:
     """``summary.csv`` rows from per-image rows.
 
-    For status ``ok``: mean and sample std (ddof=1; 0 when n=1) over images, per (suite, dataset,
+    For status ``ok``: mean and sample std (ddof=1; undefined, NaN, when n=1) over images, per (suite, dataset,
     model, metric); an infinite value (PSNR of identical images) makes the mean ``inf``. Models with
     no ``ok`` row get one row per metric with their status (``missing-weights``, ``error``) and
     empty mean/std, n = number of images marked so.
@@ -194,7 +194,7 @@ def summarise(per_image: pd.DataFrame, metrics: Sequence[str],
                 v = pd.to_numeric(ok[m], errors="coerce").to_numpy(dtype=float)
                 v = v[~np.isnan(v)]
                 mean = float(np.mean(v)) if len(v) else float("nan")
-                std = float(np.std(v, ddof=1)) if len(v) > 1 else (0.0 if len(v) else float("nan"))
+                std = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
                 if np.isinf(v).any():
                     std = float("nan")
                 out.append(dict(suite=suite, dataset=dataset, model=model, metric=m,

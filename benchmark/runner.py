@@ -210,6 +210,7 @@ class Runner:
             "weights_dir": str(self.cfg.weights_dir),
             "metrics": self._metric_specs(),
             "std": "sample standard deviation over images (ddof=1)",
+            "model_order": list(dict.fromkeys([*prev.get("model_order", []), *self.cfg.models])),
             "seeds": prev.get("seeds", {}),
             "suites": prev.get("suites", {}),
             "datasets": prev.get("datasets", {}),
@@ -258,6 +259,10 @@ class Runner:
             entry["info"] = m.info()
         elif name in self.models.failed:
             entry["status"], entry["note"] = self.models.failed[name]
+        else:  # nothing left to do for it in this (resumed) run: keep what the last run found
+            prev = self.meta["models"].get(name, {})
+            entry.update({k: prev[k] for k in ("status", "note", "info") if k in prev})
+            entry.setdefault("status", "not-run")
         self.meta["models"][name] = entry
 
     # ----------------------------------------------------------------- main loop

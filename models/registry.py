@@ -85,6 +85,16 @@ class ModelSpec:
     input_multiple: int = 1
 
 
+def project_cfg(file: str, recipe: str, paper: str) -> PretrainedCfg:
+    """:class:`PretrainedCfg` of weights this project produces with its training recipes (no URL,
+    no published sha256; stored under ``params_ema`` like basicsr's trainer does)."""
+    return PretrainedCfg(
+        file=file, url=None, sha256=None, key="params_ema", license="project (MIT)", paper=paper,
+        obtain=(f"produced by this project's training recipe '{recipe}' (bench train: not "
+                f"implemented yet); put a trained {file} in the weights dir"),
+    )
+
+
 class WeightsError(Exception):
     """A weights file exists but is unusable (wrong sha256, truncated, wrong keys). One line."""
 

@@ -20,7 +20,7 @@ from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
 from models.network import deep_spec
-from models.registry import PretrainedCfg
+from models.registry import PretrainedCfg, project_cfg
 
 REALESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 REALESRGAN_PAPER = "Wang et al., Real-ESRGAN, ICCVW 2021"
@@ -45,14 +45,6 @@ def _official(file: str, release: str, sha256: str | None, key: str | None, name
                          license=license, paper=paper, obtain=f"bench weights fetch {name}",
                          size=size)
 
-
-def _project(file: str, name: str, recipe: str, paper: str) -> PretrainedCfg:
-    """Weights this project produces (no URL, no published hash)."""
-    return PretrainedCfg(
-        file=file, url=None, sha256=None, key="params_ema", license="project (MIT)", paper=paper,
-        obtain=f"train it: bench train {recipe} (training recipes issue) or put {file} in the "
-               f"weights dir",
-    )
 
 
 x4 = partial(rrdbnet, 3, 4)
@@ -96,22 +88,21 @@ deep_spec(
     "realesrgan-finetuned-retina", family="realesrgan", scale=4, in_channels=3, arch=x4,
     description="Real-ESRGAN x4plus fine-tuned on STARE retina images (P1 recipe, this project)",
     paper="P1 Table 1 (fine-tuned)",
-    pretrained=_project("realesrgan_finetuned_retina_x4.pth", "realesrgan-finetuned-retina",
-                        "realesrgan-finetuned-retina", "P1 (Aghelan & Rouhani), reproduced"),
+    pretrained=project_cfg("realesrgan_finetuned_retina_x4.pth", "realesrgan-finetuned-retina",
+                           "P1 (Aghelan & Rouhani), reproduced"),
 )
 deep_spec(
     "realesrgan-finetuned-cxr", family="realesrgan", scale=4, in_channels=3, arch=x4,
     description="Real-ESRGAN x4plus fine-tuned on Shenzhen chest X-rays (P1 recipe, this project)",
     paper="P1 Table 2 (fine-tuned)",
-    pretrained=_project("realesrgan_finetuned_cxr_x4.pth", "realesrgan-finetuned-cxr",
-                        "realesrgan-finetuned-cxr", "P1 (Aghelan & Rouhani), reproduced"),
+    pretrained=project_cfg("realesrgan_finetuned_cxr_x4.pth", "realesrgan-finetuned-cxr",
+                           "P1 (Aghelan & Rouhani), reproduced"),
 )
 deep_spec(
     "realesrgan-1ch", family="realesrgan", scale=4, in_channels=1, arch=partial(rrdbnet, 1, 4),
     description="1-channel RRDBNet x4 trained from scratch on BraTS T1 (P3 recipe, this project)",
     paper="P3 Table 2 (Real-ESRGAN)",
-    pretrained=_project("realesrgan_1ch_x4.pth", "realesrgan-1ch", "realesrgan-1ch",
-                        "P3 (Rashid et al.), reproduced"),
+    pretrained=project_cfg("realesrgan_1ch_x4.pth", "realesrgan-1ch", "P3 (Rashid et al.), reproduced"),
 )
 
 # --- extra official RRDBNet checkpoints -------------------------------------------------------
@@ -151,7 +142,6 @@ deep_spec(
     arch=partial(unet_discriminator, 1),
     description="1-channel U-Net discriminator (P3 recipe, this project)",
     paper="P3",
-    pretrained=_project("realesrgan_1ch_x4_netD.pth", "realesrgan-1ch-netd", "realesrgan-1ch",
-                        "P3 (Rashid et al.), reproduced"),
+    pretrained=project_cfg("realesrgan_1ch_x4_netD.pth", "realesrgan-1ch", "P3 (Rashid et al.), reproduced"),
     aux=True,
 )

@@ -22,7 +22,7 @@ from basicsr.archs.srresnet_arch import MSRResNet
 from torch import nn
 
 from models.network import deep_spec
-from models.registry import PretrainedCfg
+from models.registry import PretrainedCfg, project_cfg
 
 LEDIG = "Ledig et al., SRGAN / SRResNet, CVPR 2017"
 BEALLOR = "P4 (Beallor et al.), reproduced"
@@ -84,26 +84,19 @@ def msrresnet_x4() -> MSRResNet:
     return MSRResNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, upscale=4)
 
 
-def _p4(file: str, recipe: str) -> PretrainedCfg:
-    return PretrainedCfg(
-        file=file, url=None, sha256=None, key="params_ema", license="project (MIT)", paper=BEALLOR,
-        obtain=f"train it: bench train {recipe} (training recipes issue) or put {file} in the "
-               f"weights dir",
-    )
-
 
 ledig_gray = partial(SRResNetBN, 1, 64, 16)
 
 deep_spec(
     "srresnet", family="srresnet", scale=4, in_channels=1, arch=ledig_gray,
     description="Ledig SRResNet with BN, 1-channel, MSE-trained on CPTAC-GBM (P4 recipe, this project)",
-    paper="P4 Table 2 (SRResNet)", pretrained=_p4("srresnet_p4_x4.pth", "srresnet"),
+    paper="P4 Table 2 (SRResNet)", pretrained=project_cfg("srresnet_p4_x4.pth", "srresnet", BEALLOR),
 )
 deep_spec(
     "srgan", family="srgan", scale=4, in_channels=1, arch=ledig_gray,
     description="SRGAN: the P4 SRResNet fine-tuned with VGG19 content + adversarial loss "
                 "(P4 recipe, this project)",
-    paper="P4 Table 2 (SRGAN); P2 SRGAN row", pretrained=_p4("srgan_p4_x4.pth", "srgan"),
+    paper="P4 Table 2 (SRGAN); P2 SRGAN row", pretrained=project_cfg("srgan_p4_x4.pth", "srgan", BEALLOR),
 )
 deep_spec(
     "msrresnet-x4", family="srresnet", scale=4, in_channels=3, arch=msrresnet_x4,
@@ -130,5 +123,5 @@ def p4_discriminator(in_ch: int = 1):
 deep_spec(
     "srgan-netd", family="discriminator", scale=4, in_channels=1, arch=p4_discriminator,
     description="P4 SRGAN discriminator (VGG-style, 128x128 crops; this project)",
-    paper="P4", pretrained=_p4("srgan_p4_x4_netD.pth", "srgan"), aux=True,
+    paper="P4", pretrained=project_cfg("srgan_p4_x4_netD.pth", "srgan", BEALLOR), aux=True,
 )

@@ -115,9 +115,11 @@ def test_resume_after_interrupt_gives_same_tables(tmp_path, no_weights, monkeypa
     a, b = _table(ref / "per_image.csv"), _table(out / "per_image.csv")
     assert not b.duplicated(list(KEY)).any()
     pd.testing.assert_frame_equal(a, b)
-    # a third run finds everything done and changes nothing
+    # a third run finds everything done and changes nothing; the report still renders
     assert bench(*args, "--out", out).exit_code == 0
     pd.testing.assert_frame_equal(a, _table(out / "per_image.csv"))
+    assert bench("report", "--run", out, "--out", tmp_path / "r.html").exit_code == 0
+    assert "missing-weights" in (tmp_path / "r.html").read_text()
     s_ref = pd.read_csv(ref / "summary.csv")
     s_out = pd.read_csv(out / "summary.csv")
     pd.testing.assert_frame_equal(s_ref, s_out)

@@ -71,7 +71,7 @@ def test_project_models_say_how_to_get_them():
     for n in ("srresnet", "srgan", "realesrgan-finetuned-retina", "realesrgan-finetuned-cxr",
               "realesrgan-1ch"):
         cfg = get_spec(n).pretrained
-        assert cfg.url is None and cfg.obtain.startswith("train it: bench train ")
+        assert cfg.url is None and cfg.obtain.startswith("produced by this project's training recipe")
         assert cfg.file in cfg.obtain
 
 

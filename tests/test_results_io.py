@@ -59,5 +59,7 @@ def test_summary_mean_std_and_missing_status():
     s = summarise(df, ["psnr"])
     ok = s[(s.model == "bicubic")].iloc[0]
     assert ok["mean"] == 31.0 and abs(ok["std"] - math.sqrt(2)) < 1e-12 and ok["n"] == 2
+    one = summarise(pd.DataFrame([row("a", psnr=30.0)]), ["psnr"]).iloc[0]
+    assert one["n"] == 1 and math.isnan(one["std"])  # sample std undefined for one image
     miss = s[s.model == "m"].iloc[0]
     assert miss.status == "missing-weights" and math.isnan(miss["mean"])

@@ -56,14 +56,17 @@ def _read(run_dir: Path):
     return meta, summary, per_image
 
 
-def _model_note(meta: dict, model: str, status: str) -> str:
-    m = meta.get("models", {}).get(model, {})
-    if status == "missing-weights":
-        return m.get("note") or f"weights missing; get them: {m.get('obtain', '?')}"
-    return m.get("note", status)
+def _row_notes(per_image: pd.DataFrame) -> dict:
+    """(suite, dataset, model) -> the note of its first non-ok row (why the cell is blank)."""
+    if per_image.empty:
+        return {}
+    bad = per_image[per_image.status != "ok"]
+    notes = bad.note.fillna("").astype(str) if "note" in bad else pd.Series("", index=bad.index)
+    return {(r.suite, r.dataset, r.model): n
+            for r, n in zip(bad.itertuples(index=False), notes, strict=True)}
 
 
-def _cell(summary: pd.DataFrame, meta: dict, suite: str, dataset: str | None, model: str,
+def _cell(summary: pd.DataFrame, notes: dict, suite: str, dataset: str | None, model: str,
           metric: str) -> dict:
     """Reproduced value of one (suite, dataset, model, metric): mean, std, n, status, note."""
     if dataset is None:
@@ -77,9 +80,11 @@ def _cell(summary: pd.DataFrame, meta: dict, suite: str, dataset: str | None, mo
                 "note": f"not in this run (add --models {model})"}
     r = sel.iloc[0]
     if r.status != "ok":
-        return {"status": r.status, "text": "", "note": _model_note(meta, model, r.status)}
+        return {"status": r.status, "text": "",
+                "note": notes.get((suite, dataset, model)) or r.status}
+    text = fmt(r["mean"]) + (f" ± {fmt(r['std'])}" if pd.notna(r["std"]) else " (n=1)")
     return {"status": "ok", "mean": r["mean"], "std": r["std"], "n": int(r["n"]),
-            "text": f"{fmt(r['mean'])} ± {fmt(r['std'])}", "note": ""}
+            "text": text, "note": ""}
 
 
 def _figure(run_dir: Path, dataset: str, image_id: str, per_image: pd.DataFrame,
@@ -110,7 +115,9 @@ def build_context(run_dir: Path) -> dict:
     """Everything the template shows, computed from the run directory."""
     meta, summary, per_image = _read(run_dir)
     paper = load_paper_tables()
-    models = list(meta.get("models", {}))
+    notes = _row_notes(per_image)
+    models = [m for m in meta.get("model_order", []) if m in meta.get("models", {})]
+    models += [m for m in meta.get("models", {}) if m not in models]
     suites = []
     figures_done: dict[str, str | None] = {}
     for sname, s in meta.get("suites", {}).items():
@@ -122,7 +129,7 @@ def build_context(run_dir: Path) -> dict:
             comparison = []
             agg = prows[prows["image"] == ""]
             for r in agg.itertuples(index=False):
-                c = _cell(summary, meta, sname, dataset, r.model, r.metric)
+                c = _cell(summary, notes, sname, dataset, r.model, r.metric)
                 diff = (c["mean"] - r.value) if c["status"] == "ok" else None
                 comparison.append({
                     "model": r.model, "metric": r.metric,
@@ -136,7 +143,7 @@ def build_context(run_dir: Path) -> dict:
             for m in paper_models:
                 for metric in dict.fromkeys(per_img_paper.metric):
                     vals = per_img_paper[(per_img_paper.model == m) & (per_img_paper.metric == metric)]
-                    c = _cell(summary, meta, sname, dataset, m, metric)
+                    c = _cell(summary, notes, sname, dataset, m, metric)
                     per_img_cmp.append({
                         "model": m, "metric": metric,
                         "paper": ", ".join(f"{i}: {fmt(v)}" for i, v in zip(vals.image, vals.value, strict=True)),
@@ -147,7 +154,7 @@ def build_context(run_dir: Path) -> dict:
             if dataset is not None and not summary.empty:
                 sub = summary[(summary.suite == sname) & (summary.dataset == dataset)]
                 for m in dict.fromkeys(sub.model):
-                    cells = [_cell(summary, meta, sname, dataset, m, k) for k in metrics]
+                    cells = [_cell(summary, notes, sname, dataset, m, k) for k in metrics]
                     status = cells[0]["status"] if cells else ""
                     all_rows.append({"model": m, "cells": cells, "status": status,
                                      "note": cells[0]["note"] if cells else ""})
@@ -177,7 +184,7 @@ def build_context(run_dir: Path) -> dict:
         suites.append({"name": sname, "meta": s, "sections": sections, "audit": audit})
     return {"meta": meta, "suites": suites, "fmt": fmt, "run_dir": str(run_dir),
             "paper_tables_found": not paper.empty,
-            "model_rows": [{"name": k, **v} for k, v in meta.get("models", {}).items()]}
+            "model_rows": [{"name": k, **meta["models"][k]} for k in models]}
 
 
 def render_report(run_dir: Path, out: Path) -> Path:
