@@ -68,5 +68,36 @@ def device_description(device: str) -> dict:
     if device == "cuda":
         d["name"] = torch.cuda.get_device_name(0)
     else:
-        d["name"] = platform.processor() or platform.machine()
+        d["name"] = cpu_model()
     return d
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_description(device: str = "cpu") -> str:
+    """One line naming the machine a benchmark ran on: CPU model, logical cores, torch version and
+    threads, the GPU (with CUDA version) when ``device`` is CUDA, and the load average at call
+    time (benchmarks on shared cores should be read as ratios)."""
+    import os
+
+    import torch
+
+    desc = (f"{cpu_model()}, {os.cpu_count()} logical cores, torch {torch.__version__} with "
+            f"{torch.get_num_threads()} threads")
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        desc += (f", GPU {torch.cuda.get_device_name(torch.device(device))} "
+                 f"(CUDA {torch.version.cuda})")
+    try:
+        desc += ", load average {:.2f} {:.2f} {:.2f} at start".format(*os.getloadavg())
+    except OSError:
+        pass
+    return desc

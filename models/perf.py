@@ -16,7 +16,6 @@ used (seeded) and every output says so: speed does not depend on the weight valu
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,6 +26,14 @@ import torch
 
 from models.network import DeepModel
 from models.registry import SRModel, WeightsMissing, get_spec, load_model
+
+
+def machine_description(device: str) -> str:
+    """See :func:`benchmark.provenance.machine_description` (imported lazily: models does not
+    depend on benchmark at import time)."""
+    from benchmark.provenance import machine_description as describe
+
+    return describe(device)
 
 
 @dataclass
@@ -64,19 +71,6 @@ def conv_flops(net: torch.nn.Module, shape: tuple[int, int, int, int]) -> int:
     return total[0]
 
 
-def machine_name(device: torch.device) -> str:
-    """CPU model (+ cores / torch threads) or GPU name, for the results table."""
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs visible, torch threads {torch.get_num_threads()}"
 
 
 def perf_images(size: int, n: int) -> np.ndarray:
@@ -158,7 +152,7 @@ def run_perf(model: str = "realesrgan-x4plus", weights_dir=None, sizes=(64, 128,
                 if not Path(path).exists():
                     torch.save({"params_ema": ours.net.state_dict()}, path)
             load = "n/a" if not hasattr(os, "getloadavg") else f"{os.getloadavg()[0]:.1f}"
-            header = {"model": label, "device": str(dev), "machine": machine_name(dev),
+            header = {"model": label, "device": str(dev), "machine": machine_description(str(dev)),
                       "load": load,
                       "n_images": n_images, "reps": reps, "torch": torch.__version__}
             half = prec != "fp32" and dev.type == "cuda"

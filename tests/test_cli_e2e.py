@@ -3,6 +3,8 @@ one-line errors for bad options."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,3 +159,24 @@ def test_help_on_every_command():
         assert r.exit_code == 0 and "Usage" in r.output, (cmd, r.output)
 
 
+
+
+@pytest.mark.shared
+def test_absent_dataset_is_skipped_with_reason_and_run_goes_on(tmp_path, shared_data, no_weights):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "DRIVE").symlink_to(shared_data / "DRIVE")  # only DRIVE present
+    out = tmp_path / "run"
+    r = bench("run", "--suite", "aghelan", "--data-root", root, "--limit", "1", "--models",
+              "bicubic", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert "skipped datasets (absent): chestxray14" in r.output
+    meta = json.loads((out / "run.json").read_text())
+    cxr = meta["datasets"]["chestxray14"]
+    assert cxr["status"] == "skipped" and "NIH_ChestXray14" in cxr["reason"]
+    assert cxr["how_to_get"]
+    df = read_per_image(out / "per_image.csv")
+    assert set(df.dataset) == {"drive"}
+    html = tmp_path / "r.html"
+    assert bench("report", "--run", out, "--out", html).exit_code == 0
+    assert "Dataset skipped" in html.read_text()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +30,10 @@ import numpy as np
 
 from benchmark.metrics.compute import DEFAULT_METRICS, compute_metrics_batch
 from benchmark.metrics.domain import MetricSettings
+from benchmark.provenance import machine_description
 
 BENCH_METRICS = DEFAULT_METRICS  # psnr ssim mse rmse mae nrmse ms-ssim vif
+
 
 
 def default_data_dir() -> Path:
@@ -145,26 +146,6 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a[fin] - b[fin]))) if fin.any() else 0.0
 
 
-def machine_description(device: str = "cpu") -> str:
-    """CPU model, core count and torch threads (and GPU name for CUDA)."""
-    import torch
-
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    desc = f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
-    if device.startswith("cuda") and torch.cuda.is_available():
-        desc += f", GPU {torch.cuda.get_device_name(torch.device(device))}"
-    try:
-        desc += ", load average {:.2f} {:.2f} {:.2f} at start (cores shared)".format(*os.getloadavg())
-    except OSError:
-        pass
-    return desc
 
 
 def run_bench(
