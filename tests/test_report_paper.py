@@ -27,3 +27,13 @@ def test_p2_pairs_are_flagged_inconsistent_with_8bit():
     assert not any(a["consistent"] for a in audit)
     srgan1 = next(a for a in audit if a["model"] == "srgan" and a["image"] == "img1")
     assert math.isclose(srgan1["psnr_at_255"], 10 * math.log10(255**2 / 13.05))
+
+
+def test_p2_gan_pairs_match_rgb_summed_mse_and_realesrgan_pairs_match_nothing():
+    audit = audit_psnr_mse(load_paper_tables())
+    by_model = {}
+    for a in audit:
+        by_model.setdefault(a["model"], set()).add(a["convention"])
+    assert by_model["srgan"] == by_model["esrgan"] == {
+        "8-bit RGB, MSE summed over 3 channels (peak 255*sqrt(3))"}
+    assert by_model["realesrgan-x4plus"] == {"none"}

@@ -43,12 +43,30 @@ def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
     return 10 * math.log10(peak**2 / mse)
 
 
+# Peak values a (PSNR, MSE) pair could have been computed with, and what each would mean.
+PEAK_CONVENTIONS = {
+    "8-bit (peak 255)": 255.0,
+    "8-bit RGB, MSE summed over 3 channels (peak 255*sqrt(3))": 255.0 * math.sqrt(3),
+    "[0, 1] floats (peak 1)": 1.0,
+    "16-bit (peak 65535)": 65535.0,
+}
+
+
+def explain_peak(peak: float, rel_tol: float = 0.02) -> str:
+    """The :data:`PEAK_CONVENTIONS` entry within ``rel_tol`` of ``peak``, or "none"."""
+    for name, p in PEAK_CONVENTIONS.items():
+        if abs(peak - p) / p <= rel_tol:
+            return name
+    return "none"
+
+
 def audit_psnr_mse(paper: pd.DataFrame, rel_tol: float = 0.02) -> list[dict]:
     """Check every reported (PSNR, MSE) pair of the same image and model for consistency.
 
     A pair is called consistent with 8-bit scoring when the implied peak is within ``rel_tol`` of
-    255 (2 % covers the rounding of two-decimal PSNRs and MSEs). Returns one dict per pair: suite,
-    model, image, psnr, mse, implied_peak, psnr_at_255, consistent, source.
+    255 (2 % covers the rounding of two-decimal PSNRs and MSEs); ``convention`` names the
+    :data:`PEAK_CONVENTIONS` entry the implied peak matches, if any. Returns one dict per pair:
+    suite, model, image, psnr, mse, implied_peak, psnr_at_255, consistent, convention, source.
     """
     out = []
     per_img = paper[paper["image"] != ""]
@@ -60,5 +78,6 @@ def audit_psnr_mse(paper: pd.DataFrame, rel_tol: float = 0.02) -> list[dict]:
                             mse=vals["mse"], implied_peak=peak,
                             psnr_at_255=psnr_from_mse(vals["mse"]),
                             consistent=abs(peak - 255) / 255 <= rel_tol,
+                            convention=explain_peak(peak, rel_tol),
                             source=g["source"].iloc[0]))
     return out
