@@ -74,6 +74,8 @@ def run(
                                                         "gray | rgb | y."),
     crop_border: int = typer.Option(None, "--crop-border", min=0,
                                     help="Override every suite's crop border (pixels)."),
+    strict: bool = typer.Option(False, "--strict", help="A bad input file stops its dataset "
+                                                         "instead of being skipped and listed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run suites and write per_image.csv, summary.csv and run.json (resumable)."""
@@ -114,7 +116,8 @@ def run(
         prepared_dir = Path(os.environ["BENCH_PREPARED"])
     cfg = RunConfig(suites=suites, out=out, data_root=root, models=names, limit=limit, device=dev,
                     weights_dir=weights_dir or default_weights_dir(), batch_size=batch_size,
-                    prepared_dir=prepared_dir, eval_overrides=overrides, show_progress=not quiet)
+                    prepared_dir=prepared_dir, eval_overrides=overrides, strict=strict,
+                    show_progress=not quiet)
     try:
         meta = Runner(cfg).run()
     except RunError as e:
@@ -122,6 +125,14 @@ def run(
     skipped = [k for k, v in meta["datasets"].items() if v.get("status") == "skipped"]
     if skipped:
         typer.echo(f"skipped datasets (absent): {', '.join(skipped)} — see run.json", err=True)
+    failed = {k: v["reason"] for k, v in meta["datasets"].items() if v.get("status") == "error"}
+    for k, why in failed.items():
+        typer.echo(f"dataset {k} stopped: {why}", err=True)
+    n_files = sum(len(v.get("skipped_files", [])) for v in meta["datasets"].values())
+    if n_files:
+        typer.echo(f"{n_files} unreadable input file(s) skipped — listed in run.json", err=True)
+    if failed:
+        raise typer.Exit(1)
     typer.echo(str(out))
 
 

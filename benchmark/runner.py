@@ -54,6 +54,8 @@ class RunConfig:
         prepared_dir: cache of prepared HR/LR sets (None = prepare on the fly).
         eval_overrides: CLI overrides of every suite's metric settings (``channel``, ``crop_border``).
         model_options: engine options passed to every deep model (tile, precision, gray policy...).
+        strict: a bad input file stops its dataset (status ``error``) instead of being skipped and
+            listed under ``skipped_files`` in run.json.
     """
 
     suites: list[Suite]
@@ -67,6 +69,7 @@ class RunConfig:
     prepared_dir: Path | None = None
     eval_overrides: dict = field(default_factory=dict)
     model_options: dict = field(default_factory=dict)
+    strict: bool = False
     show_progress: bool = True
 
 
@@ -337,8 +340,10 @@ class Runner:
         self._write_meta()
         label = src.dataset + (f" (stand-in for {src.stand_in_for})" if src.stand_in_for else "")
         self._log(f"{label}: protocol {g.protocol} x{proto.scale}, suites {entry['suites']}")
+        skipped: list = []
         samples = iter_samples(proto, root, split=g.split, limit=self.cfg.limit,
-                               cache_dir=self.cfg.prepared_dir)
+                               cache_dir=self.cfg.prepared_dir, strict=self.cfg.strict,
+                               skipped=skipped)
         n_images = 0
         figure_id = None
         bar = _progress(self.cfg.limit, f"{src.dataset}", self.cfg.show_progress)
@@ -350,13 +355,16 @@ class Runner:
                 self._run_batch(g, proto, batch, figure_id)
                 n_images += len(batch)
                 bar.update(len(batch))
-        except DataError as e:
+        except DataError as e:  # --strict, or a dataset-level problem
             entry.update(status="error", reason=str(e))
             self._log(f"error in {g.protocol}: {e}")
             return
         finally:
             bar.close()
-        entry.update(status="done", n_images=n_images, figure_image=figure_id)
+        entry.update(status="done", n_images=n_images, figure_image=figure_id,
+                     skipped_files=[{"source": str(path), "reason": why} for path, why in skipped])
+        for _path, why in skipped:
+            self._log(f"skipped file: {why}")
         self._write_meta()
 
     def _save_reference(self, s) -> None:

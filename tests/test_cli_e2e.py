@@ -180,3 +180,34 @@ def test_absent_dataset_is_skipped_with_reason_and_run_goes_on(tmp_path, shared_
     html = tmp_path / "r.html"
     assert bench("report", "--run", out, "--out", html).exit_code == 0
     assert "Dataset skipped" in html.read_text()
+
+
+@pytest.mark.shared
+def test_bad_input_file_is_skipped_and_listed_or_stops_with_strict(tmp_path, shared_data, no_weights):
+    root = tmp_path / "data"
+    for split in ("training", "test"):
+        d = root / "DRIVE" / split / "images"
+        d.mkdir(parents=True)
+        for f in sorted((shared_data / "DRIVE" / split / "images").glob("*.tif")):
+            (d / f.name).symlink_to(f)
+    bad = root / "DRIVE" / "test" / "images" / "05_test.tif"
+    data = bad.read_bytes()
+    bad.unlink()
+    bad.write_bytes(data[: len(data) // 3])  # truncated TIFF
+    out = tmp_path / "run"
+    args = ["run", "--suite", "aghelan", "--data-root", root, "--models", "nearest", "-q"]
+    r = bench(*args, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "1 unreadable input file(s) skipped" in r.output
+    meta = json.loads((out / "run.json").read_text())
+    files = meta["datasets"]["drive"]["skipped_files"]
+    assert len(files) == 1 and "05_test.tif" in files[0]["reason"]
+    df = read_per_image(out / "per_image.csv")
+    assert len(df[df.dataset == "drive"]) == 39
+    html = tmp_path / "r.html"
+    assert bench("report", "--run", out, "--out", html).exit_code == 0
+    assert "05_test.tif" in html.read_text()
+
+    strict_out = tmp_path / "strict"
+    r = runner.invoke(app, [str(a) for a in (*args, "--out", strict_out, "--strict")])
+    assert r.exit_code == 1 and "dataset drive stopped" in r.output and "05_test.tif" in r.output
