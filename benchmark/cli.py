@@ -67,9 +67,12 @@ def run(
                                      help="Weight files [env BENCH_WEIGHTS, default user cache]."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Same-size images per model call."),
     prepared_dir: Path = typer.Option(None, "--prepared-dir",
-                                      help="Cache of prepared HR/LR sets, reused when the protocol "
-                                           "parameters hash matches, rebuilt otherwise "
-                                           "[env BENCH_PREPARED; default: prepare on the fly]."),
+                                      help="Cache of prepared HR/LR sets (as written by `bench data "
+                                           "prepare`), reused when the protocol parameters hash "
+                                           "matches, built otherwise [env BENCH_PREPARED, default "
+                                           "results/prepared]."),
+    no_prepared_cache: bool = typer.Option(False, "--no-prepared-cache",
+                                           help="Prepare every sample on the fly; write no cache."),
     channel: str = typer.Option(None, "--channel", help="Override every suite's metric channel: "
                                                         "gray | rgb | y."),
     crop_border: int = typer.Option(None, "--crop-border", min=0,
@@ -112,8 +115,12 @@ def run(
     if crop_border is not None:
         overrides["crop_border"] = crop_border
     out = out or Path("results") / "runs" / suite.replace(",", "+")
-    if prepared_dir is None and os.environ.get("BENCH_PREPARED"):
-        prepared_dir = Path(os.environ["BENCH_PREPARED"])
+    if no_prepared_cache:
+        prepared_dir = None
+    elif prepared_dir is None:
+        from data_prep.prepared import default_prepared_dir
+
+        prepared_dir = default_prepared_dir()
     cfg = RunConfig(suites=suites, out=out, data_root=root, models=names, limit=limit, device=dev,
                     weights_dir=weights_dir or default_weights_dir(), batch_size=batch_size,
                     prepared_dir=prepared_dir, eval_overrides=overrides, strict=strict,

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from data_prep.errors import DataError, DatasetMissing
+from data_prep.prepared import default_prepared_dir
 from data_prep.registry import get_protocol, list_protocols
 
 data_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -51,7 +52,7 @@ def _data_root(p: Path | None) -> Path:
 
 
 def _out(p: Path | None) -> Path:
-    return p if p is not None else Path(os.environ.get("BENCH_PREPARED", "prepared"))
+    return p if p is not None else default_prepared_dir()
 
 
 @data_app.command()
@@ -59,7 +60,7 @@ def prepare(
     suite: list[str] = typer.Option(None, "--suite", "-s", help="Suite name (repeatable; all = the four papers)."),
     dataset: list[str] = typer.Option(None, "--dataset", "-d", help="Protocol name (repeatable)."),
     data_root: Path = typer.Option(None, "--data-root", help="Datasets folder [env BENCH_DATA_ROOT]."),
-    out: Path = typer.Option(None, "--out", "-o", help="Prepared-set cache [env BENCH_PREPARED, default ./prepared]."),
+    out: Path = typer.Option(None, "--out", "-o", help="Prepared-set cache [env BENCH_PREPARED, default results/prepared]."),
     limit: int = typer.Option(None, "--limit", min=1, help="N samples of the evaluation split (as bench run --limit)."),
     split: str = typer.Option(None, "--split", help="Split to prepare [default: all; with --limit the evaluation split]."),
     strict: bool = typer.Option(False, "--strict", help="Fail on the first unreadable/invalid file instead of skipping it."),
@@ -127,7 +128,7 @@ def info(
     suite: list[str] = typer.Option(None, "--suite", "-s", help="Suite name (repeatable)."),
     dataset: list[str] = typer.Option(None, "--dataset", "-d", help="Protocol name (repeatable) [default: all]."),
     data_root: Path = typer.Option(None, "--data-root", help="Datasets folder [env BENCH_DATA_ROOT]."),
-    out: Path = typer.Option(None, "--out", "-o", help="Prepared-set cache [env BENCH_PREPARED]."),
+    out: Path = typer.Option(None, "--out", "-o", help="Prepared-set cache [env BENCH_PREPARED, default results/prepared]."),
     plan: bool = typer.Option(False, "--plan", help="Also run the protocol's selection and split (cheap "
                                                     "except CPTAC-GBM, which scores every image) and "
                                                     "print the inputs per split."),

@@ -37,6 +37,14 @@ from data_prep.sample import Sample
 log = logging.getLogger("data_prep")
 
 
+def default_prepared_dir() -> Path:
+    """Where prepared HR/LR sets are cached by default: ``$BENCH_PREPARED`` or ``results/prepared``
+    (relative to the working directory; git-ignored). ``bench data prepare`` writes there and
+    ``bench run`` reuses a set from there when its protocol-parameter hash matches."""
+    env = os.environ.get("BENCH_PREPARED")
+    return Path(env) if env else Path("results") / "prepared"
+
+
 def selection_name(split: str, limit: int | None) -> str:
     """Folder name of a selection: ``test``, ``all``, ``test-limit5``."""
     return split if limit is None else f"{split}-limit{int(limit)}"
@@ -103,6 +111,11 @@ def iter_samples(
             if found is not None:
                 meta, rows = found
                 log.info("%s: reusing prepared set %s", protocol.name, cand)
+                if strict and meta.get("skipped"):
+                    # the set was built leniently: a strict run must fail as a fresh build would
+                    raise DataError(meta["skipped"][0]["reason"],
+                                    f"skipped when the prepared set {cand} was built",
+                                    "no skipped input under --strict")
                 if skipped is not None:
                     skipped.extend((d["source"], d["reason"]) for d in meta.get("skipped", []))
                 yield from load_rows(cand, [r for r in rows if filt is None or r["split"] == filt])

@@ -33,6 +33,7 @@ def no_weights(tmp_path, monkeypatch):
     d = tmp_path / "empty-weights"
     d.mkdir()
     monkeypatch.setenv("BENCH_WEIGHTS", str(d))
+    monkeypatch.setenv("BENCH_PREPARED", str(tmp_path / "prepared"))
     monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
     return d
 
@@ -62,6 +63,7 @@ def test_demo_suite_end_to_end(tmp_path, no_weights):
 @pytest.mark.shared
 def test_all_suites_on_real_data(tmp_path, shared_data, shared_weights, monkeypatch):
     monkeypatch.setenv("BENCH_WEIGHTS", str(shared_weights))
+    monkeypatch.setenv("BENCH_PREPARED", str(tmp_path / "prepared"))
     out = tmp_path / "run"
     r = bench("run", "--suite", "all", "--data-root", shared_data, "--limit", "1",
               "--models", "bicubic,lanczos,srgan-leftthomas-x4,realesrgan-x4plus", "--out", out, "-q")
@@ -211,3 +213,19 @@ def test_bad_input_file_is_skipped_and_listed_or_stops_with_strict(tmp_path, sha
     strict_out = tmp_path / "strict"
     r = runner.invoke(app, [str(a) for a in (*args, "--out", strict_out, "--strict")])
     assert r.exit_code == 1 and "dataset drive stopped" in r.output and "05_test.tif" in r.output
+
+
+def test_run_reuses_the_set_bench_data_prepare_wrote(tmp_path, no_weights, monkeypatch):
+    cache = tmp_path / "prepared"
+    r = bench("data", "prepare", "--dataset", "demo-ct", "--limit", "1")
+    assert r.exit_code == 0, r.output
+    manifests = sorted(cache.rglob("manifest.csv"))
+    assert len(manifests) == 1
+    stamp = manifests[0].stat().st_mtime_ns
+    args = ["run", "--suite", "demo", "--limit", "1", "--models", "bicubic", "-q"]
+    assert bench(*args, "--out", tmp_path / "cached").exit_code == 0
+    assert manifests[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert bench(*args, "--out", tmp_path / "fly", "--no-prepared-cache").exit_code == 0
+    a = read_per_image(tmp_path / "cached" / "per_image.csv").drop(columns=["seconds"])
+    b = read_per_image(tmp_path / "fly" / "per_image.csv").drop(columns=["seconds"])
+    pd.testing.assert_frame_equal(a, b)

@@ -18,7 +18,7 @@ from data_fixtures import (
 )
 from typer.testing import CliRunner
 
-from data_prep import get_protocol
+from data_prep import DataError, get_protocol
 from data_prep.cli import data_app
 from data_prep.manifest import COLUMNS, MANIFEST_CSV, MANIFEST_JSON
 from data_prep.prepared import iter_samples, set_dir
@@ -188,3 +188,19 @@ def test_cli_suite_uses_benchmark_suites(tmp_path):
     pytest.importorskip("benchmark.suites")
     r = runner.invoke(data_app, ["prepare", "--suite", "nope", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "unknown suite" in r.output
+
+
+
+def test_strict_fails_on_a_set_built_leniently(tmp_path):
+    """A prepared set that skipped a bad file must not let a later --strict run pass."""
+    root, cache = tmp_path / "data", tmp_path / "prepared"
+    d = root / "NIH_ChestXray14" / "images"
+    for i in range(3):
+        write_png(d / f"0000000{i}_000.png", rng_image((32, 32), i))
+    (d / "00000009_000.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    proto = get_protocol("chestxray14", ChestXray14Params(expected_hw=(32, 32), n_images=4))
+    skipped: list = []
+    assert len(list(iter_samples(proto, root, "all", cache_dir=cache, skipped=skipped))) == 3
+    assert len(skipped) == 1
+    with pytest.raises(DataError, match=r"00000009_000.png.*--strict"):
+        list(iter_samples(proto, root, "all", cache_dir=cache, strict=True))
