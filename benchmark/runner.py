@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import models.compat  # noqa: F401  (before torchvision/basicsr)
-from benchmark import provenance
+from benchmark import __version__, provenance
 from benchmark.results_io import (
     ID_COLUMNS,
     TAIL_COLUMNS,
@@ -31,7 +31,7 @@ from benchmark.results_io import (
     summarise,
     write_summary,
 )
-from benchmark.suites import EvalSettings, Suite
+from benchmark.suites import DatasetRun, EvalSettings, Suite
 
 
 class RunError(Exception):
@@ -82,15 +82,18 @@ class DatasetGroup:
     evals: list[tuple[str, EvalSettings]]  # (suite name, settings)
 
 
+def effective_eval(d: DatasetRun, overrides: dict) -> EvalSettings:
+    """The suite's metric settings for ``d`` with the CLI ``overrides`` applied."""
+    return EvalSettings(**{**d.eval.to_dict(), **overrides})
+
+
 def plan(cfg: RunConfig) -> list[DatasetGroup]:
     """Group the suites' datasets by (protocol, split), keeping first-seen order."""
     groups: dict[tuple, DatasetGroup] = {}
     for s in cfg.suites:
         for d in s.datasets:
-            key = (d.protocol, d.split)
-            g = groups.setdefault(key, DatasetGroup(d.protocol, d.split, []))
-            ev = EvalSettings(**{**d.eval.to_dict(), **cfg.eval_overrides})
-            g.evals.append((s.name, ev))
+            g = groups.setdefault((d.protocol, d.split), DatasetGroup(d.protocol, d.split, []))
+            g.evals.append((s.name, effective_eval(d, cfg.eval_overrides)))
     return list(groups.values())
 
 
@@ -198,7 +201,7 @@ class Runner:
         prev = self._load_meta()
         self.meta = {
             "tool": "medsr-bench",
-            "version": __import__("benchmark").__version__,
+            "version": __version__,
             "command": sys.argv,
             "git_commit": provenance.git_commit(),
             "packages": provenance.package_versions(),
@@ -230,7 +233,7 @@ class Runner:
                 "metrics": list(s.metrics), "notes": list(s.notes),
                 "datasets": [
                     {"protocol": d.protocol, "split": d.split, "paper_table": d.paper_table,
-                     "eval": EvalSettings(**{**d.eval.to_dict(), **self.cfg.eval_overrides}).to_dict()}
+                     "eval": effective_eval(d, self.cfg.eval_overrides).to_dict()}
                     for d in s.datasets
                 ],
             }
@@ -324,7 +327,7 @@ class Runner:
                  "params_hash": proto.params_hash(), "config": self._config_key(g, proto),
                  "suites": [s for s, _ in g.evals]}
         self.meta["datasets"][g.protocol] = entry
-        self.meta.setdefault("seeds", {})[g.protocol] = {
+        self.meta["seeds"][g.protocol] = {
             k: v for k, v in entry["params"].items() if "seed" in k}
         root = self.cfg.data_root if self.cfg.data_root is not None else Path(".")
         try:
@@ -384,18 +387,14 @@ class Runner:
                                for s in batch)]
             if not todo:
                 continue
-            rows: list[dict] = []
             native = get_spec(name).scale
             if native is not None and native < meta0.scale:
-                note = f"native x{native} model cannot produce x{meta0.scale}"
-                self.table.append([_row(name, suite, s, "unsupported-scale", note)
-                                   for suite, _ in todo for s in batch])
+                self._mark(name, todo, batch, "unsupported-scale",
+                           f"native x{native} model cannot produce x{meta0.scale}")
                 continue
             model = self.models.get(name)
             if model is None:
-                status, note = self.models.failed[name]
-                rows = [_row(name, suite, s, status, note) for suite, _ in todo for s in batch]
-                self.table.append(rows)
+                self._mark(name, todo, batch, *self.models.failed[name])
                 continue
             lr = np.stack([s.lr for s in batch])
             hr = np.stack([s.hr for s in batch])
@@ -409,7 +408,7 @@ class Runner:
                 self._log(f"{name} failed on {meta0.dataset}: {note}")
                 if self.cfg.show_progress:
                     traceback.print_exc(limit=3, file=sys.stderr)
-                self.table.append([_row(name, suite, s, "error", note) for suite, _ in todo for s in batch])
+                self._mark(name, todo, batch, "error", note)
                 continue
             seconds = (time.perf_counter() - t0) / len(batch)
             diag = getattr(model, "diagnostics", {}) or {}
@@ -418,7 +417,8 @@ class Runner:
                     _save_png(self.out / "samples" / s.meta.dataset / s.meta.image_id
                               / f"{name}.png", sr[s_i])
             scored: dict = {}  # suites with identical metric settings share one computation
-            names = list(self.metrics)
+            names = self.metrics
+            rows: list[dict] = []
             for suite, ev in todo:
                 ms = metric_settings(ev)
                 if ms not in scored:
@@ -426,14 +426,23 @@ class Runner:
                         to_metric_domain(sr, ms), to_metric_domain(hr, ms), ms, names=names,
                         device=self.cfg.device)
                 vals, notes = scored[ms]
-                for i, s in enumerate(batch):
-                    if self.table.is_done(suite, s.meta.dataset, s.meta.image_id, name):
-                        continue
+                for i, s in self._pending(name, suite, batch):
                     r = _row(name, suite, s, "ok", notes[i], seconds)
                     r.update({m: float(vals[m][i]) for m in names})
                     r.update({k: float(v[i]) for k, v in diag.items()})
                     rows.append(r)
             self.table.append(rows)
+
+
+    def _pending(self, model: str, suite: str, batch: list):
+        """(index, sample) of the batch's images without a finished row for (suite, model)."""
+        return [(i, s) for i, s in enumerate(batch)
+                if not self.table.is_done(suite, s.meta.dataset, s.meta.image_id, model)]
+
+    def _mark(self, model: str, todo: list, batch: list, status: str, note: str) -> None:
+        """Append rows with a non-ok ``status`` and its reason for the unfinished images."""
+        self.table.append([_row(model, suite, s, status, note)
+                           for suite, _ in todo for _, s in self._pending(model, suite, batch)])
 
 
 def _row(model: str, suite: str, s, status: str, note: str = "", seconds=None) -> dict:
@@ -443,17 +452,7 @@ def _row(model: str, suite: str, s, status: str, note: str = "", seconds=None) -
             "note": note, "seconds": seconds}
 
 
-class _NullBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
 def _progress(total, desc, show):
-    if not show:
-        return _NullBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=True)
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=True, disable=not show)

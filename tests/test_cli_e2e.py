@@ -229,3 +229,30 @@ def test_run_reuses_the_set_bench_data_prepare_wrote(tmp_path, no_weights, monke
     a = read_per_image(tmp_path / "cached" / "per_image.csv").drop(columns=["seconds"])
     b = read_per_image(tmp_path / "fly" / "per_image.csv").drop(columns=["seconds"])
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_model_failing_on_a_partly_finished_batch_adds_no_duplicate_rows(tmp_path, no_weights,
+                                                                         monkeypatch):
+    out = tmp_path / "run"
+    args = ["run", "--suite", "demo", "--limit", "2", "--models", "bilinear", "--batch-size", "2",
+            "-q", "--out", out]
+    assert bench(*args).exit_code == 0
+    path = out / "per_image.csv"
+    lines = path.read_text().splitlines()
+    dropped = next(i for i, ln in enumerate(lines) if ",demo-retina," in ln and i > 1)
+    path.write_text("\n".join(lines[:dropped] + lines[dropped + 1:]) + "\n")  # one image undone
+
+    import benchmark.runner as runner_mod
+
+    class Broken:
+        diagnostics: dict = {}
+
+        def upscale(self, lr, scale):
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner_mod._ModelCache, "get", lambda self, name: Broken())
+    assert bench(*args).exit_code == 0
+    df = read_per_image(path)
+    assert not df.duplicated(list(KEY)).any()
+    retina = df[df.dataset == "demo-retina"].set_index("image_id").status
+    assert sorted(retina) == ["error", "ok"]
