@@ -111,77 +111,89 @@ def _figure(run_dir: Path, dataset: str, image_id: str, per_image: pd.DataFrame,
     return base64.b64encode(png).decode()
 
 
+def _comparison(prows: pd.DataFrame, summary, notes, suite, dataset) -> list[dict]:
+    """Paper mean (+- std) beside the reproduced cell and the difference, one row per metric."""
+    out = []
+    for r in prows[prows["image"] == ""].itertuples(index=False):
+        c = _cell(summary, notes, suite, dataset, r.model, r.metric)
+        out.append({
+            "model": r.model, "metric": r.metric,
+            "paper": fmt(r.value) + (f" ± {fmt(r.std)}" if pd.notna(r.std) else ""),
+            "paper_split": r.split, "source": r.source, "cell": c,
+            "diff": fmt(c["mean"] - r.value if c["status"] == "ok" else None),
+            "n": c.get("n", ""),
+        })
+    return out
+
+
+def _per_image_comparison(prows: pd.DataFrame, summary, notes, suite, dataset) -> list[dict]:
+    """Papers that report single images (P2): their values beside our mean +- std."""
+    per_img = prows[prows["image"] != ""]
+    out = []
+    for m in dict.fromkeys(per_img.model):
+        for metric in dict.fromkeys(per_img.metric):
+            vals = per_img[(per_img.model == m) & (per_img.metric == metric)]
+            out.append({
+                "model": m, "metric": metric,
+                "paper": ", ".join(f"{i}: {fmt(v)}"
+                                   for i, v in zip(vals.image, vals.value, strict=True)),
+                "cell": _cell(summary, notes, suite, dataset, m, metric),
+                "source": vals.source.iloc[0]})
+    return out
+
+
+def _section(run_dir: Path, meta: dict, d: dict, suite: str, metrics: list[str], ctx: dict) -> dict:
+    """One dataset of one suite: comparison tables, every model, per-image rows, figure."""
+    summary, per_image, notes, paper = ctx["summary"], ctx["per_image"], ctx["notes"], ctx["paper"]
+    ds_meta = meta.get("datasets", {}).get(d["protocol"], {})
+    dataset = ds_meta.get("dataset") if ds_meta.get("status") in ("done", "running") else None
+    prows = paper[(paper.suite == suite) & (paper.protocol == d["protocol"])]
+    all_rows, per_image_rows, fig = [], [], None
+    if dataset is not None:
+        if not summary.empty:
+            sub = summary[(summary.suite == suite) & (summary.dataset == dataset)]
+            for m in dict.fromkeys(sub.model):
+                cells = [_cell(summary, notes, suite, dataset, m, k) for k in metrics]
+                all_rows.append({"model": m, "cells": cells,
+                                 "status": cells[0]["status"] if cells else "",
+                                 "note": cells[0]["note"] if cells else ""})
+        if not per_image.empty:
+            pi = per_image[(per_image.suite == suite) & (per_image.dataset == dataset)
+                           & (per_image.status == "ok")]
+            per_image_rows = [
+                {"image_id": r["image_id"], "model": r["model"],
+                 "values": [fmt(r.get(k)) for k in metrics], "seconds": fmt(r.get("seconds"), 3)}
+                for r in pi.to_dict("records")]
+        if ds_meta.get("figure_image"):
+            figures = ctx["figures"]  # one figure per dataset, shared by the suites that use it
+            if dataset not in figures:
+                figures[dataset] = _figure(run_dir, dataset, ds_meta["figure_image"], per_image,
+                                           suite, ctx["models"])
+            fig = figures[dataset]
+    return {
+        "protocol": d["protocol"], "dataset": dataset, "ds": ds_meta,
+        "paper_table": d.get("paper_table", ""), "eval": d.get("eval", {}),
+        "comparison": _comparison(prows, summary, notes, suite, dataset),
+        "per_img_cmp": _per_image_comparison(prows, summary, notes, suite, dataset),
+        "all_rows": all_rows, "metrics": metrics, "per_image_rows": per_image_rows, "figure": fig,
+    }
+
+
 def build_context(run_dir: Path) -> dict:
     """Everything the template shows, computed from the run directory."""
     meta, summary, per_image = _read(run_dir)
     paper = load_paper_tables()
-    notes = _row_notes(per_image)
     models = [m for m in meta.get("model_order", []) if m in meta.get("models", {})]
     models += [m for m in meta.get("models", {}) if m not in models]
+    ctx = {"summary": summary, "per_image": per_image, "notes": _row_notes(per_image),
+           "paper": paper, "models": models, "figures": {}}
+    audit = audit_psnr_mse(paper)
     suites = []
-    figures_done: dict[str, str | None] = {}
     for sname, s in meta.get("suites", {}).items():
-        sections = []
-        for d in s["datasets"]:
-            ds_meta = meta.get("datasets", {}).get(d["protocol"], {})
-            dataset = ds_meta.get("dataset") if ds_meta.get("status") in ("done", "running") else None
-            prows = paper[(paper.suite == sname) & (paper.protocol == d["protocol"])]
-            comparison = []
-            agg = prows[prows["image"] == ""]
-            for r in agg.itertuples(index=False):
-                c = _cell(summary, notes, sname, dataset, r.model, r.metric)
-                diff = (c["mean"] - r.value) if c["status"] == "ok" else None
-                comparison.append({
-                    "model": r.model, "metric": r.metric,
-                    "paper": fmt(r.value) + (f" ± {fmt(r.std)}" if pd.notna(r.std) else ""),
-                    "paper_split": r.split, "source": r.source, "cell": c,
-                    "diff": fmt(diff), "n": c.get("n", ""),
-                })
-            per_img_paper = prows[prows["image"] != ""]
-            paper_models = list(dict.fromkeys(per_img_paper.model))
-            per_img_cmp = []
-            for m in paper_models:
-                for metric in dict.fromkeys(per_img_paper.metric):
-                    vals = per_img_paper[(per_img_paper.model == m) & (per_img_paper.metric == metric)]
-                    c = _cell(summary, notes, sname, dataset, m, metric)
-                    per_img_cmp.append({
-                        "model": m, "metric": metric,
-                        "paper": ", ".join(f"{i}: {fmt(v)}" for i, v in zip(vals.image, vals.value, strict=True)),
-                        "cell": c, "source": vals.source.iloc[0]})
-            # every model on this dataset
-            all_rows = []
-            metrics = s.get("metrics", [])
-            if dataset is not None and not summary.empty:
-                sub = summary[(summary.suite == sname) & (summary.dataset == dataset)]
-                for m in dict.fromkeys(sub.model):
-                    cells = [_cell(summary, notes, sname, dataset, m, k) for k in metrics]
-                    status = cells[0]["status"] if cells else ""
-                    all_rows.append({"model": m, "cells": cells, "status": status,
-                                     "note": cells[0]["note"] if cells else ""})
-            pi = pd.DataFrame()
-            if dataset is not None and not per_image.empty:
-                pi = per_image[(per_image.suite == sname) & (per_image.dataset == dataset)
-                               & (per_image.status == "ok")]
-            per_image_rows = [
-                {"image_id": r["image_id"], "model": r["model"],
-                 "values": [fmt(r.get(k)) for k in metrics], "seconds": fmt(r.get("seconds"), 3)}
-                for r in pi.to_dict("records")
-            ]
-            fig = None
-            if dataset is not None and ds_meta.get("figure_image"):
-                key = dataset
-                if key not in figures_done:
-                    figures_done[key] = _figure(run_dir, dataset, ds_meta["figure_image"],
-                                                per_image, sname, models)
-                fig = figures_done[key]
-            sections.append({
-                "protocol": d["protocol"], "dataset": dataset, "ds": ds_meta,
-                "paper_table": d.get("paper_table", ""), "eval": d.get("eval", {}),
-                "comparison": comparison, "per_img_cmp": per_img_cmp, "all_rows": all_rows,
-                "metrics": metrics, "per_image_rows": per_image_rows, "figure": fig,
-            })
-        audit = [a for a in audit_psnr_mse(paper) if a["suite"] == sname]
-        suites.append({"name": sname, "meta": s, "sections": sections, "audit": audit})
+        metrics = s.get("metrics", [])
+        sections = [_section(run_dir, meta, d, sname, metrics, ctx) for d in s["datasets"]]
+        suites.append({"name": sname, "meta": s, "sections": sections,
+                       "audit": [a for a in audit if a["suite"] == sname]})
     return {"meta": meta, "suites": suites, "fmt": fmt, "run_dir": str(run_dir),
             "paper_tables_found": not paper.empty,
             "model_rows": [{"name": k, **meta["models"][k]} for k in models]}
