@@ -6,7 +6,6 @@ starting ``error:`` and exit code 2.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[default ...]" must not be read as markup
 )
 
 
@@ -43,9 +43,6 @@ _mount()
 
 
 def _data_root(data_root: Path | None) -> Path | None:
-    if data_root is None:
-        env = os.environ.get("BENCH_DATA_ROOT")
-        data_root = Path(env) if env else None
     if data_root is not None and not data_root.is_dir():
         fail(f"--data-root {data_root}: not a directory (expected a folder holding the datasets in "
              "their official layouts, e.g. DRIVE/, NIH_ChestXray14/, BraTS2018/, CT_head_DICOM/)")
@@ -57,20 +54,20 @@ def run(
     suite: str = typer.Option(None, "--suite", "-s",
                               help="aghelan | khandare | rashid | beallor | all | demo (comma list "
                                    "allowed). Default: all with a data root, demo without."),
-    data_root: Path = typer.Option(None, "--data-root", help="Datasets folder [env BENCH_DATA_ROOT]."),
+    data_root: Path = typer.Option(None, "--data-root", envvar="BENCH_DATA_ROOT",
+                                   help="Datasets folder."),
     models: str = typer.Option("all", "--models", "-m", help="Comma list of model names, or all."),
     limit: int = typer.Option(None, "--limit", min=1, help="N images (slices) per dataset, "
                                                             "chosen deterministically."),
     out: Path = typer.Option(None, "--out", "-o", help="Run directory [default results/runs/<suite>]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    weights_dir: Path = typer.Option(None, "--weights-dir",
-                                     help="Weight files [env BENCH_WEIGHTS, default user cache]."),
+    weights_dir: Path = typer.Option(None, "--weights-dir", envvar="BENCH_WEIGHTS",
+                                     help="Weight files [default: user cache dir]."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Same-size images per model call."),
-    prepared_dir: Path = typer.Option(None, "--prepared-dir",
+    prepared_dir: Path = typer.Option(None, "--prepared-dir", envvar="BENCH_PREPARED",
                                       help="Cache of prepared HR/LR sets (as written by `bench data "
                                            "prepare`), reused when the protocol parameters hash "
-                                           "matches, built otherwise [env BENCH_PREPARED, default "
-                                           "results/prepared]."),
+                                           "matches, built otherwise [default results/prepared]."),
     no_prepared_cache: bool = typer.Option(False, "--no-prepared-cache",
                                            help="Prepare every sample on the fly; write no cache."),
     channel: str = typer.Option(None, "--channel", help="Override every suite's metric channel: "

@@ -7,7 +7,6 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import typer
@@ -48,7 +47,7 @@ def _datasets(suite: list[str] | None, dataset: list[str] | None) -> list[tuple[
 
 
 def _data_root(p: Path | None) -> Path:
-    return p if p is not None else Path(os.environ.get("BENCH_DATA_ROOT", "."))
+    return p if p is not None else Path(".")
 
 
 def _out(p: Path | None) -> Path:
@@ -59,8 +58,8 @@ def _out(p: Path | None) -> Path:
 def prepare(
     suite: list[str] = typer.Option(None, "--suite", "-s", help="Suite name (repeatable; all = the four papers)."),
     dataset: list[str] = typer.Option(None, "--dataset", "-d", help="Protocol name (repeatable)."),
-    data_root: Path = typer.Option(None, "--data-root", help="Datasets folder [env BENCH_DATA_ROOT]."),
-    out: Path = typer.Option(None, "--out", "-o", help="Prepared-set cache [env BENCH_PREPARED, default results/prepared]."),
+    data_root: Path = typer.Option(None, "--data-root", envvar="BENCH_DATA_ROOT", help="Datasets folder [default: .]."),
+    out: Path = typer.Option(None, "--out", "-o", envvar="BENCH_PREPARED", help="Prepared-set cache [default results/prepared]."),
     limit: int = typer.Option(None, "--limit", min=1, help="N samples of the evaluation split (as bench run --limit)."),
     split: str = typer.Option(None, "--split", help="Split to prepare [default: all; with --limit the evaluation split]."),
     strict: bool = typer.Option(False, "--strict", help="Fail on the first unreadable/invalid file instead of skipping it."),
@@ -127,8 +126,8 @@ def _print_set(name: str, folder: Path, n: int, n_skipped: int) -> None:
 def info(
     suite: list[str] = typer.Option(None, "--suite", "-s", help="Suite name (repeatable)."),
     dataset: list[str] = typer.Option(None, "--dataset", "-d", help="Protocol name (repeatable) [default: all]."),
-    data_root: Path = typer.Option(None, "--data-root", help="Datasets folder [env BENCH_DATA_ROOT]."),
-    out: Path = typer.Option(None, "--out", "-o", help="Prepared-set cache [env BENCH_PREPARED, default results/prepared]."),
+    data_root: Path = typer.Option(None, "--data-root", envvar="BENCH_DATA_ROOT", help="Datasets folder [default: .]."),
+    out: Path = typer.Option(None, "--out", "-o", envvar="BENCH_PREPARED", help="Prepared-set cache [default results/prepared]."),
     plan: bool = typer.Option(False, "--plan", help="Also run the protocol's selection and split (cheap "
                                                     "except CPTAC-GBM, which scores every image) and "
                                                     "print the inputs per split."),
