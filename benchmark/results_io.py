@@ -9,6 +9,7 @@ so a reader never sees half a table.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -103,31 +104,24 @@ class PerImageTable:
         raw = self.path.read_text(encoding="utf-8")
         if not raw.endswith("\n"):
             raw = raw[: raw.rfind("\n") + 1]  # drop a partial last line (killed mid-write)
-        rows = list(csv.DictReader(raw.splitlines()))
-        header = next(csv.reader(raw.splitlines()[:1]), [])
-        kept = [r for r in rows if r.get("status") == "ok"]
-        for c in header:
+        reader = csv.DictReader(raw.splitlines())
+        kept = [r for r in reader if r.get("status") == "ok"]
+        for c in reader.fieldnames or []:
             if c not in self.columns:
                 self.columns.append(c)
         self._rewrite(kept)
         self.done = {tuple(r[k] for k in KEY) for r in kept}
 
     def _rewrite(self, rows: list[dict]) -> None:
-        import io
-
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({c: r.get(c, "") for c in self.columns})
-        atomic_write_text(self.path, buf.getvalue())
+        cells = [[r.get(c) or "" for c in self.columns] for r in rows]
+        atomic_write_text(self.path, _csv_text(self.columns, cells))
 
     def is_done(self, suite: str, dataset: str, image_id: str, model: str) -> bool:
         return (suite, dataset, image_id, model) in self.done
 
     def ensure_columns(self, extra: Iterable[str]) -> None:
         """Add new columns (e.g. a model's diagnostics) by rewriting the table atomically."""
-        new = [c for c in extra if c not in self.columns]
+        new = list(dict.fromkeys(c for c in extra if c not in self.columns))
         if not new:
             return
         rows = list(csv.DictReader(self.path.read_text(encoding="utf-8").splitlines()))
@@ -139,11 +133,9 @@ class PerImageTable:
         if not rows:
             return
         self.ensure_columns(k for r in rows for k in r if k not in self.columns)
-        lines = []
-        for r in rows:
-            lines.append(",".join(_csv_cell(format_value(r.get(c))) for c in self.columns))
+        text = _csv_text(None, [[format_value(r.get(c)) for c in self.columns] for r in rows])
         with open(self.path, "a", encoding="utf-8", newline="") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         for r in rows:
@@ -151,10 +143,14 @@ class PerImageTable:
                 self.done.add(tuple(str(r[k]) for k in KEY))
 
 
-def _csv_cell(text: str) -> str:
-    if any(ch in text for ch in ',"\n\r'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+def _csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
+    """CSV text (csv module quoting, ``\n`` line ends) of an optional header and rows of cells."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if header is not None:
+        w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
 
 
 def read_per_image(path: Path) -> pd.DataFrame:
@@ -209,11 +205,5 @@ def summarise(per_image: pd.DataFrame, metrics: Sequence[str],
 
 def write_summary(path: Path, df: pd.DataFrame) -> None:
     """Write a summary DataFrame atomically, formatting floats exactly (see :func:`format_value`)."""
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(SUMMARY_COLUMNS)
-    for r in df.itertuples(index=False):
-        w.writerow([format_value(getattr(r, c)) for c in SUMMARY_COLUMNS])
-    atomic_write_text(Path(path), buf.getvalue())
+    cells = [[format_value(getattr(r, c)) for c in SUMMARY_COLUMNS] for r in df.itertuples(index=False)]
+    atomic_write_text(Path(path), _csv_text(SUMMARY_COLUMNS, cells))

@@ -48,9 +48,12 @@ def test_new_columns_extend_the_table(tmp_path):
     p = tmp_path / "per_image.csv"
     t = PerImageTable(p, COLS)
     t.append([row("a")])
-    t.append([{**row("b"), "gray_channel_spread": 0.01}])
+    t.append([{**row("b"), "gray_channel_spread": 0.01}, {**row("c"), "gray_channel_spread": 0.02}])
+    t.append([{**row("d"), "gray_channel_spread": 0.03}])
+    header = p.read_text().splitlines()[0].split(",")
+    assert header.count("gray_channel_spread") == 1
     df = read_per_image(p)
-    assert "gray_channel_spread" in df.columns and len(df) == 2
+    assert list(df.gray_channel_spread.iloc[1:]) == [0.01, 0.02, 0.03] and len(df) == 4
 
 
 def test_summary_mean_std_and_missing_status():
