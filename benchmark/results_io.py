@@ -13,12 +13,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from data_prep.manifest import atomic_write_bytes
 
 # Contract columns of per_image.csv (issue 2); metric columns follow the suite's metric list and
 # extra diagnostics are appended after ``seconds``.
@@ -29,19 +30,8 @@ KEY = ("suite", "dataset", "image_id", "model")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file + ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write UTF-8 ``text`` atomically (see :func:`data_prep.manifest.atomic_write_bytes`)."""
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
 def atomic_write_json(path: Path, obj) -> None:

@@ -32,6 +32,7 @@ from benchmark.results_io import (
     write_summary,
 )
 from benchmark.suites import DatasetRun, EvalSettings, Suite
+from data_prep.manifest import atomic_write_bytes
 
 
 class RunError(Exception):
@@ -127,14 +128,13 @@ def _save_png(path: Path, x01: np.ndarray) -> None:
     """Save a [0, 1] float image as a 16-bit PNG (RGB or gray), atomically."""
     import cv2
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = np.round(np.clip(x01, 0, 1) * 65535).astype(np.uint16)
     if img.ndim == 3:
         img = img[..., ::-1]
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    if not cv2.imwrite(str(tmp), img):
-        raise OSError(f"{path}: could not write PNG")
-    tmp.replace(path)
+    ok, png = cv2.imencode(".png", img)
+    if not ok:
+        raise OSError(f"{path}: could not encode PNG")
+    atomic_write_bytes(path, png.tobytes())
 
 
 class _ModelCache:

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -81,12 +82,25 @@ def decode_array(path: Path, sha256: str | None = None) -> np.ndarray:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to ``<path>.tmp-<pid>`` then ``os.replace`` (readers never see a partial file)."""
+    """Write ``data`` to a temp file beside ``path``, fsync it, then ``os.replace`` it over
+    ``path`` (atomic on POSIX): a reader never sees a partial file, and a failure leaves the old
+    file as it was and no temp file behind. The one atomic writer of the project (the run
+    directory's tables and figures use it too)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the mode open() would
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------- rows

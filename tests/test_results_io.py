@@ -66,3 +66,17 @@ def test_summary_mean_std_and_missing_status():
     assert one["n"] == 1 and math.isnan(one["std"])  # sample std undefined for one image
     miss = s[s.model == "m"].iloc[0]
     assert miss.status == "missing-weights" and math.isnan(miss["mean"])
+
+
+def test_atomic_write_honours_umask_and_leaves_no_temp(tmp_path):
+    import os
+
+    from benchmark.results_io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
