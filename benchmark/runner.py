@@ -241,12 +241,7 @@ class Runner:
     def _metric_specs(self) -> dict:
         from benchmark.metrics import get_metric
 
-        out = {}
-        for m in self.metrics:
-            spec = get_metric(m)
-            out[m] = {"higher_is_better": spec.higher_is_better, "reference": spec.reference,
-                      "unit": getattr(spec, "unit", ""), "description": getattr(spec, "description", "")}
-        return out
+        return {m: get_metric(m).to_dict() for m in self.metrics}
 
     def _record_model(self, name: str) -> None:
         from models import get_spec
