@@ -1,3 +1,3 @@
 """medsr-bench: suites, runner, metrics, report and CLI of the benchmark harness."""
 
-__version__ = "0.1.0"
+from medsr_bench import __version__  # noqa: F401

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-import models.compat  # noqa: F401  (before torchvision/basicsr)
+import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
 
 app = typer.Typer(
     help="medsr-bench: reproduce four medical-image super-resolution papers side by side.",
@@ -29,9 +29,9 @@ def fail(msg: str, code: int = 2) -> None:
 
 
 def _mount() -> None:
-    from benchmark.metrics.cli import metrics_app
-    from data_prep.cli import data_app
-    from models.cli import perf, weights_app
+    from medsr_bench.benchmark.metrics.cli import metrics_app
+    from medsr_bench.data_prep.cli import data_app
+    from medsr_bench.models.cli import perf, weights_app
 
     app.add_typer(data_app, name="data", help="Prepare and inspect datasets (HR/LR pairs + manifests).")
     app.add_typer(weights_app, name="weights", help="List, fetch and verify model weights.")
@@ -79,11 +79,11 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run suites and write per_image.csv, summary.csv and run.json (resumable)."""
-    from benchmark.provenance import resolve_device
-    from benchmark.runner import RunConfig, RunError, Runner
-    from benchmark.suites import resolve_suites
-    from models import list_models
-    from models.registry import default_weights_dir
+    from medsr_bench.benchmark.runner import RunConfig, RunError, Runner
+    from medsr_bench.benchmark.suites import resolve_suites
+    from medsr_bench.core import resolve_device
+    from medsr_bench.models import list_models
+    from medsr_bench.models.registry import default_weights_dir
 
     root = _data_root(data_root)
     if suite is None:
@@ -115,7 +115,7 @@ def run(
     if no_prepared_cache:
         prepared_dir = None
     elif prepared_dir is None:
-        from data_prep.prepared import default_prepared_dir
+        from medsr_bench.data_prep.prepared import default_prepared_dir
 
         prepared_dir = default_prepared_dir()
     cfg = RunConfig(suites=suites, out=out, data_root=root, models=names, limit=limit, device=dev,
@@ -146,7 +146,7 @@ def report(
     out: Path = typer.Option(None, "--out", "-o", help="HTML file [default reports/<run>.html]."),
 ) -> None:
     """Render a run as a self-contained HTML page (paper vs reproduced, per-image, crop-zoom)."""
-    from benchmark.report import ReportError, render_report
+    from medsr_bench.benchmark.report import ReportError, render_report
 
     if run_dir is None:
         runs = sorted(Path("results/runs").glob("*/run.json"), key=lambda p: p.stat().st_mtime)
@@ -166,7 +166,7 @@ def report(
 @app.command("suites")
 def list_suites() -> None:
     """List the suites, their datasets and paper tables."""
-    from benchmark.suites import SUITES
+    from medsr_bench.benchmark.suites import SUITES
 
     for s in SUITES.values():
         typer.echo(f"{s.name:10s} {s.paper:3s} {s.title}")
@@ -177,7 +177,7 @@ def list_suites() -> None:
 @app.command("models")
 def list_models_cmd() -> None:
     """List the registered models with their native scale and weight file."""
-    from models import get_spec, list_models
+    from medsr_bench.models import get_spec, list_models
 
     for name in list_models():
         spec = get_spec(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_prep.manifest import atomic_write_bytes
+from medsr_bench.core import atomic_write_json, atomic_write_text  # noqa: F401  (re-exported)
 
 # Contract columns of per_image.csv (issue 2); metric columns follow the suite's metric list and
 # extra diagnostics are appended after ``seconds``.
@@ -27,31 +26,6 @@ ID_COLUMNS = ("suite", "dataset", "image_id", "split", "model", "scale", "status
 TAIL_COLUMNS = ("seconds", "note")
 SUMMARY_COLUMNS = ("suite", "dataset", "model", "metric", "mean", "std", "n", "status")
 KEY = ("suite", "dataset", "image_id", "model")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write UTF-8 ``text`` atomically (see :func:`data_prep.manifest.atomic_write_bytes`)."""
-    atomic_write_bytes(Path(path), text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    """JSON dump (sorted keys, indent 2, non-finite floats as strings) written atomically."""
-    atomic_write_text(Path(path), json.dumps(_json_safe(obj), indent=2, sort_keys=True) + "\n")
-
-
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else str(f)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def format_value(v) -> str:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-import models.compat  # noqa: F401  (before torchvision/basicsr)
-from benchmark import __version__, provenance
-from benchmark.results_io import (
+import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
+from medsr_bench import __version__
+from medsr_bench import core as provenance
+from medsr_bench.benchmark.results_io import (
     ID_COLUMNS,
     TAIL_COLUMNS,
     PerImageTable,
@@ -31,8 +32,8 @@ from benchmark.results_io import (
     summarise,
     write_summary,
 )
-from benchmark.suites import DatasetRun, EvalSettings, Suite
-from data_prep.manifest import atomic_write_bytes
+from medsr_bench.benchmark.suites import DatasetRun, EvalSettings, Suite
+from medsr_bench.data_prep.manifest import atomic_write_bytes
 
 
 class RunError(Exception):
@@ -100,7 +101,7 @@ def plan(cfg: RunConfig) -> list[DatasetGroup]:
 
 def metric_settings(ev: EvalSettings):
     """:class:`benchmark.metrics.MetricSettings` for an :class:`EvalSettings`."""
-    from benchmark.metrics import MetricSettings
+    from medsr_bench.benchmark.metrics import MetricSettings
 
     return MetricSettings(data_range=ev.data_range, channel=ev.channel,
                           crop_border=ev.crop_border, quantize=ev.quantize,
@@ -146,7 +147,7 @@ class _ModelCache:
         self.failed: dict[str, tuple[str, str]] = {}  # name -> (status, note)
 
     def get(self, name: str):
-        from models import WeightsError, WeightsMissing, load_model
+        from medsr_bench.models import WeightsError, WeightsMissing, load_model
 
         if name in self.loaded:
             return self.loaded[name]
@@ -239,12 +240,12 @@ class Runner:
             }
 
     def _metric_specs(self) -> dict:
-        from benchmark.metrics import get_metric
+        from medsr_bench.benchmark.metrics import get_metric
 
         return {m: get_metric(m).to_dict() for m in self.metrics}
 
     def _record_model(self, name: str) -> None:
-        from models import get_spec
+        from medsr_bench.models import get_spec
 
         spec = get_spec(name)
         m = self.models.loaded.get(name)
@@ -269,7 +270,7 @@ class Runner:
     # ----------------------------------------------------------------- main loop
     def run(self) -> dict:
         """Run every group; returns run.json's dict. Raises RunError on a conflicting run dir."""
-        from data_prep import get_protocol
+        from medsr_bench.data_prep import get_protocol
 
         self.out.mkdir(parents=True, exist_ok=True)
         self._init_meta()
@@ -314,8 +315,8 @@ class Runner:
             print(msg, file=sys.stderr, flush=True)
 
     def _run_group(self, g: DatasetGroup, proto) -> None:
-        from data_prep import DataError, DatasetMissing
-        from data_prep.prepared import iter_samples
+        from medsr_bench.data_prep import DataError, DatasetMissing
+        from medsr_bench.data_prep.prepared import iter_samples
 
         entry = {"protocol": g.protocol, "title": proto.title, "scale": proto.scale,
                  "paper": proto.paper, "params": proto.params_dict(),
@@ -372,8 +373,8 @@ class Runner:
             _save_png(d / "hr.png", s.hr)
 
     def _run_batch(self, g: DatasetGroup, proto, batch: list, figure_id: str) -> None:
-        from benchmark.metrics import compute_metrics_batch, to_metric_domain
-        from models import get_spec
+        from medsr_bench.benchmark.metrics import compute_metrics_batch, to_metric_domain
+        from medsr_bench.models import get_spec
 
         meta0 = batch[0].meta
         for name in self.cfg.models:

@@ -3,15 +3,15 @@
 One module per dataset protocol, registered by name in :mod:`data_prep.registry`.
 """
 
-from data_prep.errors import DataError, DatasetMissing, Excluded
-from data_prep.registry import (
+from medsr_bench.data_prep.errors import DataError, DatasetMissing, Excluded
+from medsr_bench.data_prep.registry import (
     Protocol,
     ResolvedSource,
     get_protocol,
     list_protocols,
     register_protocol,
 )
-from data_prep.sample import Sample, SampleMeta
+from medsr_bench.data_prep.sample import Sample, SampleMeta
 
 __all__ = [
     "DataError",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_prep import ops
+from medsr_bench.data_prep import ops
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ libraries (Pillow, nibabel, pydicom); nothing here parses a format by hand.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import logging
 import warnings
@@ -18,20 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.errors import DataError
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 (hex) of a file's bytes, read in chunks (no size limit)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from medsr_bench.core import sha256_bytes, sha256_file  # noqa: F401  (one home: core)
+from medsr_bench.data_prep.errors import DataError
 
 
 @dataclass

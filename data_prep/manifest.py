@@ -12,15 +12,14 @@ import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from data_prep.errors import DataError
-from data_prep.sample import Sample, SampleMeta
+from medsr_bench.core import atomic_write_bytes  # noqa: F401  (re-exported for callers)
+from medsr_bench.data_prep.errors import DataError
+from medsr_bench.data_prep.sample import Sample, SampleMeta
 
 MANIFEST_CSV = "manifest.csv"
 MANIFEST_JSON = "manifest.json"
@@ -79,28 +78,6 @@ def decode_array(path: Path, sha256: str | None = None) -> np.ndarray:
     if u.ndim == 3:
         u = cv2.cvtColor(u, cv2.COLOR_BGR2RGB)
     return u.astype(np.float32) / np.float32(np.iinfo(u.dtype).max)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, then ``os.replace`` it over
-    ``path`` (atomic on POSIX): a reader never sees a partial file, and a failure leaves the old
-    file as it was and no temp file behind. The one atomic writer of the project (the run
-    directory's tables and figures use it too)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the mode open() would
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- rows

@@ -50,7 +50,7 @@ def resize(img: np.ndarray, size_hw: tuple[int, int], method: str) -> np.ndarray
     x = img.astype(np.float32, copy=False)
     if method == "matlab-bicubic":
         # isort: off
-        import models.compat  # noqa: F401  (must precede basicsr)
+        import medsr_bench.compat  # noqa: F401  (must precede basicsr)
         from basicsr.utils.matlab_functions import imresize
         # isort: on
 

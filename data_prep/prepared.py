@@ -18,8 +18,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_prep.errors import DataError
-from data_prep.manifest import (
+from medsr_bench.data_prep.errors import DataError
+from medsr_bench.data_prep.manifest import (
     FORMAT_VERSION,
     MANIFEST_CSV,
     MANIFEST_JSON,
@@ -31,8 +31,8 @@ from data_prep.manifest import (
     row_meta,
     sample_row,
 )
-from data_prep.registry import Protocol, ResolvedSource
-from data_prep.sample import Sample
+from medsr_bench.data_prep.registry import Protocol, ResolvedSource
+from medsr_bench.data_prep.sample import Sample
 
 log = logging.getLogger("data_prep")
 

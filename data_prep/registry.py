@@ -8,7 +8,6 @@ a comment citing the paper) and a generator of :class:`~data_prep.sample.Sample`
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from data_prep.sample import Sample
+from medsr_bench.data_prep.sample import Sample
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,9 @@ class Protocol(ABC):
 
     def params_hash(self) -> str:
         """sha256 (first 16 hex) of the protocol name + parameters; keys caches of prepared data."""
-        blob = json.dumps({"protocol": self.name, "params": self.params_dict()}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        from medsr_bench.core import stable_hash
+
+        return stable_hash({"protocol": self.name, "params": self.params_dict()})
 
 
 _REGISTRY: dict[str, type[Protocol]] = {}
@@ -95,7 +95,7 @@ def register_protocol(cls: type[Protocol]) -> type[Protocol]:
 
 
 def _load_all() -> None:
-    import data_prep.protocols  # noqa: F401  (registers every protocol module)
+    import medsr_bench.data_prep.protocols  # noqa: F401  (registers every protocol module)
 
 
 def get_protocol(name: str, params=None) -> Protocol:

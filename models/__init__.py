@@ -1,10 +1,10 @@
 """SR models: interpolation baselines and deep networks behind one registry.
 
-``models.compat`` is imported first: it must run before torchvision/basicsr are imported.
+``medsr_bench.compat`` is imported first: it must run before torchvision/basicsr are imported.
 """
 
-import models.compat  # noqa: F401  (must stay first)
-from models.registry import (
+import medsr_bench.compat  # noqa: F401  (must stay first)
+from medsr_bench.models.registry import (
     ModelSpec,
     PretrainedCfg,
     SRModel,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-import models.compat  # noqa: F401  (before torchvision / basicsr)
+import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
 
 weights_app = typer.Typer(
     help="List, fetch and verify model weights (cache: --weights-dir, $BENCH_WEIGHTS or "
@@ -33,7 +33,7 @@ def _err(msg: str, code: int = 1):
 
 
 def _specs(names: list[str] | None):
-    from models.registry import get_spec, list_checkpoints
+    from medsr_bench.models.registry import get_spec, list_checkpoints
 
     if not names:
         return list_checkpoints()
@@ -56,8 +56,8 @@ def list_cmd(
                                help="Hash present files against the published sha256."),
 ):
     """Every registered checkpoint: file, present or not, sha256 status, where to get it."""
-    from models.registry import _AUX
-    from models.weights import cache_dir, sha256_file, weights_path
+    from medsr_bench.models.registry import _AUX
+    from medsr_bench.models.weights import cache_dir, sha256_file, weights_path
 
     wd = cache_dir(weights_dir)
     typer.echo(f"weights dir: {wd}")
@@ -89,7 +89,7 @@ def fetch_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     """Download checkpoints into the cache with a progress bar and a sha256 check."""
-    from models.weights import WeightsError, cache_dir, fetch, weights_path
+    from medsr_bench.models.weights import WeightsError, cache_dir, fetch, weights_path
 
     specs = _specs(names)
     if url and len(specs) != 1:
@@ -117,7 +117,7 @@ def verify_cmd(
     weights_dir: Path | None = WeightsDir,
 ):
     """sha256 against the published value and a strict load into the architecture."""
-    from models.weights import verify, weights_path
+    from medsr_bench.models.weights import verify, weights_path
 
     specs = _specs(names)
     if not names:
@@ -153,7 +153,7 @@ def perf(
     out: Path | None = typer.Option(None, help="Write the Markdown table here."),
 ):
     """Engine vs realesrgan's RealESRGANer: images/s, ratio, max abs output difference."""
-    from models.perf import TABLE_HEAD, markdown, run_perf
+    from medsr_bench.models.perf import TABLE_HEAD, markdown, run_perf
 
     if quick:
         sizes, n_images, reps = "64", 2, 1

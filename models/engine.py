@@ -32,14 +32,11 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> ``cuda`` when available else ``cpu``; other strings pass to ``torch.device``."""
+    from medsr_bench.core import resolve_device as resolve_name
+
     if isinstance(device, torch.device):
         return device
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return dev
+    return torch.device(resolve_name(device))
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.registry import ModelSpec, SRModel, register_model
+from medsr_bench.models.registry import ModelSpec, SRModel, register_model
 
 
 def _cv2_resizer(flag: int) -> Callable[[np.ndarray, int], np.ndarray]:
@@ -81,7 +81,7 @@ _METHODS: dict[str, tuple[Callable, str, str, str]] = {
 def _factory(spec: ModelSpec, weights_dir: Path, device: str = "auto", **options) -> SRModel:
     # deep-model options (gray, precision, tile...) do not apply and are ignored, so a runner can
     # pass one option set to every model; anything else is a mistake.
-    from models.network import DEEP_DEFAULTS
+    from medsr_bench.models.network import DEEP_DEFAULTS
 
     unknown = set(options) - set(DEEP_DEFAULTS) - {"verify_hash", "x2_model"}
     if unknown:

@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 import torch
 
-from models.engine import Engine, EngineSettings
-from models.registry import (
+from medsr_bench.models.engine import Engine, EngineSettings
+from medsr_bench.models.registry import (
     ModelSpec,
     PretrainedCfg,
     SRModel,
@@ -37,7 +37,7 @@ from models.registry import (
     register_aux,
     register_model,
 )
-from models.weights import check_sha256, load_strict, read_state_dict, require_file
+from medsr_bench.models.weights import check_sha256, load_strict, read_state_dict, require_file
 
 GRAY_WEIGHTS = {
     "average": (1 / 3, 1 / 3, 1 / 3),
@@ -209,7 +209,7 @@ def load_network(spec: ModelSpec, weights_dir: Path | str | None = None,
     if verify_hash:
         digest = check_sha256(spec, path)
     else:
-        from models.weights import sha256_file
+        from medsr_bench.models.weights import sha256_file
 
         digest = sha256_file(path)
     state, key = read_state_dict(spec, path)

@@ -24,16 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.network import DeepModel
-from models.registry import SRModel, WeightsMissing, get_spec, load_model
-
-
-def machine_description(device: str) -> str:
-    """See :func:`benchmark.provenance.machine_description` (imported lazily: models does not
-    depend on benchmark at import time)."""
-    from benchmark.provenance import machine_description as describe
-
-    return describe(device)
+from medsr_bench.core import machine_description
+from medsr_bench.models.network import DeepModel
+from medsr_bench.models.registry import SRModel, WeightsMissing, get_spec, load_model
 
 
 @dataclass

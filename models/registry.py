@@ -172,11 +172,11 @@ def register_aux(spec: ModelSpec) -> ModelSpec:
 
 
 def _load_all() -> None:
-    import models.zoo  # noqa: F401  (imports every family module, which registers its models)
+    import medsr_bench.models.zoo  # noqa: F401  (imports every family module, which registers its models)
 
 
 def _ordered(names: list[str]) -> list[str]:
-    from models.zoo import ORDER
+    from medsr_bench.models.zoo import ORDER
 
     rank = {n: i for i, n in enumerate(ORDER)}
     return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))

@@ -19,8 +19,8 @@ from functools import partial
 from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
-from models.network import deep_spec
-from models.registry import PretrainedCfg, project_cfg
+from medsr_bench.models.network import deep_spec
+from medsr_bench.models.registry import PretrainedCfg, project_cfg
 
 REALESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 REALESRGAN_PAPER = "Wang et al., Real-ESRGAN, ICCVW 2021"

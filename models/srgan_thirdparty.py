@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.network import deep_spec
-from models.registry import PretrainedCfg
-from models.srresnet import BNResidualBlock, PixelShuffleUp
+from medsr_bench.models.network import deep_spec
+from medsr_bench.models.registry import PretrainedCfg
+from medsr_bench.models.srresnet import BNResidualBlock, PixelShuffleUp
 
 COMMIT = "b0323c6ca4ca920f7daa41ba05f44bd220557cd9"
 

@@ -21,8 +21,8 @@ from functools import partial
 from basicsr.archs.srresnet_arch import MSRResNet
 from torch import nn
 
-from models.network import deep_spec
-from models.registry import PretrainedCfg, project_cfg
+from medsr_bench.models.network import deep_spec
+from medsr_bench.models.registry import PretrainedCfg, project_cfg
 
 LEDIG = "Ledig et al., SRGAN / SRResNet, CVPR 2017"
 BEALLOR = "P4 (Beallor et al.), reproduced"

@@ -16,9 +16,9 @@ from functools import partial
 
 from realesrgan.archs.srvgg_arch import SRVGGNetCompact
 
-from models.network import deep_spec
-from models.registry import PretrainedCfg
-from models.rrdbnet import REALESRGAN, REALESRGAN_PAPER
+from medsr_bench.models.network import deep_spec
+from medsr_bench.models.registry import PretrainedCfg
+from medsr_bench.models.rrdbnet import REALESRGAN, REALESRGAN_PAPER
 
 
 def srvgg(num_conv: int, scale: int) -> SRVGGNetCompact:

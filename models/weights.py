@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from models.registry import ModelSpec, WeightsError, WeightsMissing, default_weights_dir
+from medsr_bench.models.registry import ModelSpec, WeightsError, WeightsMissing, default_weights_dir
 
 __all__ = [
     "KEY_CONVERTERS",

@@ -4,11 +4,11 @@
 four papers' deep models, then extra checkpoints (anything registered but not listed goes last).
 
 Family modules import basicsr / realesrgan at the top; that is safe because importing any
-``models.*`` module first runs ``models/__init__.py``, which imports ``models.compat`` before
+``models.*`` module first runs ``models/__init__.py``, which imports ``medsr_bench.compat`` before
 anything else.
 """
 
-from models import (  # noqa: F401  (registration side effects)
+from medsr_bench.models import (  # noqa: F401  (registration side effects)
     interpolation,
     rrdbnet,
     srgan_thirdparty,

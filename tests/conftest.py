@@ -1,6 +1,6 @@
 """Shared pytest fixtures.
 
-``models.compat`` is imported first (torchvision/basicsr shim). Tests that need the real data or
+``medsr_bench.compat`` is imported first (torchvision/basicsr shim). Tests that need the real data or
 weights in ``../shared`` use the ``shared_data`` / ``shared_weights`` fixtures, which skip with a
 reason when the folder is absent (set ``BENCH_SHARED`` to point elsewhere).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import models.compat  # noqa: F401  (must run before torchvision/basicsr imports)
+import medsr_bench.compat  # noqa: F401  (must run before torchvision/basicsr imports)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BENCH_SHARED", REPO.parent / "shared"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.metrics import MetricSettings, compute_metrics_batch
+from medsr_bench.benchmark.metrics import MetricSettings, compute_metrics_batch
 
 # Stated tolerances (absolute). PSNR in dB, SSIM/MS-SSIM/VIF unitless, MSE in intensity^2 (relative
 # 1e-12 on top, since MSE of 16-bit data is ~1e5).

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from benchmark.cli import app
-from benchmark.results_io import KEY, read_per_image
+from medsr_bench.benchmark.cli import app
+from medsr_bench.benchmark.results_io import KEY, read_per_image
 
 runner = CliRunner()
 
@@ -92,7 +92,7 @@ def test_resume_after_interrupt_gives_same_tables(tmp_path, no_weights, monkeypa
     ref = tmp_path / "ref"
     assert bench(*args, "--out", ref).exit_code == 0
 
-    import benchmark.results_io as rio
+    import medsr_bench.benchmark.results_io as rio
 
     calls = {"n": 0}
     orig = rio.PerImageTable.append
@@ -242,7 +242,7 @@ def test_model_failing_on_a_partly_finished_batch_adds_no_duplicate_rows(tmp_pat
     dropped = next(i for i, ln in enumerate(lines) if ",demo-retina," in ln and i > 1)
     path.write_text("\n".join(lines[:dropped] + lines[dropped + 1:]) + "\n")  # one image undone
 
-    import benchmark.runner as runner_mod
+    import medsr_bench.benchmark.runner as runner_mod
 
     class Broken:
         diagnostics: dict = {}

@@ -23,14 +23,14 @@ from data_fixtures import (
     write_tiff,
 )
 
-from data_prep import DataError, DatasetMissing, get_protocol
-from data_prep.manifest import MANIFEST_JSON
-from data_prep.prepared import iter_samples, set_dir
-from data_prep.protocols.brats2018 import BratsParams
-from data_prep.protocols.chestxray14 import ChestXray14Params
-from data_prep.protocols.cptac_gbm import CptacParams
-from data_prep.protocols.drive import DriveParams
-from data_prep.protocols.stare import StareParams
+from medsr_bench.data_prep import DataError, DatasetMissing, get_protocol
+from medsr_bench.data_prep.manifest import MANIFEST_JSON
+from medsr_bench.data_prep.prepared import iter_samples, set_dir
+from medsr_bench.data_prep.protocols.brats2018 import BratsParams
+from medsr_bench.data_prep.protocols.chestxray14 import ChestXray14Params
+from medsr_bench.data_prep.protocols.cptac_gbm import CptacParams
+from medsr_bench.data_prep.protocols.drive import DriveParams
+from medsr_bench.data_prep.protocols.stare import StareParams
 
 CXR = ("chestxray14", ChestXray14Params(expected_hw=(32, 32), n_images=10))
 BRATS = ("brats2018", BratsParams(expected_shape=(24, 24, 10), hr_hw=(32, 32)))

@@ -14,8 +14,8 @@ from data_fixtures import (
     write_tiff,
 )
 
-from data_prep.errors import DataError
-from data_prep.io import (
+from medsr_bench.data_prep.errors import DataError
+from medsr_bench.data_prep.io import (
     is_dicom_file,
     read_dicom,
     read_nifti_volume,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_prep import ops
-from data_prep.protocols.cptac_gbm import pixel_difference_loop
-from data_prep.splits import evenly_spaced, seeded_sample, seeded_split, split_counts
+from medsr_bench.data_prep import ops
+from medsr_bench.data_prep.protocols.cptac_gbm import pixel_difference_loop
+from medsr_bench.data_prep.splits import evenly_spaced, seeded_sample, seeded_split, split_counts
 
 
 @pytest.mark.parametrize("method", sorted(ops.RESIZE_METHODS))

@@ -18,14 +18,14 @@ from data_fixtures import (
 )
 from typer.testing import CliRunner
 
-from data_prep import DataError, get_protocol
-from data_prep.cli import data_app
-from data_prep.manifest import COLUMNS, MANIFEST_CSV, MANIFEST_JSON
-from data_prep.prepared import iter_samples, set_dir
-from data_prep.protocols.brats2018 import BratsParams
-from data_prep.protocols.chestxray14 import ChestXray14Params
-from data_prep.protocols.cptac_gbm import CptacParams
-from data_prep.protocols.drive import DriveParams
+from medsr_bench.data_prep import DataError, get_protocol
+from medsr_bench.data_prep.cli import data_app
+from medsr_bench.data_prep.manifest import COLUMNS, MANIFEST_CSV, MANIFEST_JSON
+from medsr_bench.data_prep.prepared import iter_samples, set_dir
+from medsr_bench.data_prep.protocols.brats2018 import BratsParams
+from medsr_bench.data_prep.protocols.chestxray14 import ChestXray14Params
+from medsr_bench.data_prep.protocols.cptac_gbm import CptacParams
+from medsr_bench.data_prep.protocols.drive import DriveParams
 
 DRIVE = DriveParams(expected_hw=(36, 30), hr_hw=(32, 32))
 CXR = ChestXray14Params(expected_hw=(32, 32), n_images=3)
@@ -185,7 +185,7 @@ def test_cli_strict_fails_and_keeps_the_prepared_set(tmp_path):
 
 
 def test_cli_suite_uses_benchmark_suites(tmp_path):
-    pytest.importorskip("benchmark.suites")
+    pytest.importorskip("medsr_bench.benchmark.suites")
     r = runner.invoke(data_app, ["prepare", "--suite", "nope", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "unknown suite" in r.output
 

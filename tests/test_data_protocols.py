@@ -14,15 +14,15 @@ from data_fixtures import (
     write_tiff,
 )
 
-import data_prep.protocols.brats2018 as brats_mod
-from data_prep import DatasetMissing, get_protocol, list_protocols
-from data_prep.errors import DataError
-from data_prep.protocols.brats2018 import BratsParams
-from data_prep.protocols.chestxray14 import ChestXray14Params
-from data_prep.protocols.cptac_gbm import CptacParams
-from data_prep.protocols.drive import DriveParams
-from data_prep.protocols.shenzhen import ShenzhenParams
-from data_prep.protocols.stare import StareParams
+import medsr_bench.data_prep.protocols.brats2018 as brats_mod
+from medsr_bench.data_prep import DatasetMissing, get_protocol, list_protocols
+from medsr_bench.data_prep.errors import DataError
+from medsr_bench.data_prep.protocols.brats2018 import BratsParams
+from medsr_bench.data_prep.protocols.chestxray14 import ChestXray14Params
+from medsr_bench.data_prep.protocols.cptac_gbm import CptacParams
+from medsr_bench.data_prep.protocols.drive import DriveParams
+from medsr_bench.data_prep.protocols.shenzhen import ShenzhenParams
+from medsr_bench.data_prep.protocols.stare import StareParams
 
 NAMES = ["brats2018", "chestxray14", "cptac-gbm", "demo-brain", "demo-ct", "demo-cxr", "demo-retina",
          "drive", "shenzhen", "stare"]
@@ -110,7 +110,7 @@ def test_drive_pairs(tmp_path):
 
 
 def test_drive_lr_is_bicubic_then_blur(tmp_path):
-    from data_prep import ops
+    from medsr_bench.data_prep import ops
 
     make_drive(tmp_path, 1)
     s = next(get_protocol("drive", DRIVE_SMALL).samples(tmp_path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_prep import get_protocol
+from medsr_bench.data_prep import get_protocol
 
 pytestmark = pytest.mark.shared
 

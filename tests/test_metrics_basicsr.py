@@ -2,7 +2,7 @@
 and NIQE against ``calculate_niqe``, through the shared :class:`MetricTester`.
 
 BasicSR works on BGR uint8-range images with a hard-coded 255, so these use ``data_range = 255``;
-our arrays are RGB, BasicSR gets ``[..., ::-1]``. (``tests/conftest.py`` imports ``models.compat``
+our arrays are RGB, BasicSR gets ``[..., ::-1]``. (``tests/conftest.py`` imports ``medsr_bench.compat``
 before this module imports basicsr.) BasicSR computes the Y channel in float32, which
 costs ~1e-7 dB; the stated tolerances (1e-6) hold.
 """
@@ -14,7 +14,7 @@ import pytest
 from basicsr.metrics import calculate_niqe, calculate_psnr, calculate_ssim
 from metric_tester import MetricTester, real_gray_pairs, real_rgb_pairs, synthetic_stack
 
-from benchmark.metrics import MetricSettings, compute_metrics_batch
+from medsr_bench.benchmark.metrics import MetricSettings, compute_metrics_batch
 
 TESTER = MetricTester()
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 from typer.testing import CliRunner
 
-from benchmark.metrics import bench as B
-from benchmark.metrics.cli import metrics_app
+from medsr_bench.benchmark.metrics import bench as B
+from medsr_bench.benchmark.metrics.cli import metrics_app
 
 RUNNER = CliRunner()
 

@@ -12,7 +12,7 @@ import torch
 from metric_tester import MetricTester, assert_close, synthetic_stack
 from skimage import metrics as skm
 
-from benchmark.metrics import (
+from medsr_bench.benchmark.metrics import (
     MetricSettings,
     compute_metrics,
     compute_metrics_batch,
@@ -21,7 +21,7 @@ from benchmark.metrics import (
     metric_status,
     to_metric_domain,
 )
-from benchmark.metrics import lpips as lp
+from medsr_bench.benchmark.metrics import lpips as lp
 
 FR = ["psnr", "ssim", "mse", "rmse", "mae", "nrmse", "ms-ssim", "vif"]
 ENGINES = ("numpy", "torch")

@@ -8,10 +8,10 @@ import pytest
 import torch
 from metric_tester import ENGINE_TOL, assert_close, synthetic_stack
 
-from benchmark.metrics import MetricSettings, compute_metrics_batch
-from benchmark.metrics import _kernels as K
-from benchmark.metrics import engine as E
-from benchmark.metrics import ssim as S
+from medsr_bench.benchmark.metrics import MetricSettings, compute_metrics_batch
+from medsr_bench.benchmark.metrics import _kernels as K
+from medsr_bench.benchmark.metrics import engine as E
+from medsr_bench.benchmark.metrics import ssim as S
 
 FR = sorted(E.ENGINE_METRICS)
 

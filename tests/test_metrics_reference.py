@@ -20,7 +20,7 @@ from metric_tester import (
 from sewar import full_ref as sw
 from skimage import metrics as skm
 
-from benchmark.metrics import MetricSettings
+from medsr_bench.benchmark.metrics import MetricSettings
 
 TESTER = MetricTester()
 

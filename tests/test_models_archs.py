@@ -11,9 +11,9 @@ from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.archs.srresnet_arch import MSRResNet
 from realesrgan.archs.srvgg_arch import SRVGGNetCompact
 
-from models import get_spec, load_model
-from models.network import load_network
-from models.weights import KEY_CONVERTERS
+from medsr_bench.models import get_spec, load_model
+from medsr_bench.models.network import load_network
+from medsr_bench.models.weights import KEY_CONVERTERS
 
 
 def n_params(net: torch.nn.Module) -> int:

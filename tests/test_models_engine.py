@@ -11,9 +11,9 @@ import pytest
 import torch
 from realesrgan.archs.srvgg_arch import SRVGGNetCompact
 
-from models import get_spec
-from models.engine import Engine, _ramp
-from models.network import DeepModel
+from medsr_bench.models import get_spec
+from medsr_bench.models.engine import Engine, _ramp
+from medsr_bench.models.network import DeepModel
 
 
 def tiny_srvgg(scale=4, num_conv=4, in_ch=3, seed=0):

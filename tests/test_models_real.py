@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import get_spec, load_model
+from medsr_bench.models import get_spec, load_model
 
 pytestmark = pytest.mark.shared
 

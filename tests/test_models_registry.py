@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-import models
-from models import WeightsMissing, get_spec, list_models, load_model
-from models.registry import list_aux, list_checkpoints
+from medsr_bench import models
+from medsr_bench.models import WeightsMissing, get_spec, list_models, load_model
+from medsr_bench.models.registry import list_aux, list_checkpoints
 
 PAPER_ORDER = [
     "nearest", "bilinear", "bicubic", "lanczos", "bicubic-matlab", "srresnet", "srgan", "esrgan",

@@ -12,9 +12,9 @@ import threading
 import pytest
 import torch
 
-from models import WeightsError, WeightsMissing, get_spec, load_model
-from models.network import load_network
-from models.weights import KEY_CONVERTERS, FetchError, fetch, sha256_file, verify
+from medsr_bench.models import WeightsError, WeightsMissing, get_spec, load_model
+from medsr_bench.models.network import load_network
+from medsr_bench.models.weights import KEY_CONVERTERS, FetchError, fetch, sha256_file, verify
 
 SMALL = "realesr-animevideov3"  # SRVGGNetCompact, 0.6 M parameters: quick to save and load
 
@@ -197,7 +197,7 @@ def test_verify_statuses(tmp_path):
 
 
 def test_cache_dir_env(monkeypatch, tmp_path):
-    from models.weights import cache_dir
+    from medsr_bench.models.weights import cache_dir
 
     monkeypatch.setenv("BENCH_WEIGHTS", str(tmp_path / "w"))
     assert cache_dir() == tmp_path / "w"

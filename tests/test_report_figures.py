@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from benchmark.report.figures import crop_zoom_figure, detail_window, upsample_nearest
+from medsr_bench.benchmark.report.figures import crop_zoom_figure, detail_window, upsample_nearest
 
 
 def test_window_prefers_texture_over_one_strong_edge():

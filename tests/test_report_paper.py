@@ -2,7 +2,12 @@
 
 import math
 
-from benchmark.report.paper import audit_psnr_mse, implied_peak, load_paper_tables, psnr_from_mse
+from medsr_bench.benchmark.report.paper import (
+    audit_psnr_mse,
+    implied_peak,
+    load_paper_tables,
+    psnr_from_mse,
+)
 
 
 def test_implied_peak_inverts_psnr():

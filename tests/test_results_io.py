@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from benchmark.results_io import (
+from medsr_bench.benchmark.results_io import (
     ID_COLUMNS,
     TAIL_COLUMNS,
     PerImageTable,
@@ -71,7 +71,7 @@ def test_summary_mean_std_and_missing_status():
 def test_atomic_write_honours_umask_and_leaves_no_temp(tmp_path):
     import os
 
-    from benchmark.results_io import atomic_write_text
+    from medsr_bench.benchmark.results_io import atomic_write_text
 
     old = os.umask(0o022)
     try:

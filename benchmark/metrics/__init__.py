@@ -2,7 +2,7 @@
 
 Public API::
 
-    from benchmark.metrics import (MetricSettings, to_metric_domain, compute_metrics_batch,
+    from medsr_bench.benchmark.metrics import (MetricSettings, to_metric_domain, compute_metrics_batch,
                                    list_metrics, get_metric)
     s = MetricSettings(data_range=255.0, channel="gray", crop_border=0, quantize=True, nrmse_norm="mean")
     hr = to_metric_domain(hr01, s)            # float in [0, 1] -> float64 in [0, 255], rounded
@@ -13,14 +13,24 @@ module per metric family (``psnr.py``, ``ssim.py``, ``vif.py``, ``niqe.py``, ``l
 ``engine.py`` for the batched torch implementation and ``bench.py`` for the speed benchmark.
 """
 
-from benchmark.metrics.compute import (
+from medsr_bench.benchmark.metrics.compute import (
     DEFAULT_METRICS,
     compute_metrics,
     compute_metrics_batch,
     metric_status,
 )
-from benchmark.metrics.domain import MetricSettings, prepare_pair, rgb_to_y, to_metric_domain
-from benchmark.metrics.registry import MetricSpec, get_metric, list_metrics, register_metric
+from medsr_bench.benchmark.metrics.domain import (
+    MetricSettings,
+    prepare_pair,
+    rgb_to_y,
+    to_metric_domain,
+)
+from medsr_bench.benchmark.metrics.registry import (
+    MetricSpec,
+    get_metric,
+    list_metrics,
+    register_metric,
+)
 
 __all__ = [
     "DEFAULT_METRICS",

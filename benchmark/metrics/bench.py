@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.metrics.compute import DEFAULT_METRICS, compute_metrics_batch
-from benchmark.metrics.domain import MetricSettings
-from benchmark.provenance import machine_description
+from medsr_bench.benchmark.metrics.compute import DEFAULT_METRICS, compute_metrics_batch
+from medsr_bench.benchmark.metrics.domain import MetricSettings
+from medsr_bench.core import machine_description
 
 BENCH_METRICS = DEFAULT_METRICS  # psnr ssim mse rmse mae nrmse ms-ssim vif
 

@@ -18,7 +18,7 @@ metrics_app = typer.Typer(help="Image-quality metrics: registry and speed benchm
 @metrics_app.command("list")
 def list_cmd() -> None:
     """Print every registered metric with direction, range, weights need and reference."""
-    from benchmark.metrics import get_metric, list_metrics
+    from medsr_bench.benchmark.metrics import get_metric, list_metrics
 
     typer.echo(f"{'name':8} {'better':6} {'range':18} {'weights':8} {'unit':12} reference")
     for name in list_metrics():
@@ -42,7 +42,7 @@ def bench_cmd(
     """Seconds for the full-reference metric set: torch engine vs skimage + sewar + NumPy."""
     import torch
 
-    from benchmark.metrics.bench import format_markdown, run_bench
+    from medsr_bench.benchmark.metrics.bench import format_markdown, run_bench
 
     if threads > 0:
         torch.set_num_threads(threads)

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from benchmark.metrics.domain import MetricSettings, prepare_pair
-from benchmark.metrics.registry import canonical_name, get_metric, list_metrics
+from medsr_bench.benchmark.metrics.domain import MetricSettings, prepare_pair
+from medsr_bench.benchmark.metrics.registry import canonical_name, get_metric, list_metrics
 
 DEFAULT_METRICS = ("psnr", "ssim", "mse", "rmse", "mae", "nrmse", "ms-ssim", "vif")
 
@@ -70,7 +70,7 @@ def compute_metrics_batch(
 
     remaining = list(dict.fromkeys(canon))
     if engine != "numpy" and len(good):
-        from benchmark.metrics import engine as eng
+        from medsr_bench.benchmark.metrics import engine as eng
 
         todo = [c for c in remaining if c in eng.ENGINE_METRICS]
         if todo:
@@ -84,7 +84,7 @@ def compute_metrics_batch(
     for c in remaining:
         spec = get_metric(c)
         if c == "lpips":
-            from benchmark.metrics.lpips import lpips_batch
+            from medsr_bench.benchmark.metrics.lpips import lpips_batch
 
             if len(good):
                 v, nt = lpips_batch(x[good], y[good], settings, device=device)
@@ -109,7 +109,7 @@ def metric_status(name: str) -> tuple[str, str]:
     (currently LPIPS), so the runner can mark a whole column without computing it."""
     spec = get_metric(name)
     if spec.needs_weights and spec.name == "lpips":
-        from benchmark.metrics.lpips import missing_note
+        from medsr_bench.benchmark.metrics.lpips import missing_note
 
         note = missing_note()
         if note:

@@ -25,10 +25,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from benchmark.metrics._kernels import gaussian_taps
-from benchmark.metrics.psnr import nrmse_from
-from benchmark.metrics.ssim import SSIM_SIGMA, SSIM_WIN, combine_msssim, msssim_scales
-from benchmark.metrics.vif import VIF_EPS, VIF_MIN_SIZE, vif_windows
+from medsr_bench.benchmark.metrics._kernels import gaussian_taps
+from medsr_bench.benchmark.metrics.psnr import nrmse_from
+from medsr_bench.benchmark.metrics.ssim import SSIM_SIGMA, SSIM_WIN, combine_msssim, msssim_scales
+from medsr_bench.benchmark.metrics.vif import VIF_EPS, VIF_MIN_SIZE, vif_windows
 
 ENGINE_METRICS = frozenset({"psnr", "mse", "rmse", "mae", "nrmse", "ssim", "ms-ssim", "vif"})
 _CHUNK_PIXELS = 2**18  # pixels (x channels) per CPU chunk: ~4 images of 256x256, cache-sized

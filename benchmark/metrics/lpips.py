@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LIN_FILES = ("lpips_v0.1_alex.pth", "alex.pth")

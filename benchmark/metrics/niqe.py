@@ -22,15 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.metrics.domain import rgb_to_y
-from benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics.domain import rgb_to_y
+from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
 
 NIQE_BLOCK = 96
 
 
 @lru_cache(maxsize=1)
 def _basicsr_niqe():
-    importlib.import_module("models.compat")  # torchvision/basicsr shim; must precede basicsr
+    importlib.import_module("medsr_bench.compat")  # torchvision/basicsr shim; must precede basicsr
     from basicsr.metrics import niqe as bniqe
 
     params = np.load(Path(bniqe.__file__).with_name("niqe_pris_params.npz"))

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
 
 INF = math.inf
 NAN = math.nan

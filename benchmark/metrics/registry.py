@@ -102,4 +102,4 @@ def list_metrics() -> list[str]:
 
 def _load_families() -> None:
     # Importing the family modules registers their metrics (idempotent).
-    from benchmark.metrics import lpips, niqe, psnr, ssim, vif  # noqa: F401
+    from medsr_bench.benchmark.metrics import lpips, niqe, psnr, ssim, vif  # noqa: F401

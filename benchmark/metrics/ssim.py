@@ -33,8 +33,8 @@ import math
 
 import numpy as np
 
-from benchmark.metrics._kernels import filter_valid, gaussian_taps
-from benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics._kernels import filter_valid, gaussian_taps
+from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
 
 SSIM_WIN = 11
 SSIM_SIGMA = 1.5

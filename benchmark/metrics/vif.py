@@ -27,8 +27,8 @@ import math
 
 import numpy as np
 
-from benchmark.metrics._kernels import filter_valid, gaussian_taps
-from benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics._kernels import filter_valid, gaussian_taps
+from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
 
 VIF_EPS = 1e-10
 VIF_SCALES = 4

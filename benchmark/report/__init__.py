@@ -16,9 +16,9 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from benchmark.report.figures import crop_zoom_figure, read_png01, upsample_nearest
-from benchmark.report.paper import audit_psnr_mse, load_paper_tables
-from benchmark.results_io import atomic_write_text, read_per_image
+from medsr_bench.benchmark.report.figures import crop_zoom_figure, read_png01, upsample_nearest
+from medsr_bench.benchmark.report.paper import audit_psnr_mse, load_paper_tables
+from medsr_bench.benchmark.results_io import atomic_write_text, read_per_image
 
 
 class ReportError(Exception):
@@ -209,7 +209,7 @@ def render_report(run_dir: Path, out: Path) -> Path:
     if not (run_dir / "run.json").is_file():
         raise ReportError(f"{run_dir}: no run.json (expected a folder written by `bench run`)")
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("benchmark.report", "templates"),
+        loader=jinja2.PackageLoader("medsr_bench.benchmark.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )

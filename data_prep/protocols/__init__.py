@@ -13,8 +13,16 @@ demo-*          :mod:`data_prep.protocols.demo`        embedded defaults (no dat
 =============== ====================================== =====================================
 """
 
-from data_prep.protocols import brats2018, chestxray14, cptac_gbm, demo, drive, shenzhen, stare
-from data_prep.protocols.base import BaseProtocol, Item, RunContext
+from medsr_bench.data_prep.protocols import (
+    brats2018,
+    chestxray14,
+    cptac_gbm,
+    demo,
+    drive,
+    shenzhen,
+    stare,
+)
+from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
 
 __all__ = [
     "BaseProtocol",

@@ -21,11 +21,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from data_prep.errors import DataError, DatasetMissing, Excluded
-from data_prep.io import sha256_file
-from data_prep.registry import Protocol, ResolvedSource
-from data_prep.sample import Sample, SampleMeta
-from data_prep.splits import seeded_sample
+from medsr_bench.data_prep.errors import DataError, DatasetMissing, Excluded
+from medsr_bench.data_prep.io import sha256_file
+from medsr_bench.data_prep.registry import Protocol, ResolvedSource
+from medsr_bench.data_prep.sample import Sample, SampleMeta
+from medsr_bench.data_prep.splits import seeded_sample
 
 log = logging.getLogger("data_prep")
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep import ops
-from data_prep.errors import DataError
-from data_prep.io import read_nifti_volume, sha256_file
-from data_prep.protocols.base import BaseProtocol, Item, RunContext
-from data_prep.registry import ResolvedSource, register_protocol
-from data_prep.sample import Sample
-from data_prep.splits import evenly_spaced, seeded_split
+from medsr_bench.data_prep import ops
+from medsr_bench.data_prep.errors import DataError
+from medsr_bench.data_prep.io import read_nifti_volume, sha256_file
+from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
+from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
+from medsr_bench.data_prep.sample import Sample
+from medsr_bench.data_prep.splits import evenly_spaced, seeded_split
 
 log = logging.getLogger("data_prep")
 GRADES = ("HGG", "LGG")

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_prep.degrade import BicubicBlur
-from data_prep.protocols.base import Item, RunContext
-from data_prep.protocols.raster import Decoded, RasterProtocol
-from data_prep.registry import ResolvedSource, register_protocol
-from data_prep.splits import seeded_sample
+from medsr_bench.data_prep.degrade import BicubicBlur
+from medsr_bench.data_prep.protocols.base import Item, RunContext
+from medsr_bench.data_prep.protocols.raster import Decoded, RasterProtocol
+from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
+from medsr_bench.data_prep.splits import seeded_sample
 
 
 @dataclass(frozen=True)

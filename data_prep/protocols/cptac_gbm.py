@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from data_prep import ops
-from data_prep.errors import DataError, Excluded
-from data_prep.io import DicomImage, is_dicom_file, read_dicom, read_dicom_header
-from data_prep.protocols.base import BaseProtocol, Item, RunContext
-from data_prep.registry import ResolvedSource, register_protocol
-from data_prep.sample import Sample
-from data_prep.splits import seeded_sample, seeded_split
+from medsr_bench.data_prep import ops
+from medsr_bench.data_prep.errors import DataError, Excluded
+from medsr_bench.data_prep.io import DicomImage, is_dicom_file, read_dicom, read_dicom_header
+from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
+from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
+from medsr_bench.data_prep.sample import Sample
+from medsr_bench.data_prep.splits import seeded_sample, seeded_split
 
 log = logging.getLogger("data_prep")
 

@@ -28,16 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep import ops
-from data_prep.errors import DataError, DatasetMissing
-from data_prep.io import RasterImage, read_dicom, read_dicom_header
-from data_prep.protocols.base import Item
-from data_prep.protocols.brats2018 import Brats2018Protocol
-from data_prep.protocols.chestxray14 import ChestXray14Protocol
-from data_prep.protocols.cptac_gbm import CptacGbmProtocol
-from data_prep.protocols.drive import DriveProtocol
-from data_prep.protocols.raster import Decoded
-from data_prep.registry import ResolvedSource, register_protocol
+from medsr_bench.data_prep import ops
+from medsr_bench.data_prep.errors import DataError, DatasetMissing
+from medsr_bench.data_prep.io import RasterImage, read_dicom, read_dicom_header
+from medsr_bench.data_prep.protocols.base import Item
+from medsr_bench.data_prep.protocols.brats2018 import Brats2018Protocol
+from medsr_bench.data_prep.protocols.chestxray14 import ChestXray14Protocol
+from medsr_bench.data_prep.protocols.cptac_gbm import CptacGbmProtocol
+from medsr_bench.data_prep.protocols.drive import DriveProtocol
+from medsr_bench.data_prep.protocols.raster import Decoded
+from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
 
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_prep.degrade import BicubicBlur
-from data_prep.protocols.raster import Decoded, RasterProtocol, resize_hr
-from data_prep.registry import register_protocol
+from medsr_bench.data_prep.degrade import BicubicBlur
+from medsr_bench.data_prep.protocols.raster import Decoded, RasterProtocol, resize_hr
+from medsr_bench.data_prep.registry import register_protocol
 
 
 @dataclass(frozen=True)

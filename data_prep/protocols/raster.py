@@ -13,12 +13,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from data_prep import ops
-from data_prep.errors import DataError
-from data_prep.io import RasterImage, read_raster, to_gray, to_rgb
-from data_prep.protocols.base import BaseProtocol, Item, RunContext
-from data_prep.registry import ResolvedSource
-from data_prep.sample import Sample
+from medsr_bench.data_prep import ops
+from medsr_bench.data_prep.errors import DataError
+from medsr_bench.data_prep.io import RasterImage, read_raster, to_gray, to_rgb
+from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
+from medsr_bench.data_prep.registry import ResolvedSource
+from medsr_bench.data_prep.sample import Sample
 
 
 @dataclass

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_prep import ops
-from data_prep.protocols.raster import Decoded
-from data_prep.protocols.stare import HrOnlyTrainingSet
-from data_prep.registry import ResolvedSource, register_protocol
+from medsr_bench.data_prep import ops
+from medsr_bench.data_prep.protocols.raster import Decoded
+from medsr_bench.data_prep.protocols.stare import HrOnlyTrainingSet
+from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
 
 
 @dataclass(frozen=True)

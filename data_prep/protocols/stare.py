@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_prep import ops
-from data_prep.protocols.raster import Decoded, RasterProtocol
-from data_prep.registry import register_protocol
+from medsr_bench.data_prep import ops
+from medsr_bench.data_prep.protocols.raster import Decoded, RasterProtocol
+from medsr_bench.data_prep.registry import register_protocol
 
 
 @dataclass(frozen=True)

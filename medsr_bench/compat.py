@@ -1,7 +1,7 @@
 """Compatibility shim for basicsr 1.4.2 / torchvision 0.28 on CPU-only torch.
 
 Import this module before anything imports ``torchvision`` or ``basicsr`` (``models/__init__.py``
-does it first, and every module of this project that touches basicsr imports ``models.compat``).
+does it first, and every module of this project that touches basicsr imports ``medsr_bench.compat``).
 
 Two problems are fixed, both harmless on a normal CUDA install:
 
