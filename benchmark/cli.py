@@ -16,10 +16,22 @@ import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
 app = typer.Typer(
     help="medsr-bench: reproduce four medical-image super-resolution papers side by side.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts are plain: "[default ...]" must not be read as markup
 )
+
+
+@app.callback()
+def _global(verbose: int = typer.Option(0, "--verbose", "-v", count=True,
+                                        help="More log output (-v info, -vv debug).")) -> None:
+    """medsr-bench: reproduce four medical-image super-resolution papers side by side."""
+    import logging
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("medsr_bench", "data_prep"):
+        logging.getLogger(name).setLevel(level)
 
 
 def fail(msg: str, code: int = 2) -> None:
@@ -49,6 +61,11 @@ def _data_root(data_root: Path | None) -> Path | None:
     return data_root
 
 
+def _pick(cli, file, default):
+    """A CLI option when given, else the config file's value, else the default."""
+    return cli if cli is not None else (file if file is not None else default)
+
+
 @app.command()
 def run(
     suite: str = typer.Option(None, "--suite", "-s",
@@ -56,36 +73,86 @@ def run(
                                    "allowed). Default: all with a data root, demo without."),
     data_root: Path = typer.Option(None, "--data-root", envvar="BENCH_DATA_ROOT",
                                    help="Datasets folder."),
-    models: str = typer.Option("all", "--models", "-m", help="Comma list of model names, or all."),
-    limit: int = typer.Option(None, "--limit", min=1, help="N images (slices) per dataset, "
-                                                            "chosen deterministically."),
+    models: str = typer.Option(None, "--models", "-m", help="Comma list of model names, or all "
+                                                            "[default all]."),
+    limit: int = typer.Option(None, "--limit", min=1, help="N images (slices) per dataset: the "
+                                                           "first N of one fixed seeded order."),
     out: Path = typer.Option(None, "--out", "-o", help="Run directory [default results/runs/<suite>]."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    device: str = typer.Option(None, "--device", help="auto | cpu | cuda [default auto]."),
     weights_dir: Path = typer.Option(None, "--weights-dir", envvar="BENCH_WEIGHTS",
                                      help="Weight files [default: user cache dir]."),
-    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Same-size images per model call."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1,
+                                   help="Same-size images per model call [default 4]."),
     prepared_dir: Path = typer.Option(None, "--prepared-dir", envvar="BENCH_PREPARED",
                                       help="Cache of prepared HR/LR sets (as written by `bench data "
                                            "prepare`), reused when the protocol parameters hash "
                                            "matches, built otherwise [default results/prepared]."),
     no_prepared_cache: bool = typer.Option(False, "--no-prepared-cache",
-                                           help="Prepare every sample on the fly; write no cache."),
-    channel: str = typer.Option(None, "--channel", help="Override every suite's metric channel: "
-                                                        "gray | rgb | y."),
+                                           help="Prepare every sample on the fly; write no cache "
+                                                "(one shard per dataset)."),
+    set_: list[str] = typer.Option(None, "--set", help="KEY=VALUE for any open choice: "
+                                                       "<protocol>.<field>, metric.<field>, "
+                                                       "model.<field> (see `bench settings`)."),
+    config: Path = typer.Option(None, "--config", "-c", help="TOML file with run options and "
+                                                            "[<group>] tables of settings."),
+    print_config: bool = typer.Option(False, "--print-config",
+                                      help="Print the resolved configuration (TOML) and exit."),
+    channel: str = typer.Option(None, "--channel", help="Shortcut for --set metric.channel=..."),
     crop_border: int = typer.Option(None, "--crop-border", min=0,
-                                    help="Override every suite's crop border (pixels)."),
-    strict: bool = typer.Option(False, "--strict", help="A bad input file stops its dataset "
-                                                         "instead of being skipped and listed."),
+                                    help="Shortcut for --set metric.crop_border=..."),
+    strict: bool = typer.Option(None, "--strict/--lenient", help="A bad input file stops its "
+                                                                 "dataset instead of being skipped "
+                                                                 "and listed [default lenient]."),
+    add: bool = typer.Option(False, "--add", help="Add these suites/models/settings as new variants "
+                                                  "beside what the run dir holds."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for another run holding --out to finish."),
+    executor: str = typer.Option(None, "--executor", "-x", help="local | ray | slurm [default local]."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (auto or HOST:PORT); "
+                                                        "default: start a local cluster."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers (Ray CPUs of a "
+                                                               "local cluster; Slurm array "
+                                                               "parallelism)."),
+    shard_size: int = typer.Option(None, "--shard-size", min=1,
+                                   help="Images per shard (unit of work and resume) [default 64]."),
+    max_retries: int = typer.Option(2, "--max-retries", min=0, help="Retries of a failed shard."),
+    slurm_partition: str = typer.Option(None, "--slurm-partition", help="Slurm partition."),
+    slurm_time: int = typer.Option(60, "--slurm-time", min=1, help="Slurm time limit (minutes)."),
+    slurm_gpus: int = typer.Option(0, "--slurm-gpus", min=0, help="GPUs per Slurm task."),
+    slurm_cluster: str = typer.Option(None, "--slurm-cluster",
+                                      help="submitit cluster: slurm (default when sbatch exists) "
+                                           "| local (same jobs as local processes) | debug."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Run suites and write per_image.csv, summary.csv and run.json (resumable)."""
-    from medsr_bench.benchmark.runner import RunConfig, RunError, Runner
+    """Run suites and write per_image.csv, summary.csv and run.json (resumable, any executor)."""
+    from medsr_bench.benchmark.executors import EXECUTORS, ExecutorOptions
+    from medsr_bench.benchmark.runner import RunConfig, RunError, health_lines
+    from medsr_bench.benchmark.runner import run as run_config
+    from medsr_bench.benchmark.settings import SettingError, parse_assignment, validate_settings
     from medsr_bench.benchmark.suites import resolve_suites
+    from medsr_bench.benchmark.tasks import DEFAULT_SHARD_SIZE
     from medsr_bench.core import resolve_device
     from medsr_bench.models import list_models
     from medsr_bench.models.registry import default_weights_dir
 
-    root = _data_root(data_root)
+    fc: dict = {}
+    raw_settings: dict = {}
+    try:
+        if config is not None:
+            from medsr_bench.benchmark.settings import read_config_file
+
+            fc, raw_settings = read_config_file(config)
+        for a in set_ or []:
+            k, v = parse_assignment(a)
+            raw_settings[k] = v
+        if channel is not None:
+            raw_settings["metric.channel"] = channel
+        if crop_border is not None:
+            raw_settings["metric.crop_border"] = crop_border
+        settings = validate_settings(raw_settings)
+    except SettingError as e:
+        fail(str(e))
+    root = _data_root(_pick(data_root, Path(fc["data_root"]) if fc.get("data_root") else None, None))
+    suite = _pick(suite, fc.get("suite"), None)
     if suite is None:
         suite = "all" if root is not None else "demo"
     try:
@@ -96,48 +163,124 @@ def run(
         fail(f"--suite {suite} needs real data: pass --data-root DIR or set BENCH_DATA_ROOT "
              "(or run --suite demo on the embedded images)")
     known = list_models()
-    names = known if models == "all" else [m.strip() for m in models.split(",") if m.strip()]
+    mspec = _pick(models, fc.get("models"), "all")
+    if isinstance(mspec, list):
+        mspec = ",".join(mspec)
+    names = known if mspec == "all" else [m.strip() for m in mspec.split(",") if m.strip()]
     unknown = [m for m in names if m not in known]
     if unknown or not names:
-        fail(f"unknown model {', '.join(unknown) or repr(models)}; known: {', '.join(known)}")
-    if channel is not None and channel not in ("gray", "rgb", "y"):
-        fail(f"--channel {channel!r}: expected gray, rgb or y")
+        fail(f"unknown model {', '.join(unknown) or repr(mspec)}; known: {', '.join(known)}")
+    executor = _pick(executor, fc.get("executor"), "local")
+    if executor not in EXECUTORS:
+        fail(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
     try:
-        dev = resolve_device(device)
+        dev = resolve_device(_pick(device, fc.get("device"), "auto"))
     except ValueError as e:
         fail(str(e))
-    overrides = {}
-    if channel is not None:
-        overrides["channel"] = channel
-    if crop_border is not None:
-        overrides["crop_border"] = crop_border
-    out = out or Path("results") / "runs" / suite.replace(",", "+")
+    out = Path(_pick(out, fc.get("out"), Path("results") / "runs" / suite.replace(",", "+")))
     if no_prepared_cache:
-        prepared_dir = None
-    elif prepared_dir is None:
+        prepared = None
+    else:
         from medsr_bench.data_prep.prepared import default_prepared_dir
 
-        prepared_dir = default_prepared_dir()
-    cfg = RunConfig(suites=suites, out=out, data_root=root, models=names, limit=limit, device=dev,
-                    weights_dir=weights_dir or default_weights_dir(), batch_size=batch_size,
-                    prepared_dir=prepared_dir, eval_overrides=overrides, strict=strict,
+        prepared = Path(_pick(prepared_dir, fc.get("prepared_dir"), default_prepared_dir()))
+    wd = _pick(weights_dir, fc.get("weights_dir"), None)
+    cfg = RunConfig(suites=[s.name for s in suites], models=names, data_root=root,
+                    limit=_pick(limit, fc.get("limit"), None), settings=settings,
+                    strict=bool(_pick(strict, fc.get("strict"), False)), out=out, device=dev,
+                    weights_dir=Path(wd) if wd else default_weights_dir(),
+                    batch_size=_pick(batch_size, fc.get("batch_size"), 4), prepared_dir=prepared,
+                    shard_size=_pick(shard_size, fc.get("shard_size"), DEFAULT_SHARD_SIZE),
                     show_progress=not quiet)
+    if cfg.limit is not None and cfg.limit < 1:
+        fail(f"limit {cfg.limit}: expected an integer >= 1")
+    if print_config:
+        typer.echo(_render_config(cfg, executor), nl=False)
+        return
+    opts = ExecutorOptions(address=_pick(address, fc.get("address"), None),
+                           workers=_pick(workers, fc.get("workers"), None), max_retries=max_retries,
+                           slurm_cluster=slurm_cluster, partition=slurm_partition,
+                           time_min=slurm_time, gpus_per_task=slurm_gpus)
     try:
-        meta = Runner(cfg).run()
+        res = run_config(cfg, executor=executor, opts=opts, add=add, wait=wait)
     except RunError as e:
         fail(str(e))
-    skipped = [k for k, v in meta["datasets"].items() if v.get("status") == "skipped"]
-    if skipped:
-        typer.echo(f"skipped datasets (absent): {', '.join(skipped)} — see run.json", err=True)
-    failed = {k: v["reason"] for k, v in meta["datasets"].items() if v.get("status") == "error"}
-    for k, why in failed.items():
-        typer.echo(f"dataset {k} stopped: {why}", err=True)
-    n_files = sum(len(v.get("skipped_files", [])) for v in meta["datasets"].values())
-    if n_files:
-        typer.echo(f"{n_files} unreadable input file(s) skipped — listed in run.json", err=True)
-    if failed:
-        raise typer.Exit(1)
+    for line in health_lines(res.meta):  # the run's health, even with --quiet
+        typer.echo(line, err=True)
+    if res.exit_code:
+        why = ("nothing was evaluated" if res.evaluated == 0 else
+               f"{len(res.failed)} task(s) failed" if res.failed else "a dataset stopped with an error")
+        typer.echo(f"error: run incomplete: {why} (see {out / 'run.json'}; `bench status {out}`)",
+                   err=True)
+        raise typer.Exit(res.exit_code)
     typer.echo(str(out))
+
+
+def _render_config(cfg, executor: str) -> str:
+    """The resolved configuration as TOML: run options, then every field of each setting group the
+    run uses, with the values in force (set ones marked)."""
+    from medsr_bench.benchmark.settings import render_toml, setting_infos
+    from medsr_bench.benchmark.suites import SUITES
+
+    infos = setting_infos()
+    used = ["metric", "model", *dict.fromkeys(d.protocol for s in cfg.suites
+                                              for d in SUITES[s].datasets)]
+    groups = []
+    for g in used:
+        keys = [k for k, i in infos.items() if i.group == g]
+        vals = {infos[k].field: cfg.settings.get(k, infos[k].default) for k in keys}
+        defaults = {infos[k].field: infos[k].default for k in keys}
+        groups.append((g, vals, defaults))
+    run_opts = {"suite": ",".join(cfg.suites), "models": list(cfg.models),
+                "data_root": str(cfg.data_root) if cfg.data_root else None, "limit": cfg.limit,
+                "out": str(cfg.out), "device": cfg.device, "weights_dir": str(cfg.weights_dir),
+                "batch_size": cfg.batch_size, "strict": cfg.strict, "executor": executor,
+                "shard_size": cfg.shard_size,
+                "prepared_dir": str(cfg.prepared_dir) if cfg.prepared_dir else None}
+    head = ("# bench run --config FILE reads this back. [metric] applies to every suite's metric "
+            "settings;\n# each suite's own defaults are listed in run.json (variants).\n")
+    return head + render_toml(run_opts, groups)
+
+
+@app.command("status")
+def status_cmd(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
+    """Done / running / failed / pending shards of a run (any executor)."""
+    from medsr_bench.benchmark.rundir import status
+    from medsr_bench.benchmark.tasks import RunError
+
+    try:
+        st = status(run_dir)
+    except RunError as e:
+        fail(str(e))
+    total = sum(len(v) for v in st.values())
+    typer.echo(f"{run_dir}: {total} tasks: " + ", ".join(f"{len(v)} {k}" for k, v in st.items()))
+    by: dict = {}
+    for k, ts in st.items():
+        for t in ts:
+            c = by.setdefault(f"{t['protocol']}[{t['split']}]", dict.fromkeys(st, 0))
+            c[k] += 1
+    for name, c in by.items():
+        typer.echo(f"  {name:28s} " + ", ".join(f"{v} {k}" for k, v in c.items()))
+    for t in st["running"]:
+        typer.echo(f"  running: {t['protocol']} shard {t['shard'][0] + 1}/{t['shard'][1]} "
+                   f"{t['model']}")
+    for t in st["failed"]:
+        typer.echo(f"  failed: {t['protocol']} shard {t['shard'][0] + 1}/{t['shard'][1]} "
+                   f"{t['model']}: {t.get('error', '')}")
+
+
+@app.command("settings")
+def settings_cmd(group: str = typer.Argument(None, help="Only this group (metric, model, a "
+                                                        "protocol).")) -> None:
+    """Every open choice settable with --set KEY=VALUE: key, default, type and where it comes from."""
+    from medsr_bench.benchmark.settings import setting_infos, toml_value
+
+    infos = [i for i in setting_infos().values() if group is None or i.group == group]
+    if not infos:
+        fail(f"unknown group {group!r}; groups: "
+             + ", ".join(dict.fromkeys(i.group for i in setting_infos().values())))
+    for i in infos:
+        typer.echo(f"{i.key:34s} = {toml_value(i.default):24s} {i.type_text:22s} {i.doc[:90]}")
 
 
 @app.command()
@@ -185,8 +328,30 @@ def list_models_cmd() -> None:
         typer.echo(f"{name:30s} x{spec.scale or '*'} {spec.family:14s} {w}")
 
 
-def main() -> None:  # pragma: no cover
-    app(prog_name="bench")
+def main() -> None:
+    """Entry point of ``bench`` and ``python -m medsr_bench``: every usage error (typer's own
+    validation included, e.g. ``--limit 0``) ends with one ``error:`` line and exit code 2."""
+    try:  # typer >= 0.20 vendors click as typer._click
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions as cx
+
+    try:
+        rv = app(prog_name="bench", standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except getattr(cx, "NoArgsIsHelpError", ()) as e:
+        typer.echo(e.format_message() if hasattr(e, "format_message") else str(e), err=True)
+        sys.exit(0)
+    except cx.ClickException as e:
+        ctx = getattr(e, "ctx", None)
+        name = ctx.command_path if ctx is not None else "bench"
+        typer.echo(f"error: {e.format_message()} ({name}; see --help)", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("error: interrupted (finished shards are kept; re-run to resume)", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

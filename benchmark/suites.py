@@ -6,41 +6,14 @@ reason; ``run.json`` and the report print the values used. Source: ../shared/pap
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-# The metric columns every suite computes (the contract of per_image.csv); a paper table picks
-# the ones it reports.
-DEFAULT_METRICS = ("psnr", "ssim", "mse", "nrmse", "mae", "vif")
+from medsr_bench.benchmark.metrics import MetricSettings
 
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """Metric conventions of one dataset inside a suite (see benchmark.metrics.MetricSettings).
-
-    Attributes:
-        data_range: peak of the metric domain: 255 = images compared as 8-bit, 1.0 = as [0, 1]
-            floats.
-        quantize: round SR/HR to the integer grid of ``data_range`` first (as when SR outputs are
-            saved as 8-bit PNG and scored from disk, the usual practice of the papers' tools).
-        channel: ``gray`` | ``rgb`` (all channels) | ``y`` (BT.601 luma, BasicSR convention).
-        crop_border: pixels removed on each side before scoring (BasicSR uses ``scale``).
-        nrmse_norm: NRMSE normalisation: ``mean`` of HR (P3) | ``euclidean`` | ``min-max``.
-        vif_rescale: scale images by 255 / data_range before VIFp, so its noise variance
-            sigma_nsq = 2 keeps its 8-bit meaning (Sheikh & Bovik); False = VIFp on the raw values
-            (what sewar gives on [0, 1] floats).
-        why: one line on where the default comes from.
-    """
-
-    data_range: float = 255.0
-    quantize: bool = True
-    channel: str = "gray"
-    crop_border: int = 0
-    nrmse_norm: str = "mean"
-    vif_rescale: bool = True
-    why: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# The metrics the papers report (the metric columns of per_image.csv); the metric registry's own
+# DEFAULT_METRICS (benchmark/metrics/compute.py) also holds RMSE and MS-SSIM, which no paper
+# table uses.
+REPORTED_METRICS = ("psnr", "ssim", "mse", "nrmse", "mae", "vif")
 
 
 @dataclass(frozen=True)
@@ -49,13 +22,17 @@ class DatasetRun:
 
     Attributes:
         protocol: data_prep protocol name (``drive``...).
+        metrics: the :class:`~medsr_bench.benchmark.metrics.MetricSettings` this suite scores the
+            dataset with (the one home of metric conventions; ``--set metric.<field>=...``
+            overrides them for a run).
+        why: one line on where the metric settings come from (shown in run.json and the report).
         split: split evaluated (None = the protocol's evaluation split).
-        eval: :class:`EvalSettings`.
         paper_table: which paper table the rows answer (e.g. ``P1 v2 Table 1``), or "".
     """
 
     protocol: str
-    eval: EvalSettings
+    metrics: MetricSettings
+    why: str = ""
     split: str | None = None
     paper_table: str = ""
 
@@ -78,23 +55,17 @@ class Suite:
     paper: str
     datasets: tuple[DatasetRun, ...]
     paper_models: tuple[str, ...] = ()
-    metrics: tuple[str, ...] = DEFAULT_METRICS
+    metrics: tuple[str, ...] = REPORTED_METRICS
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-_EIGHT_BIT_GRAY = EvalSettings(
-    channel="gray",
-    why="grayscale images scored as 8-bit, no crop (papers do not state channel or crop border)",
-)
-_EIGHT_BIT_RGB = EvalSettings(
-    channel="rgb",
-    why="P1 does not state RGB vs Y nor crop border: all RGB channels as 8-bit, no crop",
-)
-_UNIT_FLOAT = EvalSettings(
-    data_range=1.0,
-    quantize=False,
-    why="P3 normalises slices to [0, 1]; metrics on floats with data_range 1 (NRMSE / mean of GT)",
-)
+_EIGHT_BIT_GRAY = MetricSettings(channel="gray")
+_EIGHT_BIT_RGB = MetricSettings(channel="rgb")
+_UNIT_FLOAT = MetricSettings(data_range=1.0, quantize=False)
+_WHY_GRAY = "grayscale images scored as 8-bit, no crop (papers do not state channel or crop border)"
+_WHY_RGB = "P1 does not state RGB vs Y nor crop border: all RGB channels as 8-bit, no crop"
+_WHY_P4 = "P4 scores with scikit-image on 8-bit grayscale images; no crop"
+_WHY_UNIT = "P3 normalises slices to [0, 1]; metrics on floats with data_range 1 (NRMSE / mean of GT)"
 
 SUITES: dict[str, Suite] = {}
 
@@ -108,8 +79,9 @@ _add(Suite(
     title="Aghelan & Rouhani, Fine-tuned GAN-based model for medical image SR (v2)",
     paper="P1",
     datasets=(
-        DatasetRun("drive", _EIGHT_BIT_RGB, paper_table="P1 v2 Table 1 (DRIVE, x2)"),
-        DatasetRun("chestxray14", _EIGHT_BIT_GRAY, paper_table="P1 v2 Table 2 (ChestX-ray14, x4)"),
+        DatasetRun("drive", _EIGHT_BIT_RGB, _WHY_RGB, paper_table="P1 v2 Table 1 (DRIVE, x2)"),
+        DatasetRun("chestxray14", _EIGHT_BIT_GRAY, _WHY_GRAY,
+                   paper_table="P1 v2 Table 2 (ChestX-ray14, x4)"),
     ),
     paper_models=("realesrgan-x4plus", "realesrgan-finetuned-retina", "realesrgan-finetuned-cxr"),
 ))
@@ -118,7 +90,7 @@ _add(Suite(
     title="Khandare et al., SRGAN, ESRGAN and Real-ESRGAN on X-ray",
     paper="P2",
     datasets=(
-        DatasetRun("chestxray14", _EIGHT_BIT_GRAY,
+        DatasetRun("chestxray14", _EIGHT_BIT_GRAY, _WHY_GRAY,
                    paper_table="P2 Tables 1-3 (unnamed X-ray set, per image)"),
     ),
     paper_models=("srgan", "esrgan", "realesrgan-x4plus"),
@@ -128,7 +100,8 @@ _add(Suite(
     name="rashid",
     title="Rashid, Shakibapour & Ebrahimi, Single MR image SR using GAN",
     paper="P3",
-    datasets=(DatasetRun("brats2018", _UNIT_FLOAT, paper_table="P3 Table 2 (BraTS 2018 T1 test)"),),
+    datasets=(DatasetRun("brats2018", _UNIT_FLOAT, _WHY_UNIT,
+                         paper_table="P3 Table 2 (BraTS 2018 T1 test)"),),
     paper_models=("bilinear", "bicubic", "realesrgan-1ch"),
 ))
 _add(Suite(
@@ -136,10 +109,10 @@ _add(Suite(
     title="Beallor et al., Medical imaging enhancement using GANs",
     paper="P4",
     datasets=(
-        DatasetRun("cptac-gbm", EvalSettings(
-            channel="gray",
-            why="P4 scores with scikit-image on 8-bit grayscale images; no crop",
-        ), paper_table="P4 Tables 1-2 (CPTAC-GBM x4)"),
+        DatasetRun("cptac-gbm", _EIGHT_BIT_GRAY, _WHY_P4, split="val",
+                   paper_table="P4 Table 1 (CPTAC-GBM x4, validation set)"),
+        DatasetRun("cptac-gbm", _EIGHT_BIT_GRAY, _WHY_P4, split="test",
+                   paper_table="P4 Table 2 (CPTAC-GBM x4, test set)"),
     ),
     paper_models=("nearest", "bilinear", "bicubic", "srresnet", "srgan"),
 ))
@@ -148,10 +121,10 @@ _add(Suite(
     title="Embedded default: real images shipped inside installed packages",
     paper="-",
     datasets=(
-        DatasetRun("demo-retina", _EIGHT_BIT_RGB),
-        DatasetRun("demo-cxr", _EIGHT_BIT_GRAY),
-        DatasetRun("demo-brain", _UNIT_FLOAT),
-        DatasetRun("demo-ct", _EIGHT_BIT_GRAY),
+        DatasetRun("demo-retina", _EIGHT_BIT_RGB, _WHY_RGB),
+        DatasetRun("demo-cxr", _EIGHT_BIT_GRAY, _WHY_GRAY),
+        DatasetRun("demo-brain", _UNIT_FLOAT, _WHY_UNIT),
+        DatasetRun("demo-ct", _EIGHT_BIT_GRAY, _WHY_GRAY),
     ),
     notes=(
         "Embedded images run through the papers' protocol code; they are not the papers' "

@@ -123,6 +123,43 @@ def iter_samples(
     yield from build(protocol, data_root, split, limit, folder, src, fp, strict=strict, skipped=skipped)
 
 
+def ensure_prepared(protocol: Protocol, data_root: Path | None, split: str | None, limit: int | None,
+                    cache_dir: Path, *, strict: bool = False, progress=None) -> tuple[Path, dict, list[dict]]:
+    """Make sure the prepared set of ``protocol`` / ``split`` / ``limit`` exists in ``cache_dir``
+    (building it when absent or stale) and return ``(folder, manifest meta, manifest rows)``.
+
+    The rows are those of ``split`` in the order they were written; a complete ``all`` set is
+    reused for an unlimited split (its rows filtered). Building happens once, before a run fans out
+    to workers, so shards only read it (no race between nodes). ``progress`` (optional callable
+    taking the number of samples written) is called as samples are built.
+
+    Raises:
+        DatasetMissing, DataError (strict, unreadable input, duplicate ids).
+    """
+    split, limit = resolve_selection(protocol, split, limit)
+    src, fp, _ = source_fingerprint(protocol, data_root)
+    folder = set_dir(cache_dir, protocol, split, limit)
+    candidates = [(folder, None)]
+    if limit is None and split != "all":
+        candidates.append((set_dir(cache_dir, protocol, "all", None), split))
+    for cand, filt in candidates:
+        found = _valid(cand, protocol, fp)
+        if found is not None:
+            meta, rows = found
+            if strict and meta.get("skipped"):
+                raise DataError(meta["skipped"][0]["reason"],
+                                f"skipped when the prepared set {cand} was built",
+                                "no skipped input under --strict")
+            return cand, meta, [r for r in rows if filt is None or r["split"] == filt]
+    for _ in build(protocol, data_root, split, limit, folder, src, fp, strict=strict):
+        if progress is not None:
+            progress(1)
+    found = read_manifest(folder)
+    if found is None:  # pragma: no cover - build() publishes a complete manifest or raises
+        raise DataError(folder, "prepared set missing after build", "a complete manifest")
+    return folder, found[0], found[1]
+
+
 def _valid(folder: Path, protocol: Protocol, fingerprint: str):
     found = read_manifest(folder)
     if found is None:

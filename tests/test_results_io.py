@@ -1,4 +1,4 @@
-"""per_image.csv / summary.csv mechanics: crash repair, resume bookkeeping, summaries."""
+"""per_image.csv / summary.csv mechanics: exact values, summaries per variant, atomic writes."""
 
 import math
 
@@ -7,7 +7,6 @@ import pandas as pd
 from medsr_bench.benchmark.results_io import (
     ID_COLUMNS,
     TAIL_COLUMNS,
-    PerImageTable,
     format_value,
     read_per_image,
     summarise,
@@ -17,43 +16,27 @@ COLS = [*ID_COLUMNS, "psnr", "ssim", *TAIL_COLUMNS]
 
 
 def row(img, model="bicubic", status="ok", psnr=30.0):
-    return dict(suite="s", dataset="d", image_id=img, split="test", model=model, scale=4,
-                status=status, psnr=psnr, ssim=0.9, seconds=0.1, note="")
-
-
-def test_partial_last_line_is_dropped_and_non_ok_rows_recomputed(tmp_path):
-    p = tmp_path / "per_image.csv"
-    t = PerImageTable(p, COLS)
-    t.append([row("a"), row("b", model="x", status="missing-weights", psnr=None)])
-    with open(p, "a") as f:
-        f.write("s,d,c,test,bicubic,4,ok,31.")  # killed mid-line
-    t2 = PerImageTable(p, COLS)
-    df = read_per_image(p)
-    assert list(df.image_id) == ["a"]  # partial line and non-ok row gone
-    assert t2.is_done("s", "d", "a", "bicubic")
-    assert not t2.is_done("s", "d", "b", "x")
+    return dict(suite="s", dataset="d", variant="v1", image_id=img, split="test", model=model,
+                scale=4, status=status, psnr=psnr, ssim=0.9, note="")
 
 
 def test_values_round_trip_exactly_including_inf(tmp_path):
+    from medsr_bench.benchmark.results_io import _csv_text
+
     p = tmp_path / "per_image.csv"
-    t = PerImageTable(p, COLS)
-    t.append([row("a", psnr=1 / 3), row("b", psnr=math.inf)])
+    rows = [row("a", psnr=1 / 3), row("b", psnr=math.inf)]
+    p.write_text(_csv_text(COLS, [[format_value(r.get(c)) for c in COLS] for r in rows]))
     df = read_per_image(p)
     assert df.psnr.iloc[0] == 1 / 3
     assert math.isinf(df.psnr.iloc[1])
     assert format_value(float("nan")) == ""
 
 
-def test_new_columns_extend_the_table(tmp_path):
-    p = tmp_path / "per_image.csv"
-    t = PerImageTable(p, COLS)
-    t.append([row("a")])
-    t.append([{**row("b"), "gray_channel_spread": 0.01}, {**row("c"), "gray_channel_spread": 0.02}])
-    t.append([{**row("d"), "gray_channel_spread": 0.03}])
-    header = p.read_text().splitlines()[0].split(",")
-    assert header.count("gray_channel_spread") == 1
-    df = read_per_image(p)
-    assert list(df.gray_channel_spread.iloc[1:]) == [0.01, 0.02, 0.03] and len(df) == 4
+def test_summary_separates_variants():
+    df = pd.DataFrame([row("a", psnr=30.0), row("b", psnr=32.0),
+                       {**row("a", psnr=10.0), "variant": "v2"}])
+    s = summarise(df, ["psnr"])
+    assert list(s.variant) == ["v1", "v2"] and list(s["mean"]) == [31.0, 10.0]
 
 
 def test_summary_mean_std_and_missing_status():

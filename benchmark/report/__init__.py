@@ -88,8 +88,8 @@ def _cell(summary: pd.DataFrame, notes: dict, suite: str, dataset: str | None, m
 
 
 def _figure(run_dir: Path, dataset: str, image_id: str, per_image: pd.DataFrame,
-            suite: str | None, models: list[str]) -> str | None:
-    d = run_dir / "samples" / dataset / image_id
+            suite: str | None, models: list[str], samples_dir: str = "") -> str | None:
+    d = run_dir / samples_dir if samples_dir else run_dir / "samples" / dataset / image_id
     if not (d / "hr.png").is_file():
         return None
     hr = read_png01(d / "hr.png")
@@ -146,7 +146,8 @@ def _section(run_dir: Path, meta: dict, d: dict, suite: str, metrics: list[str],
     """One dataset of one suite: comparison tables, every model, per-image rows, figure."""
     summary, per_image, notes, paper = ctx["summary"], ctx["per_image"], ctx["notes"], ctx["paper"]
     ds_meta = meta.get("datasets", {}).get(d["protocol"], {})
-    dataset = ds_meta.get("dataset") if ds_meta.get("status") in ("done", "running") else None
+    dataset = ds_meta.get("dataset") if ds_meta.get("status") in ("done", "running",
+                                                                  "incomplete") else None
     prows = paper[(paper.suite == suite) & (paper.protocol == d["protocol"])]
     all_rows, per_image_rows, fig = [], [], None
     if dataset is not None:
@@ -168,7 +169,7 @@ def _section(run_dir: Path, meta: dict, d: dict, suite: str, metrics: list[str],
             figures = ctx["figures"]  # one figure per dataset, shared by the suites that use it
             if dataset not in figures:
                 figures[dataset] = _figure(run_dir, dataset, ds_meta["figure_image"], per_image,
-                                           suite, ctx["models"])
+                                           suite, ctx["models"], ds_meta.get("samples_dir", ""))
             fig = figures[dataset]
     return {
         "protocol": d["protocol"], "dataset": dataset, "ds": ds_meta,

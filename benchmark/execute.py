@@ -1,0 +1,368 @@
+"""``execute(task) -> part``: one model on one shard, scored by every suite reading it.
+
+``execute`` reads the prepared set (or the raw data), loads the model (cached per process, so a
+worker reuses one model instance across shards) and returns the part: per-image rows, per-image
+timings and the figure images (PNG bytes). It writes nothing in the run directory; the caller
+(:func:`run_task`, used by every executor) stores the part atomically under ``parts/``.
+
+Test hook: ``MEDSR_BENCH_FAIL_ONCE="<protocol>:<shard index>@<marker file>"`` makes the first attempt
+at that shard raise :class:`InjectedFailure` (the marker file records that it happened), so tests can
+check that executors retry a failed shard and leave no partial part.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
+from medsr_bench.benchmark.tasks import Task
+from medsr_bench.core import atomic_write_bytes, canonical_json
+
+PART_FORMAT = 1
+FAIL_ONCE_ENV = "MEDSR_BENCH_FAIL_ONCE"
+
+
+class InjectedFailure(RuntimeError):
+    """Raised by the ``MEDSR_BENCH_FAIL_ONCE`` test hook."""
+
+
+class WorkerSetupError(RuntimeError):
+    """A worker cannot see the data root, the prepared set or the run dir (one line)."""
+
+
+@dataclass(frozen=True)
+class ExecContext:
+    """Where a worker finds things; not part of any task's identity.
+
+    Attributes:
+        data_root: datasets folder (None: embedded demo).
+        weights_dir: weights folder.
+        prepared_dir: prepared-set cache (None: prepare on the fly).
+        device: ``cpu`` | ``cuda``.
+        batch_size: same-size images per model call.
+        strict: a bad input file stops the dataset.
+        show_progress: log lines on stderr.
+    """
+
+    data_root: str | None
+    weights_dir: str | None
+    prepared_dir: str | None
+    device: str = "cpu"
+    batch_size: int = 4
+    strict: bool = False
+    show_progress: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_MODELS: dict[tuple, object] = {}
+_FAILED: dict[tuple, tuple[str, str]] = {}
+
+
+def get_model(name: str, options: dict, ctx: ExecContext):
+    """``(model, None)`` or ``(None, (status, note))``; cached per process (one instance per worker)."""
+    from medsr_bench.models import WeightsError, WeightsMissing, load_model
+
+    k = (name, canonical_json(options), ctx.weights_dir, ctx.device)
+    if k in _MODELS:
+        return _MODELS[k], None
+    if k in _FAILED:
+        return None, _FAILED[k]
+    try:
+        m = load_model(name, weights_dir=Path(ctx.weights_dir) if ctx.weights_dir else None,
+                       device=ctx.device, **options)
+    except WeightsMissing as e:
+        _FAILED[k] = ("missing-weights", f"expected {e.expected_path.name} in "
+                                         f"{e.expected_path.parent}; get it: {e.obtain}")
+        return None, _FAILED[k]
+    except (WeightsError, ValueError) as e:
+        _FAILED[k] = ("error", one_line(e))
+        return None, _FAILED[k]
+    _MODELS[k] = m
+    return m, None
+
+
+def one_line(e: BaseException) -> str:
+    """``Type: first line`` of an exception (the bare message for KeyError/ValueError)."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"{type(e).__name__}: {msg}" if not isinstance(e, (KeyError, ValueError)) else msg
+
+
+def load_shard(task: Task, ctx: ExecContext) -> list:
+    """The shard's samples (``Sample`` list, manifest order).
+
+    Raises:
+        WorkerSetupError: the data root or prepared set is not visible from this worker.
+        DataError: unreadable prepared file (or any input under strict).
+    """
+    from medsr_bench.data_prep import get_protocol
+
+    proto = get_protocol(task.protocol, _params(task))
+    root = Path(ctx.data_root) if ctx.data_root else None
+    if root is not None and not root.is_dir():
+        raise WorkerSetupError(f"worker {socket.gethostname()} cannot see the data root {root}: "
+                               "workers need the data root and the prepared cache on a shared path")
+    if not task.image_ids:
+        return list(proto.samples(root, task.split, task.limit, strict=ctx.strict))
+    from medsr_bench.data_prep.manifest import read_manifest
+    from medsr_bench.data_prep.prepared import load_rows, resolve_selection, set_dir
+
+    split, limit = resolve_selection(proto, task.split, task.limit)
+    folders = [set_dir(Path(ctx.prepared_dir), proto, split, limit)]
+    if limit is None:
+        folders.append(set_dir(Path(ctx.prepared_dir), proto, "all", None))
+    for folder in folders:
+        found = read_manifest(folder)
+        if found is not None and found[0].get("source_fingerprint") == task.source_fingerprint:
+            by_id = {r["image_id"]: r for r in found[1]}
+            if all(i in by_id for i in task.image_ids):
+                return list(load_rows(folder, [by_id[i] for i in task.image_ids]))
+    raise WorkerSetupError(f"worker {socket.gethostname()} cannot find the prepared set "
+                           f"{folders[0]}: workers need the prepared cache (--prepared-dir) on a "
+                           "shared path")
+
+
+def _params(task: Task):
+    from medsr_bench.benchmark.settings import _coerce, _field_types
+    from medsr_bench.data_prep import get_protocol
+
+    cls = get_protocol(task.protocol).params_cls
+    hints = _field_types(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    return cls(**{k: _coerce(v, hints[k], None) if isinstance(v, list) else v
+                  for k, v in task.params.items() if k in fields})
+
+
+def _metric_settings(d: dict):
+    from medsr_bench.benchmark.metrics import MetricSettings
+
+    return MetricSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _batches(samples: list, size: int) -> Iterable[list]:
+    """Consecutive same-shape samples, at most ``size`` per batch."""
+    batch: list = []
+    for s in samples:
+        if batch and (len(batch) >= size or s.lr.shape != batch[0].lr.shape):
+            yield batch
+            batch = []
+        batch.append(s)
+    if batch:
+        yield batch
+
+
+def png16(x01: np.ndarray) -> bytes:
+    """A [0, 1] float image ``(H, W)`` / ``(H, W, 3)`` as 16-bit PNG bytes (lossless at 1/65535)."""
+    import cv2
+
+    img = np.round(np.clip(x01, 0, 1) * 65535).astype(np.uint16)
+    if img.ndim == 3:
+        img = img[..., ::-1]
+    ok, png = cv2.imencode(".png", img)
+    if not ok:  # pragma: no cover - OpenCV failure
+        raise OSError("could not encode PNG")
+    return png.tobytes()
+
+
+def _row(task: Task, sc, s_id: str, split: str, dataset: str, status: str, note: str = "") -> dict:
+    return {"suite": sc.suite, "dataset": dataset, "variant": sc.variant, "image_id": s_id,
+            "split": split, "model": task.model, "scale": task.scale, "status": status, "note": note}
+
+
+def _status_rows(task: Task, ids, splits, dataset: str, status: str, note: str) -> list[dict]:
+    return [_row(task, sc, i, sp, dataset, status, note) for sc in task.scorings
+            for i, sp in zip(ids, splits, strict=True)]
+
+
+def _check_fail_once(task: Task) -> None:
+    spec = os.environ.get(FAIL_ONCE_ENV, "")
+    if not spec or "@" not in spec:
+        return
+    target, marker = spec.split("@", 1)
+    if target != f"{task.protocol}:{task.shard[0]}":
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    raise InjectedFailure(f"injected failure of {task.describe()} ({FAIL_ONCE_ENV})")
+
+
+def execute(task: Task, ctx: ExecContext, samples: list | None = None) -> dict:
+    """Run one task and return its part (a JSON-able dict); writes nothing.
+
+    Args:
+        task: the task.
+        ctx: where data, prepared sets and weights are.
+        samples: the shard's samples when the caller already loaded them (local executor).
+
+    Returns:
+        ``{"format", "key", "task", "rows", "timings", "figures", "model", "complete", "host",
+        "device", "seconds"}``; ``complete`` is False when the model failed on some batch (the part
+        is then recomputed on resume).
+
+    Raises:
+        InjectedFailure (test hook), WorkerSetupError, DataError (unreadable prepared data).
+    """
+    from medsr_bench.benchmark.metrics import compute_metrics_batch, to_metric_domain
+
+    t_start = time.perf_counter()
+    _check_fail_once(task)
+    dataset = ""
+    rows: list[dict] = []
+    timings: list[dict] = []
+    figures: dict[str, str] = {}
+    model_entry: dict = {}
+    complete = True
+    if task.plan_status and task.image_ids:
+        dataset = _dataset_of(task, ctx)
+        rows = _status_rows(task, task.image_ids, task.image_splits, dataset, task.plan_status,
+                            task.plan_note)
+        model_entry = {"status": task.plan_status, "note": task.plan_note}
+    else:
+        if samples is None:
+            samples = load_shard(task, ctx)
+        dataset = samples[0].meta.dataset if samples else _dataset_of(task, ctx)
+        model, failed = (None, (task.plan_status, task.plan_note)) if task.plan_status else \
+            get_model(task.model, task.model_options, ctx)
+        if failed is not None:
+            ids = [s.meta.image_id for s in samples]
+            rows = _status_rows(task, ids, [s.meta.split for s in samples], dataset, *failed)
+            model_entry = {"status": failed[0], "note": failed[1]}
+        else:
+            model_entry = {"status": "ok", "info": model.info()}
+            for batch in _batches(samples, ctx.batch_size):
+                brows, btimes, ok = _run_batch(task, ctx, model, batch, figures,
+                                               compute_metrics_batch, to_metric_domain)
+                rows.extend(brows)
+                timings.extend(btimes)
+                complete = complete and ok
+            if not complete:
+                model_entry = {"status": "error", "note": next(
+                    (r["note"] for r in rows if r["status"] == "error"), "")}
+    if task.figure_image and samples:
+        for s in samples:
+            if s.meta.image_id == task.figure_image:
+                figures["lr"] = base64.b64encode(png16(s.lr)).decode()
+                figures["hr"] = base64.b64encode(png16(s.hr)).decode()
+    return {"format": PART_FORMAT, "key": task.key, "task": task.to_dict(), "dataset": dataset,
+            "rows": rows, "timings": timings, "figures": figures, "model": model_entry,
+            "complete": complete, "host": socket.gethostname(), "device": ctx.device,
+            "seconds": time.perf_counter() - t_start}
+
+
+def _dataset_of(task: Task, ctx: ExecContext) -> str:
+    from medsr_bench.data_prep import get_protocol
+
+    proto = get_protocol(task.protocol, _params(task))
+    try:
+        return proto.resolve(Path(ctx.data_root) if ctx.data_root else Path(".")).dataset
+    except Exception:
+        return task.protocol
+
+
+def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
+               compute_metrics_batch, to_metric_domain) -> tuple[list[dict], list[dict], bool]:
+    meta0 = batch[0].meta
+    lr = np.stack([s.lr for s in batch])
+    hr = np.stack([s.hr for s in batch])
+    t0 = time.perf_counter()
+    try:
+        sr = model.upscale(lr, task.scale)
+        if sr.shape != hr.shape:
+            raise ValueError(f"{task.model} returned {sr.shape}, expected {hr.shape}")
+    except Exception as e:  # one model failing must not stop the run
+        note = one_line(e)
+        if ctx.show_progress:
+            print(f"{task.model} failed on {meta0.dataset}: {note}", file=sys.stderr)
+            traceback.print_exc(limit=3, file=sys.stderr)
+        ids = [s.meta.image_id for s in batch]
+        return _status_rows(task, ids, [s.meta.split for s in batch], meta0.dataset, "error",
+                            note), [], False
+    seconds = (time.perf_counter() - t0) / len(batch)
+    diag = getattr(model, "diagnostics", {}) or {}
+    for i, s in enumerate(batch):
+        if s.meta.image_id == task.figure_image:
+            figures["sr"] = base64.b64encode(png16(sr[i])).decode()
+    scored: dict = {}  # suites with identical metric settings share one computation
+    rows: list[dict] = []
+    for sc in task.scorings:
+        ms = _metric_settings(sc.metric_settings)
+        k = (ms, sc.metrics)
+        if k not in scored:
+            scored[k] = compute_metrics_batch(to_metric_domain(sr, ms), to_metric_domain(hr, ms), ms,
+                                              names=list(sc.metrics), device=ctx.device)
+        vals, notes = scored[k]
+        for i, s in enumerate(batch):
+            r = _row(task, sc, s.meta.image_id, s.meta.split, s.meta.dataset, "ok", notes[i])
+            r.update({m: float(vals[m][i]) for m in sc.metrics})
+            r.update({k2: float(v[i]) for k2, v in diag.items()})
+            rows.append(r)
+    times = [{"image_id": s.meta.image_id, "seconds": seconds} for s in batch]
+    return rows, times, True
+
+
+# ---------------------------------------------------------------- the worker-side wrapper
+def part_path(run_dir: Path, key: str) -> Path:
+    return Path(run_dir) / "parts" / f"{key}.json"
+
+
+def run_task(task_dict: dict, ctx_dict: dict, run_dir: str, samples: list | None = None) -> str:
+    """Execute a task (given as dicts, so any executor can ship it) and store its part atomically
+    under ``<run_dir>/parts/<key>.json``; returns the key. A ``.running`` marker names the worker
+    while it runs; a failure leaves a ``.failed`` note and no part.
+
+    Raises:
+        Whatever :func:`execute` raises (the executor retries).
+    """
+    import json
+
+    task = Task.from_dict(task_dict)
+    ctx = ExecContext(**ctx_dict)
+    parts = Path(run_dir) / "parts"
+    if not parts.is_dir():
+        raise WorkerSetupError(f"worker {socket.gethostname()} cannot see the run directory "
+                               f"{run_dir}: workers need it on a shared path")
+    running = parts / f"{task.key}.running"
+    atomic_write_bytes(running, json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                            "task": task.describe(),
+                                            "since": time.time()}).encode())
+    try:
+        part = execute(task, ctx, samples)
+        atomic_write_bytes(part_path(run_dir, task.key),
+                           (json.dumps(part, sort_keys=True, allow_nan=True) + "\n").encode())
+        (parts / f"{task.key}.failed").unlink(missing_ok=True)
+    except BaseException as e:
+        atomic_write_bytes(parts / f"{task.key}.failed",
+                           json.dumps({"host": socket.gethostname(), "error": one_line(e),
+                                       "task": task.describe(), "at": time.time()}).encode())
+        raise
+    finally:
+        running.unlink(missing_ok=True)
+    return task.key
+
+
+def run_bundle(task_dicts: list[dict], ctx_dict: dict, run_dir: str) -> list[str]:
+    """Run several tasks of one shard in order, loading the shard's samples once."""
+    ctx = ExecContext(**ctx_dict)
+    samples = None
+    keys = []
+    for td in task_dicts:
+        task = Task.from_dict(td)
+        if samples is None and not (task.plan_status and task.image_ids):
+            samples = load_shard(task, ctx)
+        keys.append(run_task(td, ctx_dict, run_dir, samples))
+    return keys

@@ -1,0 +1,242 @@
+"""Executors: where tasks run. ``local`` (this process), ``ray`` (Ray tasks on a local or remote
+cluster) and ``slurm`` (a submitit job array; ``--slurm-cluster local`` runs the same jobs as local
+processes). They only decide where :func:`~medsr_bench.benchmark.execute.run_bundle` runs: every
+executor ships the same bundles (the tasks of one shard, all models), the worker stores each task's
+part under ``parts/``, and the driver merges, so the tables are identical whatever the executor.
+
+A bundle that raises is retried (``max_retries``; Ray's own ``max_retries`` with
+``retry_exceptions``, a resubmission for submitit); one that still fails leaves a ``.failed`` note
+(see ``bench status``) and no part, and the run exits 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medsr_bench.benchmark.execute import ExecContext, load_shard, one_line, run_task
+from medsr_bench.benchmark.tasks import RunError, Task
+
+log = logging.getLogger("medsr_bench")
+
+
+@dataclass
+class ExecutorOptions:
+    """Options of the cluster executors (ignored by ``local``).
+
+    Attributes:
+        address: Ray cluster address (``auto`` = a running cluster; None = start a local one).
+        workers: parallel workers (Ray CPUs for a local cluster; array parallelism for Slurm).
+        max_retries: attempts after the first for a failed bundle.
+        slurm_cluster: submitit cluster (None = auto-detect Slurm, ``local`` = local processes).
+        partition, time_min, gpus_per_task, cpus_per_task, mem_gb: Slurm job parameters.
+        folder: where submitit keeps job logs (default ``<run dir>/slurm``).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    max_retries: int = 2
+    slurm_cluster: str | None = None
+    partition: str | None = None
+    time_min: int = 60
+    gpus_per_task: int = 0
+    cpus_per_task: int = 2
+    mem_gb: int = 16
+    folder: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+Bundle = list[Task]
+OnDone = Callable[[Bundle, str | None], None]  # (bundle, error line or None)
+
+
+def bundles(tasks: list[Task]) -> list[Bundle]:
+    """Tasks grouped by shard (same protocol params, split and shard), in plan order."""
+    groups: dict[tuple, list[Task]] = {}
+    for t in tasks:
+        groups.setdefault((t.protocol, t.params_hash, t.split, t.limit, t.shard), []).append(t)
+    return list(groups.values())
+
+
+def _dicts(b: Bundle) -> list[dict]:
+    return [t.to_dict() for t in b]
+
+
+# ---------------------------------------------------------------- local
+def run_local(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOptions,
+              on_done: OnDone) -> None:
+    """Bundles in order in this process. The next bundle's samples are read in a background
+    thread while the current one computes (I/O and decoding overlap SR and metrics)."""
+    def needs_samples(b: Bundle) -> bool:
+        return any(not (t.plan_status and t.image_ids) for t in b)
+
+    def load(b: Bundle):
+        try:
+            return load_shard(b[0], ctx) if needs_samples(b) else None, None
+        except Exception as e:  # reported when the bundle runs (and retried there)
+            return None, e
+
+    result: dict = {}
+    thread = None
+
+    def prefetch(i: int) -> None:
+        result[i] = load(bs[i])
+
+    if bs:
+        thread = threading.Thread(target=prefetch, args=(0,), daemon=True)
+        thread.start()
+    for i, b in enumerate(bs):
+        thread.join()
+        samples, err = result.pop(i)
+        if i + 1 < len(bs):
+            thread = threading.Thread(target=prefetch, args=(i + 1,), daemon=True)
+            thread.start()
+        error = None
+        for attempt in range(opts.max_retries + 1):
+            try:
+                if err is not None:
+                    raise err
+                for t in b:
+                    run_task(t.to_dict(), ctx.to_dict(), str(run_dir), samples)
+                error = None
+                break
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:
+                error = one_line(e)
+                log.warning("%s failed (attempt %d of %d): %s", b[0].describe(), attempt + 1,
+                            opts.max_retries + 1, error)
+                err = None
+                if samples is None and needs_samples(b):
+                    samples, err = load(b)
+        on_done(b, error)
+
+
+# ---------------------------------------------------------------- ray
+def run_ray(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOptions,
+            on_done: OnDone) -> None:
+    """One Ray task per bundle (``max_retries`` + ``retry_exceptions``). A worker process keeps
+    the models it loaded (module-level cache), so one model instance serves many shards. With
+    ``--device cuda`` bundles holding deep models ask for a GPU; interpolation bundles run on
+    CPU workers."""
+    try:
+        import ray
+    except ImportError:
+        raise RunError("--executor ray needs Ray: pip install -e '.[ray]' (or pip install "
+                       "'ray[default]')") from None
+    from medsr_bench.benchmark.execute import run_bundle
+
+    started = False
+    if not ray.is_initialized():
+        kw = {"address": opts.address} if opts.address else {"num_cpus": opts.workers or None}
+        ray.init(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False,
+                 logging_level=logging.WARNING, **kw)
+        started = True
+    try:
+        remote = ray.remote(max_retries=opts.max_retries, retry_exceptions=True)(run_bundle)
+        refs = {}
+        for b in bs:
+            gpu = 1 if ctx.device.startswith("cuda") and _has_deep(b) else 0
+            bctx = ctx if gpu else _cpu_ctx(ctx)
+            refs[remote.options(num_gpus=gpu, num_cpus=1).remote(_dicts(b), bctx.to_dict(),
+                                                                 str(run_dir))] = b
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for r in ready:
+                try:
+                    ray.get(r)
+                    on_done(refs[r], None)
+                except Exception as e:
+                    cause = getattr(e, "cause", None) or e
+                    on_done(refs[r], one_line(cause))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _has_deep(b: Bundle) -> bool:
+    from medsr_bench.models import get_spec
+
+    return any(get_spec(t.model).family != "interpolation" and not t.plan_status for t in b)
+
+
+def _cpu_ctx(ctx: ExecContext) -> ExecContext:
+    from dataclasses import replace
+
+    return replace(ctx, device="cpu")
+
+
+# ---------------------------------------------------------------- slurm (submitit)
+def run_slurm(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOptions,
+              on_done: OnDone) -> None:
+    """A submitit job array, one job per bundle (``slurm_array_parallelism`` = ``workers``).
+    Jobs are checkpointable: Slurm requeues one that is preempted or times out. A failed job is
+    resubmitted up to ``max_retries`` times."""
+    try:
+        import submitit
+    except ImportError:
+        raise RunError("--executor slurm needs submitit: pip install -e '.[slurm]' (or pip "
+                       "install submitit)") from None
+    folder = Path(opts.folder or Path(run_dir) / "slurm")
+    ex = submitit.AutoExecutor(folder=str(folder), cluster=opts.slurm_cluster)
+    params = {"timeout_min": opts.time_min, "cpus_per_task": opts.cpus_per_task,
+              "mem_gb": opts.mem_gb, "name": "medsr-bench"}
+    if ex.cluster == "slurm":
+        params.update(slurm_array_parallelism=opts.workers or 16,
+                      gpus_per_node=opts.gpus_per_task or None)
+        if opts.partition:
+            params["slurm_partition"] = opts.partition
+    ex.update_parameters(**{k: v for k, v in params.items() if v is not None}, **opts.extra)
+    todo = list(bs)
+    for attempt in range(opts.max_retries + 1):
+        with ex.batch():
+            jobs = [(ex.submit(_SlurmBundle(), _dicts(b), ctx.to_dict(), str(run_dir)), b)
+                    for b in todo]
+        failed = []
+        for job, b in jobs:
+            try:
+                job.result()
+                on_done(b, None)
+            except Exception as e:
+                err = one_line(e).splitlines()[0]
+                if attempt < opts.max_retries:
+                    log.warning("%s failed (attempt %d): %s; resubmitting", b[0].describe(),
+                                attempt + 1, err)
+                    failed.append(b)
+                else:
+                    on_done(b, err)
+        todo = failed
+        if not todo:
+            break
+
+
+class _SlurmBundle:
+    """Picklable, checkpointable callable: Slurm requeues it on preemption / timeout."""
+
+    def __call__(self, task_dicts: list[dict], ctx_dict: dict, run_dir: str) -> list[str]:
+        from medsr_bench.benchmark.execute import run_bundle
+
+        return run_bundle(task_dicts, ctx_dict, run_dir)
+
+    def checkpoint(self, *args, **kwargs):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+EXECUTORS: dict[str, Callable] = {"local": run_local, "ray": run_ray, "slurm": run_slurm}
+
+
+def get_executor(name: str) -> Callable:
+    """The executor function ``name``.
+
+    Raises:
+        RunError: unknown name (the line lists the known ones).
+    """
+    if name not in EXECUTORS:
+        raise RunError(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
+    return EXECUTORS[name]

@@ -1,0 +1,367 @@
+"""The run directory: one writer (a lock), its recorded configurations, parts, merge and status.
+
+Layout::
+
+    DIR/run.json         every configuration run here, variants, datasets, models, provenance
+    DIR/plan.json        the tasks of the current plan (key, protocol, shard, model): bench status
+    DIR/parts/<key>.json one finished task (rows, timings, figures); .running / .failed markers
+    DIR/per_image.csv    merged rows, one fixed sort order (byte-identical whatever the executor)
+    DIR/summary.csv      mean / std / n per (suite, dataset, variant, model, metric)
+    DIR/timings.csv      seconds per image and model (kept out of the tables so they stay identical)
+    DIR/samples/<sr>/<image>/{lr,hr,<model>}.png   16-bit figure images
+
+Only :func:`merge` writes the tables, from the parts of the planned tasks, so whatever the executor,
+the number of workers or the order shards finished, the tables are the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from medsr_bench.benchmark.results_io import (
+    ID_COLUMNS,
+    TAIL_COLUMNS,
+    _csv_text,
+    format_value,
+    summarise,
+    write_summary,
+)
+from medsr_bench.benchmark.tasks import Plan, RunError, Task
+from medsr_bench.core import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+LOCK = ".lock"
+HOLDER = ".lock.json"
+
+
+class RunDirLock:
+    """Exclusive lock of a run directory (``filelock``; the OS drops it when the holder dies).
+
+    Args:
+        out: the run directory.
+        wait: block until the holder finishes instead of failing.
+
+    Raises (on ``acquire``):
+        RunError: another live process holds it (the message names pid, host, command and start).
+    """
+
+    def __init__(self, out: Path, wait: bool = False):
+        from filelock import FileLock
+
+        self.out = Path(out)
+        self.wait = wait
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(self.out / LOCK))
+        self.stale: dict | None = None
+
+    def _holder(self) -> dict:
+        try:
+            return json.loads((self.out / HOLDER).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def acquire(self) -> RunDirLock:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=-1 if self.wait else 0)
+        except Timeout:
+            h = self._holder()
+            who = (f"pid {h.get('pid', '?')} on {h.get('host', '?')} ({h.get('command', 'bench run')}, "
+                   f"since {h.get('since', '?')})") if h else "another process"
+            raise RunError(f"{self.out} is in use by {who}; wait for it (--wait) or use another "
+                           "--out") from None
+        prev = self._holder()
+        if prev and not _alive(prev):
+            self.stale = prev  # a killed run left its holder note; the OS already freed the lock
+        from medsr_bench.core import now_iso
+
+        atomic_write_json(self.out / HOLDER, {"pid": os.getpid(), "host": socket.gethostname(),
+                                              "command": " ".join(sys.argv[:6]), "since": now_iso()})
+        return self
+
+    def release(self) -> None:
+        (self.out / HOLDER).unlink(missing_ok=True)
+        self._lock.release()
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _alive(holder: dict) -> bool:
+    """Whether the holder process still runs (only knowable on the same host)."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder.get("pid", -1)), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- identity
+def load_meta(out: Path) -> dict:
+    """run.json's dict ({} when absent).
+
+    Raises:
+        RunError: run.json is not valid JSON.
+    """
+    path = Path(out) / "run.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path}: not valid JSON ({e}); use another --out") from e
+
+
+def describe_difference(old: dict, new: dict) -> str:
+    """One line naming what differs between two configuration identities."""
+    diffs = []
+    for k in ("suites", "models", "data_root", "limit", "strict"):
+        if old.get(k) != new.get(k):
+            a, b = old.get(k), new.get(k)
+            if isinstance(a, list) and isinstance(b, list):
+                a, b = ",".join(a), ",".join(b)
+            diffs.append(f"{k} {b} (recorded: {a})")
+    so, sn = old.get("settings", {}), new.get("settings", {})
+    for k in sorted(set(so) | set(sn)):
+        if so.get(k) != sn.get(k):
+            diffs.append(f"{k}={sn.get(k, 'default')} (recorded: {so.get(k, 'default')})")
+    return "; ".join(diffs) or "nothing"
+
+
+def check_identity(meta: dict, identity: dict, add: bool, out: Path) -> list[dict]:
+    """The configurations the run dir will hold after this command.
+
+    Raises:
+        RunError: ``identity`` differs from every recorded configuration and ``add`` is False (the
+            line names what differs from the most recent one).
+    """
+    configs = list(meta.get("configs", []))
+    if not configs and meta:  # a run dir written before configurations were recorded
+        raise RunError(f"{out}: holds a run from an older medsr-bench without a recorded "
+                       "configuration; use another --out")
+    if not configs or identity in configs:
+        return configs or [identity]
+    if add:
+        return [*configs, identity]
+    raise RunError(f"{out}: holds another configuration; differs in: "
+                   f"{describe_difference(configs[-1], identity)}. Re-run with the same options to "
+                   "resume, add --add to add these variants/models beside it, or use another --out")
+
+
+# ---------------------------------------------------------------- parts
+def parts_dir(out: Path) -> Path:
+    return Path(out) / "parts"
+
+
+def read_part(out: Path, key: str, complete: bool = True) -> dict | None:
+    """The part of task ``key`` when it exists and is readable (and, with ``complete``, has no
+    failed batch: such a part's error rows are shown, but resume computes the task again)."""
+    p = parts_dir(out) / f"{key}.json"
+    try:
+        part = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    if part.get("key") != key or (complete and not part.get("complete", False)):
+        return None
+    return part
+
+
+def done_keys(out: Path, tasks: Iterable[Task]) -> set[str]:
+    """Keys of the tasks whose complete part exists."""
+    return {t.key for t in tasks if read_part(out, t.key) is not None}
+
+
+def write_plan(out: Path, plan: Plan) -> None:
+    atomic_write_json(Path(out) / "plan.json", {"tasks": [
+        {"key": t.key, "protocol": t.protocol, "split": t.split, "shard": list(t.shard),
+         "model": t.model, "n_images": len(t.image_ids), "plan_status": t.plan_status}
+        for t in plan.tasks]})
+
+
+def status(out: Path) -> dict:
+    """Counts of done / running / failed / pending tasks (from plan.json and parts/).
+
+    Raises:
+        RunError: no plan.json (not a run directory, or one that never planned).
+    """
+    out = Path(out)
+    try:
+        planned = json.loads((out / "plan.json").read_text())["tasks"]
+    except (OSError, ValueError, KeyError):
+        raise RunError(f"{out}: no plan.json (expected a folder written by `bench run`)") from None
+    res = {"done": [], "running": [], "failed": [], "pending": []}
+    pd_ = parts_dir(out)
+    for t in planned:
+        k = t["key"]
+        if read_part(out, k) is not None:
+            res["done"].append(t)
+        elif (pd_ / f"{k}.running").exists() and _running_alive(pd_ / f"{k}.running"):
+            res["running"].append(t)
+        elif (pd_ / f"{k}.failed").exists():
+            try:
+                t = {**t, "error": json.loads((pd_ / f"{k}.failed").read_text()).get("error", "")}
+            except (OSError, ValueError):
+                pass
+            res["failed"].append(t)
+        else:
+            res["pending"].append(t)
+    return res
+
+
+def _running_alive(marker: Path) -> bool:
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return _alive(info)
+
+
+# ---------------------------------------------------------------- merge
+def _rank(values: Iterable) -> dict:
+    return {v: i for i, v in enumerate(dict.fromkeys(values))}
+
+
+def merge(out: Path, plan: Plan, meta: dict) -> dict:
+    """Write per_image.csv, summary.csv, timings.csv, samples/ and run.json from the parts of
+    ``plan``'s tasks; returns run.json's dict. Rows are deduplicated on (suite, dataset, variant,
+    image_id, model) and sorted by suite order, dataset (plan order), variant, model order and
+    image id, so the bytes do not depend on the executor or the order parts finished."""
+    out = Path(out)
+    rows: dict[tuple, dict] = {}
+    timings: dict[tuple, dict] = {}
+    models: dict[str, dict] = {}
+    figures: dict[str, dict] = {}  # sr_key -> {lr, hr, <model>: b64}
+    done, pending = 0, 0
+    for t in plan.tasks:
+        part = read_part(out, t.key, complete=False)
+        if part is None:
+            pending += 1
+            continue
+        done += part.get("complete", False)
+        for r in part["rows"]:
+            rows[(r["suite"], r["dataset"], r["variant"], r["image_id"], r["model"])] = r
+        for tm in part["timings"]:
+            timings[(part["dataset"], t.params_hash, t.model, tm["image_id"])] = {
+                "dataset": part["dataset"], "params_hash": t.params_hash, "model": t.model,
+                "image_id": tm["image_id"], "seconds": tm["seconds"], "device": part["device"],
+                "host": part["host"]}
+        m = part.get("model", {})
+        prev = models.get(t.model)
+        if m and (prev is None or prev.get("status") != "ok"):
+            models[t.model] = m
+        if part.get("figures"):
+            f = figures.setdefault(_family(t), {"dataset": part["dataset"], "image": t.figure_image})
+            for k, v in part["figures"].items():
+                f[t.model if k == "sr" else k] = v
+    suite_rank = _rank(plan.suites)
+    var_rank = _rank(plan.variants)
+    model_rank = _rank([*plan.models, *(k[4] for k in rows)])
+    ds_rank = _rank(v.get("dataset", v["protocol"]) for v in plan.variants.values())
+    ordered = sorted(rows.values(), key=lambda r: (
+        suite_rank.get(r["suite"], 1e9), ds_rank.get(r["dataset"], 1e9),
+        var_rank.get(r["variant"], 1e9), model_rank[r["model"]], r["image_id"]))
+    metric_cols = list(plan.metric_names)
+    extra = sorted({k for r in ordered for k in r} - set(ID_COLUMNS) - set(metric_cols)
+                   - set(TAIL_COLUMNS) - {"seconds"})
+    columns = [*ID_COLUMNS, *metric_cols, "note", *extra]
+    cells = [[format_value(r.get(c)) for c in columns] for r in ordered]
+    atomic_write_text(out / "per_image.csv", _csv_text(columns, cells))
+    df = pd.DataFrame(ordered, columns=columns) if ordered else pd.DataFrame(columns=columns)
+    write_summary(out / "summary.csv", summarise(df, metric_cols, list(model_rank)))
+    tcols = ["dataset", "params_hash", "model", "image_id", "seconds", "device", "host"]
+    trows = [timings[k] for k in sorted(timings)]
+    atomic_write_text(out / "timings.csv",
+                      _csv_text(tcols, [[format_value(r[c]) for c in tcols] for r in trows]))
+    # figures: one folder per SR family (protocol params + model options), shared by variants
+    fam_dirs = {}
+    for fam, f in figures.items():
+        d = out / "samples" / f"{f['dataset']}-{fam[:8]}" / f["image"]
+        for k, v in f.items():
+            if k in ("dataset", "image"):
+                continue
+            p = d / f"{k}.png"
+            data = base64.b64decode(v)
+            if not p.exists() or p.read_bytes() != data:
+                atomic_write_bytes(p, data)
+        fam_dirs[fam] = d.relative_to(out).as_posix()
+    meta = _finish_meta(meta, plan, rows.values(), models, fam_dirs, done, pending)
+    atomic_write_json(out / "run.json", meta)
+    return meta
+
+
+def _family(t: Task) -> str:
+    from medsr_bench.core import stable_hash
+
+    return stable_hash({"params_hash": t.params_hash, "split": t.split,
+                        "options": t.model_options})
+
+
+def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, done: int,
+                 pending: int) -> dict:
+    from medsr_bench.models import get_spec
+
+    per_variant: dict[str, dict] = {}
+    for r in rows:
+        v = per_variant.setdefault(r["variant"], {"images": set(), "ok_models": set()})
+        if r["status"] == "ok":
+            v["images"].add(r["image_id"])
+            v["ok_models"].add(r["model"])
+    variants = {}
+    fam_by_variant = {}
+    for t in plan.tasks:
+        for sc in t.scorings:
+            fam_by_variant.setdefault(sc.variant, _family(t))
+    for vid, e in plan.variants.items():
+        e = dict(e)
+        pv = per_variant.get(vid, {"images": set(), "ok_models": set()})
+        e["n_evaluated"] = len(pv["images"])
+        e["models_computed"] = sorted(pv["ok_models"])
+        e["samples_dir"] = fam_dirs.get(fam_by_variant.get(vid, ""), "")
+        if e.get("status") == "planned":
+            e["status"] = "done" if pending == 0 else "incomplete"
+            if pending == 0 and not pv["images"] and not any(
+                    r["variant"] == vid and r["status"] != "ok" for r in rows):
+                e["status"], e["reason"] = "empty", "no image was evaluated"
+        variants[vid] = e
+    model_entries = {}
+    for name in plan.models:
+        spec = get_spec(name)
+        entry = {"family": spec.family, "description": spec.description, "paper": spec.paper,
+                 "native_scale": spec.scale, "in_channels": spec.in_channels}
+        if spec.pretrained is not None:
+            entry.update(weights_file=spec.pretrained.file, expected_sha256=spec.pretrained.sha256,
+                         url=spec.pretrained.url, obtain=spec.pretrained.obtain)
+        m = models.get(name, {})
+        entry["status"] = m.get("status", "not-run")
+        if m.get("note"):
+            entry["note"] = m["note"]
+        if m.get("info"):
+            entry["info"] = m["info"]
+        if entry["status"] == "unsupported-scale":  # on some protocols only: not a model status
+            entry["status"] = "ok" if any(r["model"] == name and r["status"] == "ok"
+                                          for r in rows) else "unsupported-scale"
+        model_entries[name] = entry
+    datasets: dict[str, dict] = {}
+    for vid, e in variants.items():  # one entry per protocol (the first variant): old readers
+        datasets.setdefault(e["protocol"], {**e, "variant": vid, "config": {"split": e["split"]}})
+    meta.update(variants=variants, datasets=datasets, models=model_entries,
+                suites=plan.suites, model_order=list(plan.models),
+                tasks={"total": len(plan.tasks), "done": done, "pending": pending},
+                seeds={e["protocol"]: {k: v for k, v in e["params"].items() if "seed" in k}
+                       for e in variants.values()},
+                merged_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return meta

@@ -1,0 +1,387 @@
+"""Every open choice of a run as one flat table of dotted keys: ``<protocol>.<field>``,
+``metric.<field>`` and ``model.<field>``.
+
+``bench run --set drive.blur_sigma=1.5 --set metric.vif_rescale=false --set model.gray=luma`` and the
+tables of ``--config FILE.toml`` (``[drive] blur_sigma = 1.5``) both land here. A key names a field of
+
+* a protocol's frozen params dataclass (``data_prep/protocols/*.py``; the field's docstring gives the
+  paper's words and why the default was chosen),
+* :class:`~medsr_bench.benchmark.metrics.MetricSettings` (applied to every suite's metric settings
+  in the run: e.g. ``metric.crop_border=4``),
+* the deep models' engine options (``models/network.py`` ``DEEP_DEFAULTS``: grayscale policy, x2
+  mode, precision, tiling...).
+
+Values are parsed by the field's type, then validated by building the dataclass, so an invalid value
+gets the owner's own one-line message (with its choices). An unknown key gets one line listing the
+valid keys of its group (or the groups). Overrides equal to the default are dropped: setting a
+default changes no identity and no hash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class SettingError(ValueError):
+    """An unknown setting key or an invalid value; ``str()`` is one line for the user."""
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One settable key.
+
+    Attributes:
+        key: dotted key (``drive.blur_sigma``).
+        group: ``metric``, ``model`` or a protocol name.
+        field: field name inside the group.
+        default: default value (Python type of the field).
+        type_text: the field's annotation as text (``float``, ``tuple[int, int] | None``).
+        doc: one line from the owner's docstring (paper section, reason of the default).
+    """
+
+    key: str
+    group: str
+    field: str
+    default: Any
+    type_text: str
+    doc: str
+
+
+# ---------------------------------------------------------------- groups
+def _doc_lines(cls) -> dict[str, str]:
+    """``{field: first docstring line}`` from a dataclass's "Attributes:" section."""
+    out: dict[str, str] = {}
+    text = cls.__doc__ or ""
+    cur = None
+    for line in text.splitlines():
+        m = re.match(r"^\s{4,8}(\w+)(?: \([^)]*\))?: (.*)$", line)
+        if m and m.group(1) in getattr(cls, "__dataclass_fields__", {}):
+            cur = m.group(1)
+            out[cur] = m.group(2).strip()
+        elif cur and line.strip() and line.startswith(" " * 12):
+            out[cur] += " " + line.strip()
+        else:
+            cur = None if not line.strip() else cur
+    return out
+
+
+def _field_types(cls) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # pragma: no cover - unresolvable annotation: fall back to the default's type
+        return {f.name: type(f.default) for f in dataclasses.fields(cls)}
+
+
+def _dataclass_infos(group: str, cls, instance=None) -> list[SettingInfo]:
+    """One :class:`SettingInfo` per init field of dataclass ``cls``; defaults from ``instance``
+    when given (a protocol's own default params, e.g. the demos')."""
+    docs = _doc_lines(cls)
+    hints = _field_types(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name == "why":
+            continue
+        if instance is not None:
+            default = getattr(instance, f.name)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        out.append(SettingInfo(f"{group}.{f.name}", group, f.name, default,
+                               _type_text(hints.get(f.name, type(default))), docs.get(f.name, "")))
+    return out
+
+
+def _model_infos() -> list[SettingInfo]:
+    from medsr_bench.models.engine import EngineSettings
+    from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES
+
+    docs = _doc_lines(EngineSettings)
+    docs.update(gray=f"grayscale input through a 3-channel network: {' | '.join(GRAY_WEIGHTS)} "
+                     "(models/network.py)",
+                x2_mode=f"x2 from a x4 network: {' | '.join(X2_MODES)} (models/network.py)")
+    return [SettingInfo(f"model.{k}", "model", k, v, type(v).__name__ if not isinstance(v, str) else "str",
+                        docs.get(k, "")) for k, v in DEEP_DEFAULTS.items()]
+
+
+def _type_text(tp) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def setting_infos() -> dict[str, SettingInfo]:
+    """Every settable key, in a fixed order: ``metric.*``, ``model.*``, then each registered
+    protocol's fields (registry order)."""
+    from medsr_bench.benchmark.metrics import MetricSettings
+    from medsr_bench.data_prep import get_protocol, list_protocols
+
+    infos = [*_dataclass_infos("metric", MetricSettings), *_model_infos()]
+    for name in list_protocols():
+        proto = get_protocol(name)
+        infos.extend(_dataclass_infos(name, proto.params_cls, proto.params))
+    return {i.key: i for i in infos}
+
+
+# ---------------------------------------------------------------- parsing
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _coerce(raw: Any, tp, default: Any) -> Any:
+    """``raw`` (a CLI string or a TOML value) as a value of annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "null", "")):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(raw, a, default)
+            except (TypeError, ValueError) as e:
+                errors.append(str(e))
+        raise ValueError("; ".join(errors) or f"cannot read {raw!r}")
+    if tp is bool:
+        if isinstance(raw, bool):
+            return raw
+        t = str(raw).strip().lower()
+        if t in _TRUE:
+            return True
+        if t in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if tp is int:
+        if isinstance(raw, bool):
+            raise ValueError(f"expected an integer, got {raw!r}")
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        return int(str(raw).strip())
+    if tp is float:
+        if isinstance(raw, bool):
+            raise ValueError(f"expected a number, got {raw!r}")
+        return float(str(raw).strip()) if isinstance(raw, str) else float(raw)
+    if tp is str:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected text, got {raw!r}")
+        return raw.strip()
+    if origin is tuple or tp is tuple:
+        parts = raw if isinstance(raw, (list, tuple)) else [p for p in str(raw).split(",") if p.strip()]
+        if args and args[-1] is Ellipsis:
+            return tuple(_coerce(p, args[0], None) for p in parts)
+        if args and len(parts) != len(args):
+            raise ValueError(f"expected {len(args)} comma-separated values, got {raw!r}")
+        return tuple(_coerce(p, a, None) for p, a in zip(parts, args or [type(p) for p in parts],
+                                                         strict=True))
+    if origin is typing.Literal:
+        if raw in args:
+            return raw
+        raise ValueError(f"expected one of {', '.join(map(str, args))}, got {raw!r}")
+    if isinstance(default, str) or default is None:
+        return raw
+    return type(default)(raw)
+
+
+def _hint(info: SettingInfo):
+    """The annotation to parse ``info``'s values with."""
+    if info.group == "model":
+        if isinstance(info.default, bool) or info.default == "auto":  # channels_last: bool | "auto"
+            return bool | str if info.default == "auto" else bool
+        return type(info.default)
+    from medsr_bench.benchmark.metrics import MetricSettings
+    from medsr_bench.data_prep import get_protocol
+
+    cls = MetricSettings if info.group == "metric" else get_protocol(info.group).params_cls
+    return _field_types(cls)[info.field]
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``"drive.blur_sigma=1.5"`` -> ``("drive.blur_sigma", "1.5")``.
+
+    Raises:
+        SettingError: no ``=`` or an empty key.
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SettingError(f"--set {text!r}: expected KEY=VALUE, e.g. drive.blur_sigma=1.5")
+    return key.strip(), value.strip()
+
+
+def _unknown(key: str, infos: Mapping[str, SettingInfo]) -> SettingError:
+    group = key.split(".", 1)[0]
+    groups = list(dict.fromkeys(i.group for i in infos.values()))
+    if group not in groups:
+        return SettingError(f"unknown setting {key!r}: the first part must be one of "
+                            f"{', '.join(groups)}")
+    fields = [i.field for i in infos.values() if i.group == group]
+    return SettingError(f"unknown setting {key!r}; valid keys of {group}: {', '.join(fields)}")
+
+
+def validate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Parse and validate overrides ``{dotted key: value}`` (strings or typed TOML values).
+
+    Returns the normalised overrides in key order, without the ones equal to their default.
+
+    Raises:
+        SettingError: unknown key, unreadable value, or a value its owner rejects (one line).
+    """
+    infos = setting_infos()
+    parsed: dict[str, Any] = {}
+    for key, value in raw.items():
+        info = infos.get(key)
+        if info is None:
+            raise _unknown(key, infos)
+        try:
+            parsed[key] = _coerce(value, _hint(info), info.default)
+        except (TypeError, ValueError) as e:
+            raise SettingError(f"{key}={value!r}: {e}") from None
+    groups: dict[str, dict[str, Any]] = {}
+    for key, v in parsed.items():
+        groups.setdefault(infos[key].group, {})[infos[key].field] = v
+    for group, fields in groups.items():  # the owner validates the combination
+        try:
+            _build(group, fields)
+        except (TypeError, ValueError) as e:
+            keys = ", ".join(f"{group}.{k}" for k in fields)
+            raise SettingError(f"{keys}: {str(e).splitlines()[0]}") from None
+    order = list(infos)
+    return {k: parsed[k] for k in sorted(parsed, key=order.index)
+            if _canon(parsed[k]) != _canon(infos[k].default)}
+
+
+def _canon(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _build(group: str, fields: Mapping[str, Any]):
+    """The owner object of ``group`` with ``fields`` applied (validates them)."""
+    if group == "metric":
+        from medsr_bench.benchmark.metrics import MetricSettings
+
+        return MetricSettings(**fields)
+    if group == "model":
+        from medsr_bench.models.engine import EngineSettings
+        from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES
+
+        opts = {**DEEP_DEFAULTS, **fields}
+        if opts["gray"] not in GRAY_WEIGHTS:
+            raise ValueError(f"gray must be one of {', '.join(GRAY_WEIGHTS)}, got {opts['gray']!r}")
+        if opts["x2_mode"] not in X2_MODES:
+            raise ValueError(f"x2_mode must be one of {', '.join(X2_MODES)}, got {opts['x2_mode']!r}")
+        EngineSettings(**{k: v for k, v in opts.items() if k in EngineSettings.__dataclass_fields__})
+        return opts
+    from medsr_bench.data_prep import get_protocol
+
+    return dataclasses.replace(get_protocol(group).params, **fields)
+
+
+def group_overrides(settings: Mapping[str, Any], group: str) -> dict[str, Any]:
+    """The fields set for one group: ``{"blur_sigma": 1.5}`` for ``group="drive"``."""
+    prefix = group + "."
+    return {k[len(prefix):]: v for k, v in settings.items() if k.startswith(prefix)}
+
+
+def protocol_params(name: str, settings: Mapping[str, Any]):
+    """Protocol ``name``'s own default params with the run's overrides applied."""
+    from medsr_bench.data_prep import get_protocol
+
+    return dataclasses.replace(get_protocol(name).params, **group_overrides(settings, name))
+
+
+def apply_metric(base, settings: Mapping[str, Any]):
+    """A suite's :class:`MetricSettings` with the run's ``metric.*`` overrides applied."""
+    over = group_overrides(settings, "metric")
+    return dataclasses.replace(base, **over) if over else base
+
+
+def model_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Engine options passed to every deep model (only the ones set)."""
+    return group_overrides(settings, "model")
+
+
+# ---------------------------------------------------------------- TOML
+RUN_KEYS = ("suite", "models", "data_root", "limit", "out", "device", "weights_dir", "batch_size",
+            "prepared_dir", "strict", "executor", "address", "shard_size", "workers")
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(run options, setting overrides)`` from a TOML file.
+
+    Top-level keys from :data:`RUN_KEYS` are run options (``suite = "rashid"``, ``models =
+    ["bicubic"]``); tables are setting groups (``[drive]`` ``blur_sigma = 1.5``, ``[metric]``,
+    ``[model]``) and a ``[set]`` table may hold dotted keys (``"drive.blur_sigma" = 1.5``).
+    ``[[dataset]]`` tables define custom datasets (returned under the run option ``datasets``).
+
+    Raises:
+        SettingError: unreadable file, TOML syntax error, or an unknown top-level key.
+    """
+    import tomllib
+
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise SettingError(f"--config {path}: cannot read ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingError(f"--config {path}: not valid TOML ({e})") from None
+    run: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    for k, v in data.items():
+        if k == "set" and isinstance(v, dict):
+            settings.update({str(kk): vv for kk, vv in _flatten(v).items()})
+        elif k == "dataset":
+            run["datasets"] = v if isinstance(v, list) else [v]
+        elif isinstance(v, dict):
+            settings.update({f"{k}.{kk}": vv for kk, vv in _flatten(v).items()})
+        elif k in RUN_KEYS:
+            run[k] = v
+        else:
+            raise SettingError(f"--config {path}: unknown key {k!r}; top-level keys: "
+                               f"{', '.join(RUN_KEYS)}, or a table [metric], [model], [<protocol>]")
+    return run, settings
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def toml_value(v: Any) -> str:
+    """One TOML value (strings quoted, tuples as arrays, None as the string "none")."""
+    if v is None:
+        return '"none"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v) if isinstance(v, float) and v == v and abs(v) != float("inf") else (
+            str(v) if isinstance(v, int) else f'"{v}"')
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def render_toml(run: Mapping[str, Any], groups: Iterable[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> str:
+    """A TOML text of run options and, per group, every field with its value; fields that differ
+    from the default carry ``# set (default ...)``."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in run.items() if v is not None]
+    for name, values, defaults in groups:
+        lines.append("")
+        lines.append(f"[{name}]" if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f'["{name}"]')
+        for k, v in values.items():
+            mark = "" if _canon(v) == _canon(defaults.get(k)) else \
+                f"  # set (default {toml_value(defaults.get(k))})"
+            lines.append(f"{k} = {toml_value(v)}{mark}")
+    return "\n".join(lines) + "\n"

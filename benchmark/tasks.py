@@ -1,0 +1,341 @@
+"""A run's explicit identity: its configuration, its variants and its tasks.
+
+``plan(config) -> Plan`` turns a :class:`RunConfig` into
+
+* **variants**: one reading of one protocol as scored by one suite: protocol + params, split, metric
+  settings and model options. Its id, :func:`variant_id`, is the hash of exactly those, so two
+  readings of one protocol (``--set drive.blur_sigma=1.5`` beside the default) live side by side in
+  one run dir, and suites that read a protocol the same way share one id;
+* **tasks**: frozen, JSON-serialisable units of work: protocol + params, split, shard (index,
+  count, image ids), one model with its engine options and weights sha256, and the metric settings
+  of every (suite, variant) scoring it. :attr:`Task.key` (a stable hash of all of that and the
+  prepared set's source fingerprint) names the task's part file: resume, caching and executors all
+  use it.
+
+Prepared HR/LR sets are built here, before any fan-out, so workers only read them. The figure image
+of every dataset is chosen here too (the first image of the evaluated set).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medsr_bench.benchmark import settings as st
+from medsr_bench.core import sha256_file, stable_hash
+
+log = logging.getLogger("medsr_bench")
+
+DEFAULT_SHARD_SIZE = 64
+
+
+class RunError(Exception):
+    """A run cannot start or continue (bad option, conflicting or locked run dir). One line."""
+
+
+@dataclass
+class RunConfig:
+    """Everything a user chose for a run.
+
+    Identity (:meth:`identity`: a run dir refuses a different one unless ``--add``): suites,
+    models, data root, limit, settings, strict.
+
+    Attributes:
+        suites: suite names (``aghelan`` ...), in order.
+        models: model names (registry order).
+        data_root: folder with the datasets in their official layouts (None: embedded demo).
+        limit: images (slices) per dataset: the first N of one fixed seeded order; None = all.
+        settings: validated overrides ``{dotted key: value}`` (see :mod:`.settings`).
+        strict: a bad input file stops its dataset instead of being skipped and listed.
+        out: run directory.
+        device: ``cpu`` | ``cuda`` (resolved).
+        weights_dir: where weight files are looked up.
+        batch_size: same-size images per model call.
+        prepared_dir: cache of prepared HR/LR sets; None = prepare on the fly (one shard per
+            dataset).
+        shard_size: images per shard (the unit a worker computes and resume skips).
+        show_progress: progress bars and log lines on stderr.
+    """
+
+    suites: list[str]
+    models: list[str]
+    data_root: Path | None = None
+    limit: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    strict: bool = False
+    out: Path = Path("results/runs/run")
+    device: str = "cpu"
+    weights_dir: Path | None = None
+    batch_size: int = 4
+    prepared_dir: Path | None = None
+    shard_size: int = DEFAULT_SHARD_SIZE
+    show_progress: bool = True
+
+    def identity(self) -> dict:
+        """What determines the run's results (compared on resume)."""
+        return {"suites": list(self.suites), "models": list(self.models),
+                "data_root": str(Path(self.data_root).resolve()) if self.data_root else None,
+                "limit": self.limit, "settings": dict(self.settings), "strict": self.strict}
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """One (suite, variant) scoring a task's SR outputs."""
+
+    suite: str
+    variant: str
+    metric_settings: dict
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: one model on one shard of one prepared set.
+
+    Attributes:
+        protocol: data_prep protocol name.
+        params: the protocol's params (JSON dict) after the run's settings.
+        params_hash: :meth:`Protocol.params_hash`.
+        split: split evaluated (``test``, ``val``, ``all`` ...).
+        limit: the selection's ``--limit`` (the prepared set's selection).
+        shard: ``(index, count)``.
+        image_ids: the shard's images (manifest order); empty = the whole set, read on the fly.
+        model: registry name.
+        model_options: engine options passed to ``load_model``.
+        weights_sha256: sha256 of the weights file found at plan time ('' when none / absent).
+        scorings: every (suite, variant, metric settings) scoring this task.
+        figure_image: the dataset's figure image when it is in this shard, else ''.
+        source_fingerprint: the prepared set's input fingerprint ('' without a cache).
+        scale: the protocol's scale.
+        plan_status: ``''`` (compute) or a status decided at plan time (``unsupported-scale``,
+            ``missing-weights``) with ``plan_note``: the task then writes status rows only.
+    """
+
+    protocol: str
+    params: dict
+    params_hash: str
+    split: str
+    limit: int | None
+    shard: tuple[int, int]
+    image_ids: tuple[str, ...]
+    image_splits: tuple[str, ...]
+    model: str
+    model_options: dict
+    weights_sha256: str
+    scorings: tuple[Scoring, ...]
+    figure_image: str
+    source_fingerprint: str
+    scale: int
+    plan_status: str = ""
+    plan_note: str = ""
+
+    @property
+    def key(self) -> str:
+        """Stable hash of everything that determines the task's part (its file name)."""
+        return stable_hash(self.to_dict(), 20)
+
+    @property
+    def sr_key(self) -> str:
+        """Hash of what determines the SR outputs (protocol params + model + options)."""
+        return stable_hash({"params_hash": self.params_hash, "model": self.model,
+                            "options": self.model_options, "weights": self.weights_sha256})
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["scorings"] = [dataclasses.asdict(s) for s in self.scorings]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Task:
+        d = dict(d)
+        d["scorings"] = tuple(Scoring(s["suite"], s["variant"], dict(s["metric_settings"]),
+                                      tuple(s["metrics"])) for s in d["scorings"])
+        for k in ("shard", "image_ids", "image_splits"):
+            d[k] = tuple(d[k])
+        return cls(**d)
+
+    def describe(self) -> str:
+        return f"{self.protocol}[{self.split}] shard {self.shard[0] + 1}/{self.shard[1]} x {self.model}"
+
+
+@dataclass
+class Plan:
+    """The variants, tasks and dataset entries of one or more configurations.
+
+    Attributes:
+        variants: ``{variant id: run.json entry}`` (see :func:`plan`).
+        tasks: the tasks, deduplicated by key, in plan order.
+        suites: ``{suite: run.json entry}``.
+        metric_names: metric columns, in order.
+        models: model names (registry order of first appearance).
+    """
+
+    variants: dict[str, dict] = field(default_factory=dict)
+    tasks: list[Task] = field(default_factory=list)
+    suites: dict[str, dict] = field(default_factory=dict)
+    metric_names: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+
+    def extend(self, other: Plan) -> None:
+        """Add another configuration's plan (``--add``), deduplicating tasks and variants."""
+        for k, v in other.variants.items():
+            self.variants.setdefault(k, v)
+        have = {t.key for t in self.tasks}
+        self.tasks.extend(t for t in other.tasks if t.key not in have)
+        for k, v in other.suites.items():
+            self.suites.setdefault(k, v)
+        self.metric_names = list(dict.fromkeys([*self.metric_names, *other.metric_names]))
+        self.models = list(dict.fromkeys([*self.models, *other.models]))
+
+
+def variant_id(protocol: str, params_hash: str, split: str, metric_settings: Mapping,
+               model_options: Mapping) -> str:
+    """The id of one reading: hash of protocol params, split, metric settings and model options."""
+    return stable_hash({"protocol": protocol, "params_hash": params_hash, "split": split,
+                        "metric_settings": dict(metric_settings),
+                        "model_options": dict(model_options)})
+
+
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def _weights_state(model: str, weights_dir: Path | None) -> tuple[str, str]:
+    """``(sha256 of the weights file, missing note)``: ('', '') for models without weights,
+    ('', note) when the file is absent (the model row is then ``missing-weights``)."""
+    from medsr_bench.models import get_spec
+    from medsr_bench.models.registry import default_weights_dir
+
+    spec = get_spec(model)
+    if spec.pretrained is None:
+        return "", ""
+    wd = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    path = wd / spec.pretrained.file
+    if not path.is_file():
+        return "", (f"expected {path.name} in {path.parent}; get it: {spec.pretrained.obtain}")
+    stat = path.stat()
+    k = (str(path), stat.st_size, stat.st_mtime_ns)
+    if k not in _SHA_CACHE:
+        _SHA_CACHE[k] = sha256_file(path)
+    return _SHA_CACHE[k], ""
+
+
+def plan(cfg: RunConfig, progress=None) -> Plan:
+    """Variants and tasks of ``cfg``; builds missing prepared sets (before any fan-out).
+
+    Datasets that are absent, fail under ``--strict`` or evaluate nothing get a variant entry with
+    status ``skipped`` / ``error`` / ``empty`` and the reason, and no tasks.
+
+    Raises:
+        RunError: an unknown suite, protocol or model (the CLI checks these first).
+    """
+    from medsr_bench.benchmark.suites import SUITES
+    from medsr_bench.data_prep import DataError, DatasetMissing, get_protocol
+    from medsr_bench.models import get_spec
+
+    out = Plan(models=list(cfg.models))
+    opts = st.model_options(cfg.settings)
+    groups: dict[tuple, list] = {}  # (protocol, split) -> [(suite, DatasetRun, MetricSettings)]
+    for sname in cfg.suites:
+        s = SUITES[sname]
+        out.metric_names = list(dict.fromkeys([*out.metric_names, *s.metrics]))
+        out.suites[sname] = {"title": s.title, "paper": s.paper, "paper_models": list(s.paper_models),
+                             "metrics": list(s.metrics), "notes": list(s.notes), "datasets": []}
+        for d in s.datasets:
+            ms = st.apply_metric(d.metrics, cfg.settings)
+            groups.setdefault((d.protocol, d.split), []).append((s, d, ms))
+    root = Path(cfg.data_root) if cfg.data_root is not None else None
+    for (pname, split_opt), users in groups.items():
+        proto = get_protocol(pname, st.protocol_params(pname, cfg.settings))
+        split = split_opt or proto.eval_split
+        ph = proto.params_hash()
+        scorings = []
+        base = {"protocol": pname, "split": split, "params": proto.params_dict(), "params_hash": ph,
+                "title": proto.title, "scale": proto.scale, "paper": proto.paper,
+                "model_options": opts, "selection_rule": getattr(proto, "selection_rule", ""),
+                "limit": cfg.limit}
+        entries = []
+        for s, d, ms in users:
+            vid = variant_id(pname, ph, split, dataclasses.asdict(ms), opts)
+            changed = {k: v for k, v in cfg.settings.items()
+                       if k.split(".", 1)[0] in (pname, "metric", "model")}
+            e = {**base, "suite": s.name, "paper_table": d.paper_table, "why": d.why,
+                 "metric_settings": dataclasses.asdict(ms), "settings": changed,
+                 "label": ", ".join(f"{k}={v}" for k, v in changed.items())}
+            out.variants[vid] = e
+            entries.append((vid, e))
+            out.suites[s.name]["datasets"].append(
+                {"protocol": pname, "split": split, "paper_table": d.paper_table, "variant": vid,
+                 "eval": {**dataclasses.asdict(ms), "why": d.why}})
+            scorings.append(Scoring(s.name, vid, dataclasses.asdict(ms), tuple(s.metrics)))
+
+        def mark(entries=entries, **kw):
+            for _vid, e in entries:
+                e.update(kw)
+
+        try:
+            src = proto.resolve(root if root is not None else Path("."))
+        except DatasetMissing as e:
+            mark(status="skipped", reason=str(e), how_to_get=e.how_to_get,
+                 expected_layout=e.expected_layout, n_images=0)
+            continue
+        mark(dataset=src.dataset, source=str(src.path), stand_in_for=src.stand_in_for,
+             note=src.note)
+        if cfg.prepared_dir is not None:
+            from medsr_bench.data_prep.prepared import ensure_prepared
+
+            try:
+                folder, meta, rows = ensure_prepared(proto, root, split, cfg.limit, cfg.prepared_dir,
+                                                     strict=cfg.strict, progress=progress)
+            except (DataError, ValueError) as e:
+                mark(status="error", reason=str(e), n_images=0)
+                continue
+            ids = [r["image_id"] for r in rows]
+            splits = [r["split"] for r in rows]
+            fp = meta.get("source_fingerprint", "")
+            mark(prepared_set=str(folder), skipped_files=meta.get("skipped", []),
+                 excluded=meta.get("excluded", {}), protocol_counts=meta.get("protocol_counts", {}),
+                 split_counts=meta.get("counts", {}), n_images=len(ids))
+            if not ids:
+                mark(status="empty", reason=_empty_reason(proto, split, meta))
+                continue
+            size = max(1, int(cfg.shard_size))
+            chunks = [(tuple(ids[i:i + size]), tuple(splits[i:i + size]))
+                      for i in range(0, len(ids), size)]
+            figure = ids[0]
+        else:
+            chunks, fp, figure = [((), ())], "", ""
+        mark(status="planned", figure_image=figure,
+             samples_dir="")  # samples_dir is filled in per model family by merge
+        for m in cfg.models:
+            spec = get_spec(m)
+            sha, missing = _weights_state(m, cfg.weights_dir)
+            status, note = "", ""
+            if spec.scale is not None and spec.scale < proto.scale:
+                status, note = "unsupported-scale", f"native x{spec.scale} model cannot produce x{proto.scale}"
+            elif missing:
+                status, note = "missing-weights", missing
+            for i, (cids, csplits) in enumerate(chunks):
+                out.tasks.append(Task(
+                    protocol=pname, params=proto.params_dict(), params_hash=ph, split=split,
+                    limit=cfg.limit, shard=(i, len(chunks)), image_ids=cids, image_splits=csplits,
+                    model=m, model_options=dict(opts), weights_sha256=sha,
+                    scorings=tuple(scorings),
+                    figure_image=figure if (figure in cids or not cids) else "",
+                    source_fingerprint=fp, scale=proto.scale, plan_status=status, plan_note=note))
+    return out
+
+
+def _empty_reason(proto, split: str, meta: Mapping) -> str:
+    counts = meta.get("counts", {}) or {}
+    sizes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no usable item at all"
+    extra = []
+    if meta.get("n_skipped"):
+        extra.append(f"{meta['n_skipped']} file(s) skipped as unreadable")
+    if meta.get("excluded"):
+        extra.append(f"{sum(meta['excluded'].values())} left out by the protocol's rule")
+    return (f"no image in split {split!r} (split sizes: {sizes}"
+            + (f"; {'; '.join(extra)}" if extra else "") + ")")
