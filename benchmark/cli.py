@@ -109,12 +109,16 @@ def run(
     executor: str = typer.Option(None, "--executor", "-x", help="local | ray | slurm [default local]."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (auto or HOST:PORT); "
                                                         "default: start a local cluster."),
-    workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers (Ray CPUs of a "
-                                                               "local cluster; Slurm array "
-                                                               "parallelism)."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers: local processes "
+                                                               "[default: CPU cores], Ray CPUs of "
+                                                               "a local cluster, Slurm array "
+                                                               "parallelism."),
     shard_size: int = typer.Option(None, "--shard-size", min=1,
                                    help="Images per shard (unit of work and resume) [default 64]."),
     max_retries: int = typer.Option(2, "--max-retries", min=0, help="Retries of a failed shard."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Torch threads per worker; tables are "
+                                                            "bit-identical across executors for "
+                                                            "the same value."),
     slurm_partition: str = typer.Option(None, "--slurm-partition", help="Slurm partition."),
     slurm_time: int = typer.Option(60, "--slurm-time", min=1, help="Slurm time limit (minutes)."),
     slurm_gpus: int = typer.Option(0, "--slurm-gpus", min=0, help="GPUs per Slurm task."),
@@ -191,7 +195,7 @@ def run(
                     weights_dir=Path(wd) if wd else default_weights_dir(),
                     batch_size=_pick(batch_size, fc.get("batch_size"), 4), prepared_dir=prepared,
                     shard_size=_pick(shard_size, fc.get("shard_size"), DEFAULT_SHARD_SIZE),
-                    show_progress=not quiet)
+                    threads=threads, show_progress=not quiet)
     if cfg.limit is not None and cfg.limit < 1:
         fail(f"limit {cfg.limit}: expected an integer >= 1")
     if print_config:

@@ -53,6 +53,10 @@ class ExecContext:
         batch_size: same-size images per model call.
         strict: a bad input file stops the dataset.
         show_progress: log lines on stderr.
+        threads: torch intra-op threads of the worker. Reductions over large images round
+            differently with another thread count (last bits), so every executor runs tasks with
+            the same count (default 1; parallelism comes from workers) and the tables are
+            bit-identical whatever the executor.
     """
 
     data_root: str | None
@@ -62,6 +66,7 @@ class ExecContext:
     batch_size: int = 4
     strict: bool = False
     show_progress: bool = False
+    threads: int = 1
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -332,6 +337,7 @@ def run_task(task_dict: dict, ctx_dict: dict, run_dir: str, samples: list | None
 
     task = Task.from_dict(task_dict)
     ctx = ExecContext(**ctx_dict)
+    set_threads(ctx.threads)
     parts = Path(run_dir) / "parts"
     if not parts.is_dir():
         raise WorkerSetupError(f"worker {socket.gethostname()} cannot see the run directory "
@@ -355,9 +361,18 @@ def run_task(task_dict: dict, ctx_dict: dict, run_dir: str, samples: list | None
     return task.key
 
 
+def set_threads(n: int) -> None:
+    """Fix torch's intra-op thread count for this worker (see :class:`ExecContext`)."""
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def run_bundle(task_dicts: list[dict], ctx_dict: dict, run_dir: str) -> list[str]:
     """Run several tasks of one shard in order, loading the shard's samples once."""
     ctx = ExecContext(**ctx_dict)
+    set_threads(ctx.threads)
     samples = None
     keys = []
     for td in task_dicts:

@@ -68,8 +68,19 @@ def _dicts(b: Bundle) -> list[dict]:
 # ---------------------------------------------------------------- local
 def run_local(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOptions,
               on_done: OnDone) -> None:
-    """Bundles in order in this process. The next bundle's samples are read in a background
-    thread while the current one computes (I/O and decoding overlap SR and metrics)."""
+    """Bundles on this machine: ``workers`` processes (default: one per CPU core, each with
+    ``ctx.threads`` torch threads), so every core is busy while the tables stay bit-identical to
+    the other executors'. With one worker the bundles run in this process, the next bundle's
+    samples read in a background thread while the current one computes."""
+    import os
+
+    workers = opts.workers or os.cpu_count() or 1
+    if workers > 1 and len(bs) > 1:
+        return _run_pool(bs, ctx, run_dir, opts, on_done, min(workers, len(bs)))
+    from medsr_bench.benchmark.execute import set_threads
+
+    set_threads(ctx.threads)
+
     def needs_samples(b: Bundle) -> bool:
         return any(not (t.plan_status and t.image_ids) for t in b)
 
@@ -113,6 +124,41 @@ def run_local(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorO
                 if samples is None and needs_samples(b):
                     samples, err = load(b)
         on_done(b, error)
+
+
+def _run_pool(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOptions,
+              on_done: OnDone, workers: int) -> None:
+    """A ``spawn`` process pool (safe with OpenMP, unlike fork); a worker keeps its loaded models
+    across bundles. A failed bundle is resubmitted up to ``max_retries`` times."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from medsr_bench.benchmark.execute import run_bundle
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_bundle, _dicts(b), ctx.to_dict(), str(run_dir)): (b, 0)
+                   for b in bs}
+        try:
+            while futures:
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for f in done:
+                    b, attempt = futures.pop(f)
+                    try:
+                        f.result()
+                        on_done(b, None)
+                    except Exception as e:
+                        err = one_line(e)
+                        if attempt < opts.max_retries:
+                            log.warning("%s failed (attempt %d of %d): %s", b[0].describe(),
+                                        attempt + 1, opts.max_retries + 1, err)
+                            futures[pool.submit(run_bundle, _dicts(b), ctx.to_dict(),
+                                                str(run_dir))] = (b, attempt + 1)
+                        else:
+                            on_done(b, err)
+        except KeyboardInterrupt:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 # ---------------------------------------------------------------- ray

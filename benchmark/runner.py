@@ -102,7 +102,7 @@ def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = 
             weights_dir=str(cfg.weights_dir) if cfg.weights_dir is not None else None,
             prepared_dir=str(cfg.prepared_dir) if cfg.prepared_dir is not None else None,
             device=cfg.device, batch_size=cfg.batch_size, strict=cfg.strict,
-            show_progress=cfg.show_progress)
+            show_progress=cfg.show_progress, threads=cfg.threads)
         bar = _bar(cfg, len(todo), "tasks", "task")
 
         def on_done(bundle, error):
@@ -149,6 +149,7 @@ def _base_meta(prev: dict, cfg: RunConfig, configs: list[dict], executor: str) -
         "limit": cfg.limit,
         "batch_size": cfg.batch_size,
         "shard_size": cfg.shard_size,
+        "threads_per_worker": cfg.threads,
         "weights_dir": str(cfg.weights_dir),
         "prepared_dir": str(cfg.prepared_dir) if cfg.prepared_dir else None,
         "metrics": _metric_specs(cfg),

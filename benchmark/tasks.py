@@ -58,6 +58,7 @@ class RunConfig:
         prepared_dir: cache of prepared HR/LR sets; None = prepare on the fly (one shard per
             dataset).
         shard_size: images per shard (the unit a worker computes and resume skips).
+        threads: torch threads per worker (see ``ExecContext.threads``; same value, same bits).
         show_progress: progress bars and log lines on stderr.
     """
 
@@ -73,6 +74,7 @@ class RunConfig:
     batch_size: int = 4
     prepared_dir: Path | None = None
     shard_size: int = DEFAULT_SHARD_SIZE
+    threads: int = 1
     show_progress: bool = True
 
     def identity(self) -> dict:

@@ -88,7 +88,8 @@ def _table(path):
 
 
 def test_resume_after_interrupt_recomputes_only_missing_tasks(tmp_path, no_weights, monkeypatch):
-    args = ["run", "--suite", "demo", "--limit", "2", "--models", "bilinear,lanczos,esrgan", "-q"]
+    args = ["run", "--suite", "demo", "--limit", "2", "--models", "bilinear,lanczos,esrgan", "-q",
+            "--workers", "1"]  # in-process, so the monkeypatched execute is the one called
     ref = tmp_path / "ref"
     assert bench(*args, "--out", ref).exit_code == 0
 
@@ -239,7 +240,7 @@ def test_a_failing_model_gives_error_rows_once_and_is_retried_on_resume(tmp_path
                                                                           monkeypatch):
     out = tmp_path / "run"
     args = ["run", "--suite", "demo", "--limit", "2", "--models", "bilinear", "--batch-size", "1",
-            "-q", "--out", out]
+            "-q", "--workers", "1", "--out", out]
     import medsr_bench.benchmark.execute as ex
 
     class Broken:

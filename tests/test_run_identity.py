@@ -1,0 +1,297 @@
+"""Run identity (issue 11): settings, variants, refused/added configurations, the run-dir lock,
+executors (real local Ray cluster, submitit's local executor), fault retry, run health and small
+datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from medsr_bench.benchmark.cli import app
+from medsr_bench.benchmark.results_io import KEY, read_per_image
+
+runner = CliRunner()
+DEMO = ["run", "--suite", "demo", "--limit", "2", "--models", "bilinear,bicubic,esrgan", "-q"]
+
+
+def bench(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    w = tmp_path / "weights"
+    w.mkdir()
+    monkeypatch.setenv("BENCH_WEIGHTS", str(w))
+    monkeypatch.setenv("BENCH_PREPARED", str(tmp_path / "prepared"))
+    monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
+    monkeypatch.delenv("MEDSR_BENCH_FAIL_ONCE", raising=False)
+    return tmp_path
+
+
+def tables(out: Path) -> tuple[bytes, bytes]:
+    return (out / "per_image.csv").read_bytes(), (out / "summary.csv").read_bytes()
+
+
+@pytest.fixture
+def local_ref(env):
+    out = env / "local"
+    r = bench(*DEMO, "--shard-size", "1", "--out", out)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+# ---------------------------------------------------------------- settings
+def test_every_protocol_field_is_settable_and_changes_the_prepared_hash():
+    from medsr_bench.benchmark import settings as st
+    from medsr_bench.data_prep import get_protocol, list_protocols
+
+    infos = st.setting_infos()
+    for name in list_protocols():
+        default_hash = get_protocol(name).params_hash()
+        keys = [k for k, i in infos.items() if i.group == name]
+        assert keys, name
+        seed_key = next(k for k in keys if k.endswith(".seed"))
+        over = st.validate_settings({seed_key: "12345"})
+        params = st.protocol_params(name, over)
+        assert get_protocol(name, params).params_hash() != default_hash, name
+    assert {"metric.vif_rescale", "metric.crop_border", "model.gray", "model.tile"} <= set(infos)
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("drive.blur_sgma=1", "valid keys of drive: lr_resize, blur_sigma"),
+    ("nothing.x=1", "the first part must be one of metric, model"),
+    ("brats2018.normalisation=vol", "allowed: slice, volume"),
+    ("metric.vif_rescale=maybe", "expected true or false"),
+    ("model.gray=green", "gray must be one of average, luma"),
+    ("drive.blur_sigma", "expected KEY=VALUE"),
+])
+def test_bad_settings_fail_with_one_line(assignment, message, env):
+    r = runner.invoke(app, ["run", "--suite", "demo", "--set", assignment, "--out", str(env / "x")])
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert message in lines[0]
+    assert not (env / "x" / "run.json").exists()
+
+
+def test_config_file_and_print_config(env):
+    cfg = env / "run.toml"
+    cfg.write_text('suite = "demo"\nmodels = ["bicubic"]\nlimit = 1\n\n[demo-brain]\n'
+                   'normalisation = "volume"\n\n[metric]\nvif_rescale = false\n')
+    r = bench("run", "--config", cfg, "--set", "model.gray=luma", "--print-config")
+    assert r.exit_code == 0, r.output
+    assert 'normalisation = "volume"  # set (default "slice")' in r.output
+    assert "vif_rescale = false  # set" in r.output and 'gray = "luma"  # set' in r.output
+    assert 'models = ["bicubic"]' in r.output and "limit = 1" in r.output
+    out = env / "cfgrun"
+    assert bench("run", "--config", cfg, "--out", out, "-q").exit_code == 0
+    meta = json.loads((out / "run.json").read_text())
+    brain = [v for v in meta["variants"].values() if v["protocol"] == "demo-brain"]
+    assert brain[0]["params"]["normalisation"] == "volume"
+    assert brain[0]["metric_settings"]["vif_rescale"] is False
+    assert meta["config"]["settings"] == {"metric.vif_rescale": False,
+                                          "demo-brain.normalisation": "volume"}
+    assert meta["config"]["resolved_settings"]["demo-retina.blur_sigma"] == 1.0
+    assert "drive.blur_sigma" not in meta["config"]["resolved_settings"]  # groups of this run only
+
+
+# ---------------------------------------------------------------- identity, --add, lock
+def test_changed_configuration_is_refused_and_add_adds_variants(env):
+    out = env / "run"
+    base = ["run", "--suite", "demo", "--limit", "1", "--models", "bicubic", "-q", "--out", out]
+    assert bench(*base).exit_code == 0
+    before = tables(out)
+    for extra, what in ((["--set", "demo-brain.normalisation=volume"],
+                         "demo-brain.normalisation=volume (recorded: default)"),
+                        (["--data-root", env], "data_root"),
+                        (["--strict"], "strict True (recorded: False)")):
+        r = runner.invoke(app, [str(a) for a in (*base, *extra)])
+        assert r.exit_code == 2 and what in r.output and "--add" in r.output, r.output
+        assert tables(out) == before
+    r = bench(*base, "--set", "demo-brain.normalisation=volume", "--add")
+    assert r.exit_code == 0, r.output
+    df = read_per_image(out / "per_image.csv")
+    brain = df[df.dataset == "demo-brain"]
+    assert brain.variant.nunique() == 2 and not df.duplicated(list(KEY)).any()
+    assert len(df[df.dataset != "demo-brain"].variant.unique()) == 3  # shared, not doubled
+    meta = json.loads((out / "run.json").read_text())
+    assert len(meta["configs"]) == 2
+    labels = {v["label"] for v in meta["variants"].values() if v["protocol"] == "demo-brain"}
+    assert labels == {"", "demo-brain.normalisation=volume"}
+    # either configuration resumes without --add and changes nothing
+    after = tables(out)
+    assert bench(*base).exit_code == 0 and tables(out) == after
+
+
+def test_a_second_writer_is_refused_with_the_holder_named(env):
+    from medsr_bench.benchmark.rundir import RunDirLock
+
+    out = env / "run"
+    with RunDirLock(out):
+        r = runner.invoke(app, [*DEMO, "--out", str(out)])
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "is in use by pid" in lines[0]
+    assert str(os.getpid()) in lines[0]
+
+
+def test_two_processes_on_one_out_one_runs_one_stops(env):
+    out = env / "run"
+    cmd = [sys.executable, "-m", "medsr_bench", *DEMO[:-1], "--out", str(out)]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not (out / ".lock.json").exists() and time.time() - t0 < 60:
+        time.sleep(0.05)
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    o1, e1 = first.communicate(timeout=300)
+    assert first.returncode == 0, e1
+    assert second.returncode == 2 and "is in use by pid" in second.stderr
+    assert second.stderr.strip().count("\n") == 0
+    df = read_per_image(out / "per_image.csv")
+    assert not df.duplicated(list(KEY)).any() and len(df) == 3 * 4 * 2
+
+
+def test_stale_lock_of_a_killed_run_is_detected(env):
+    out = env / "run"
+    out.mkdir()
+    (out / ".lock.json").write_text(json.dumps({"pid": 999999, "host": os.uname().nodename,
+                                                "command": "bench run", "since": "then"}))
+    r = runner.invoke(app, [*DEMO[:-1], "--models", "bicubic", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "left by a killed run (pid 999999)" in r.output
+
+
+# ---------------------------------------------------------------- executors
+def test_ray_cluster_gives_byte_identical_tables_and_retries_a_failed_shard(env, local_ref,
+                                                                            monkeypatch):
+    pytest.importorskip("ray")
+    marker = env / "failed-once"
+    monkeypatch.setenv("MEDSR_BENCH_FAIL_ONCE", f"demo-cxr:0@{marker}")
+    out = env / "ray"
+    r = bench(*DEMO, "--shard-size", "1", "--executor", "ray", "--workers", "2", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert marker.exists()  # the shard failed once and was retried by Ray
+    assert tables(out) == tables(local_ref)
+    assert not list((out / "parts").glob("*.failed"))
+
+
+def test_submitit_local_executor_gives_byte_identical_tables(env, local_ref):
+    pytest.importorskip("submitit")
+    out = env / "slurm"
+    r = bench(*DEMO, "--shard-size", "1", "--executor", "slurm", "--slurm-cluster", "local",
+              "--out", out)
+    assert r.exit_code == 0, r.output
+    assert tables(out) == tables(local_ref)
+
+
+def test_local_executor_retries_and_reports_failures(env, local_ref, monkeypatch):
+    marker = env / "failed-once"
+    monkeypatch.setenv("MEDSR_BENCH_FAIL_ONCE", f"demo-ct:1@{marker}")
+    out = env / "retried"
+    assert bench(*DEMO, "--shard-size", "1", "--out", out).exit_code == 0
+    assert marker.exists() and tables(out) == tables(local_ref)
+    # no retries left: the shard fails, nothing partial is written, the run exits 1
+    marker.unlink()
+    out2 = env / "failed"
+    r = runner.invoke(app, [*DEMO, "--shard-size", "1", "--max-retries", "0", "--out", str(out2)])
+    assert r.exit_code == 1 and "task(s) failed" in r.output
+    r = bench("status", out2)
+    assert "1 failed, 2 pending" in r.output and "injected failure" in r.output
+    assert bench(*DEMO, "--shard-size", "1", "--out", out2).exit_code == 0  # resume completes
+    assert tables(out2) == tables(local_ref)
+    assert "0 failed, 0 pending" in bench("status", out2).output
+
+
+def test_ray_missing_gives_the_install_line(env, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_ray(name, *a, **k):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    r = runner.invoke(app, [*DEMO, "--executor", "ray", "--out", str(env / "x")])
+    assert r.exit_code == 2 and "pip install -e '.[ray]'" in r.output
+
+
+# ---------------------------------------------------------------- health and small datasets
+def _brats_root(root: Path, cases: dict[str, str], blank: tuple[str, ...] = ()) -> Path:
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    for case, grade in cases.items():
+        d = root / "BraTS2018" / grade / case
+        d.mkdir(parents=True)
+        vol = np.zeros((240, 240, 155), np.int16)
+        if case not in blank:
+            vol[60:180, 50:190, 40:110] = rng.integers(100, 900, (120, 140, 70), dtype=np.int16)
+        nib.save(nib.Nifti1Image(vol, np.eye(4)), str(d / f"{case}_t1.nii.gz"))
+    return root
+
+
+def test_a_few_brats_volumes_evaluate_at_least_one_slice(env):
+    root = _brats_root(env / "data", {"C1": "HGG", "C2": "LGG"})
+    out = env / "run"
+    r = bench("run", "--suite", "rashid", "--data-root", root, "--models", "bicubic", "--limit", "2",
+              "--out", out)
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "run.json").read_text())
+    (v,) = meta["variants"].values()
+    assert v["n_evaluated"] >= 1 and "evaluated split gets at least one" in v["selection_rule"]
+
+
+def test_nothing_evaluated_exits_1_with_the_reason(env):
+    root = _brats_root(env / "data", {"C1": "HGG"})
+    r = runner.invoke(app, ["run", "--suite", "rashid", "--data-root", str(root), "--models",
+                            "bicubic", "--out", str(env / "run")])
+    assert r.exit_code == 1
+    assert "rashid/brats2018[test]: empty - no image in split 'test'" in r.output
+    assert "error: run incomplete: nothing was evaluated" in r.output
+
+
+@pytest.mark.shared
+def test_a_few_dicom_slices_evaluate_at_least_one(env, shared_data):
+    src = sorted(p for p in (shared_data / "CT_head_DICOM").rglob("*") if p.is_file()
+                 and p.suffix.lower() in (".dcm", "") and p.name not in ("SHA256SUMS",))[:10]
+    d = env / "data" / "CT_head_DICOM"
+    d.mkdir(parents=True)
+    for i, p in enumerate(src):
+        shutil.copy(p, d / f"s{i:02d}.dcm")
+    r = bench("run", "--suite", "beallor", "--data-root", env / "data", "--models", "bicubic",
+              "--out", env / "run")
+    assert r.exit_code == 0, r.output
+    meta = json.loads((env / "run" / "run.json").read_text())
+    test = [v for v in meta["variants"].values() if v["split"] == "test"]
+    assert test[0]["n_evaluated"] >= 1
+
+
+def test_usage_errors_are_one_line_through_the_entry_point(env):
+    for args, msg in ((["run", "--limit", "0"], "--limit"), (["run", "--sett", "x"], "--sett"),
+                      (["status"], "run_dir")):
+        p = subprocess.run([sys.executable, "-m", "medsr_bench", *args], capture_output=True,
+                           text=True, timeout=120)
+        lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+        assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), p.stderr
+        assert msg in lines[0]
+
+
+@pytest.mark.shared
+def test_limit_takes_nested_subsets(shared_data):
+    from medsr_bench.data_prep import get_protocol
+
+    for name in ("brats2018", "drive"):
+        p = get_protocol(name)
+        two = {s.meta.image_id for s in p.samples(shared_data, limit=2)}
+        three = {s.meta.image_id for s in p.samples(shared_data, limit=3)}
+        assert len(two) == 2 and len(three) == 3 and two <= three, name
