@@ -332,12 +332,13 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
 
 
 def _empty_reason(proto, split: str, meta: Mapping) -> str:
-    counts = meta.get("counts", {}) or {}
-    sizes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no usable item at all"
+    counts = {**(meta.get("protocol_counts", {}) or {}), **(meta.get("counts", {}) or {})}
+    sizes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if not isinstance(v, dict)) \
+        or "no usable item at all"
     extra = []
     if meta.get("n_skipped"):
         extra.append(f"{meta['n_skipped']} file(s) skipped as unreadable")
     if meta.get("excluded"):
         extra.append(f"{sum(meta['excluded'].values())} left out by the protocol's rule")
-    return (f"no image in split {split!r} (split sizes: {sizes}"
+    return (f"no image in split {split!r} (counts: {sizes}"
             + (f"; {'; '.join(extra)}" if extra else "") + ")")

@@ -101,9 +101,10 @@ def seeded_split(
     fractions, so the groups keep their proportions in every split. Returns ``{id: split_name}``;
     the splits are disjoint by construction.
 
-    ``ensure``: split names (usually the evaluated split) that must not come out empty when there
-    are at least ``len(ensure) + 1`` ids: rounding a small set (2 volumes at 80/20) can leave them
-    empty, so one id is moved to each from the largest split (in the largest stratum).
+    ``ensure``: split names (the evaluated split first) that must not come out empty: rounding a
+    small set (2 volumes at 80/20) can leave them empty, so, in that order, each empty one takes
+    one id from the largest split that has more than one (in its largest stratum). With two usable
+    ids the first ensured split always gets one.
     """
     groups: dict[Hashable, list[str]] = {}
     for i in sorted(ids):
@@ -118,18 +119,18 @@ def seeded_split(
             for j in perm[pos:pos + c]:
                 out[members[j]] = name
             pos += c
-    if len(out) >= len(ensure) + 1:
-        for name in ensure:
-            have = [i for i in sorted(out) if out[i] == name]
-            if have:
-                continue
-            sizes = {n: sum(1 for v in out.values() if v == n) for n in names if n not in ensure}
-            donor = max(sizes, key=lambda n: (sizes[n], -list(names).index(n)))
-            by_group: dict[Hashable, list[str]] = {}
-            for i in sorted(out):
-                if out[i] == donor:
-                    by_group.setdefault(strata[i] if strata else None, []).append(i)
-            grp = max(sorted(by_group, key=str), key=lambda g: len(by_group[g]))
-            pick = by_group[grp][-1]  # deterministic: the last id of the largest stratum
-            out[pick] = name
+    for name in ensure:  # in priority order; a donor keeps at least one item
+        if any(v == name for v in out.values()):
+            continue
+        sizes = {n: sum(1 for v in out.values() if v == n) for n in names if n != name}
+        donors = [n for n in sizes if sizes[n] > 1]
+        if not donors:
+            continue
+        donor = max(donors, key=lambda n: (n not in ensure, sizes[n], -list(names).index(n)))
+        by_group: dict[Hashable, list[str]] = {}
+        for i in sorted(out):
+            if out[i] == donor:
+                by_group.setdefault(strata[i] if strata else None, []).append(i)
+        grp = max(sorted(by_group, key=str), key=lambda g: len(by_group[g]))
+        out[by_group[grp][-1]] = name  # deterministic: the last id of the largest stratum
     return out

@@ -271,6 +271,8 @@ def test_a_few_dicom_slices_evaluate_at_least_one(env, shared_data):
     r = bench("run", "--suite", "beallor", "--data-root", env / "data", "--models", "bicubic",
               "--out", env / "run")
     assert r.exit_code == 0, r.output
+    assert "beallor/ct-head-standin[val]: empty - no image in split 'val' (counts: kept_after_p_d 2" \
+        in r.output
     meta = json.loads((env / "run" / "run.json").read_text())
     test = [v for v in meta["variants"].values() if v["split"] == "test"]
     assert test[0]["n_evaluated"] >= 1
