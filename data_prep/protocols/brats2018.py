@@ -133,7 +133,7 @@ class Brats2018Protocol(BaseProtocol):
                  ctx: RunContext) -> Iterator[Sample]:
         """Stream volume by volume. ``limit`` spreads N slices over the volumes (round robin in
         plan order), and inside a volume takes evenly spaced non-blank slices (never N edge slices)."""
-        quota = _spread(len(planned), limit)
+        quota = spread_quota(len(planned), limit)
         counts: dict[str, list[int]] = {}
         for (it, split), q in zip(planned, quota, strict=True):
             if q == 0:
@@ -184,7 +184,7 @@ class Brats2018Protocol(BaseProtocol):
         return iter(out)
 
 
-def _spread(n_items: int, limit: int | None) -> list[int | None]:
+def spread_quota(n_items: int, limit: int | None) -> list[int | None]:
     """Per-volume slice quota: None (all slices) without limit; else ``limit // n`` each, and the
     remainder given to evenly spaced volumes (so 2 slices of 8 volumes come from volumes 0 and 7,
     not from two neighbours)."""
