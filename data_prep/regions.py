@@ -116,4 +116,4 @@ def source_path(protocol, data_root: Path | None, meta: SampleMeta) -> Path | No
         items = protocol.list_items(resolved)
     except Exception:  # the dataset itself is absent: the caller names the file as missing
         return None
-    return next((it.path for it in items if it.source == meta.source), None)
+    return next((it.path for it in items if it.source == meta.source and it.path.exists()), None)

@@ -86,9 +86,9 @@ class DriveProtocol(RasterProtocol):
 
         The raw 565x584 masks (non-zero = inside) go through the image's own resize
         (``params.hr_resize``) as 0/1 floats and are kept at ``>= settings.threshold``; thin vessels
-        are chosen on the raw annotation (``settings.thin_max_width`` raw pixels) and then resized
-        the same way. A missing or unreadable mask file, or one whose size differs from the image,
-        is named in ``notes`` and its regions are left out.
+        are chosen on the raw annotation (``settings.thin_max_width`` raw pixels), resized the same
+        way and kept inside the aligned ``vessel`` mask. A missing or unreadable mask file, or one
+        whose size differs from the image, is named in ``notes`` and its regions are left out.
         """
         s = settings or VesselRegionSettings()
         out = RegionMasks()
@@ -112,4 +112,6 @@ class DriveProtocol(RasterProtocol):
             regions = {"fov": m} if kind == "fov" else {"vessel": m, "thin_vessel": thin_vessels(m, s.thin_max_width)}
             for name, raw in regions.items():
                 out[name] = resize_mask(raw, self.params.hr_hw, self.params.hr_resize, s.threshold)
+        if "thin_vessel" in out:  # Lanczos' negative lobes could put a thin pixel outside the vessels
+            out["thin_vessel"] &= out["vessel"]
         return out
