@@ -280,3 +280,14 @@ def test_readme_documents_every_key():
     assert config_reference_markdown() in readme, "regenerate the README table with config_reference_markdown()"
     assert len(KEYS) + len(METRIC_KEYS) == config_reference_markdown().count("\n| `")
     assert {f.name for f in dataclasses.fields(CustomParams)} == {k.field for k in KEYS} | {"name"}
+    defaults = {f.name: f.default for f in dataclasses.fields(CustomParams)}
+    assert all(defaults[k.field] == ("" if k.key in ("title", "images") else k.default) for k in KEYS)
+
+
+def test_limit_spreads_slices_over_volumes(tmp_path):
+    for i in range(2):
+        write_nifti(tmp_path / "v" / f"vol{i}.nii.gz", brain_volume((16, 16, 10), seed=i))
+    d = one({"images": str(tmp_path / "v"), "degradation": {"scale": 2}})
+    ids = [s.meta.image_id for s in d.protocol.samples(None, limit=5)]
+    # 3 + 2 (spread_quota), evenly spaced inside the non-blank slices 2..8 of each volume
+    assert ids == ["vol0_z004", "vol0_z005", "vol0_z006", "vol1_z004", "vol1_z006"]

@@ -412,30 +412,20 @@ class CustomProtocol(BaseProtocol):
         assign = seeded_split(sorted(set(unit.values())), self.splits, [fr[s] for s in self.splits], p.seed)
         return [(it, assign[unit[it.item_id]]) for it in items]
 
-    def generate(self, src: ResolvedSource, planned: list[tuple[Item, str]], limit: int | None,
-                 ctx: RunContext) -> Iterator[Sample]:
-        """``limit``: a seeded sample of the items (as the paper protocols), whose quota is spread
-        over the chosen volumes (evenly spaced slices inside each, as BraTS)."""
-        chosen = self.limit_items(planned, limit)
-        n = 0
-        for (it, split), q in zip(chosen, spread_quota(len(chosen), limit), strict=True):
-            if q == 0:
-                continue
-            try:
-                out = list(self.pairs(src, it, split, ctx, q))
-            except DataError as e:
-                ctx.skip(it.source, e)
-                continue
-            for smp in out:
-                if limit is not None and n >= limit:
-                    return
-                n += 1
-                yield smp
+    def limit_items(self, planned: list[tuple[Item, str]], limit: int | None) -> list[tuple[Item, str]]:
+        """``limit``: a seeded sample of the items (as the paper protocols); the N samples are then
+        spread over the chosen items (:func:`~data_prep.protocols.brats2018.spread_quota`), evenly
+        spaced slices inside each volume, as BraTS."""
+        chosen = super().limit_items(planned, limit)
+        self._slice_quota = dict(zip((it.item_id for it, _ in chosen), spread_quota(len(chosen), limit), strict=True))
+        return chosen
 
     # ---------------------------------------------------------------- reading
     def pairs(self, src: ResolvedSource, item: Item, split: str, ctx: RunContext,
               limit: int | None = None) -> Iterator[Sample]:
         kind = item.extra["format"]
+        if limit is None:
+            limit = getattr(self, "_slice_quota", {}).get(item.item_id)
         images = {"raster": self._raster, "dicom": self._dicom, "nifti": self._nifti}[kind](item, limit)
         sha = sha256_file(item.path)
         out = []
