@@ -112,3 +112,35 @@ def test_evenly_spaced_avoids_edges():
     picks = evenly_spaced(items, 4)
     assert len(picks) == 4 and min(picks) > 5 and max(picks) < 94
     assert evenly_spaced(items[:3], 5) == [0, 1, 2]
+
+
+def test_seeded_sample_is_nested_in_n():
+    ids = [f"id{i:03d}" for i in range(500)]
+    prev: set = set()
+    for n in (1, 2, 3, 10, 11, 200):
+        cur = set(seeded_sample(ids, n, 4))
+        assert len(cur) == n and prev <= cur
+        prev = cur
+
+
+def test_spread_order_is_a_permutation_and_evenly_spaced_is_nested():
+    from medsr_bench.data_prep.splits import spread_order
+
+    for m in (1, 2, 3, 7, 9, 64, 155):
+        assert sorted(spread_order(m)) == list(range(m))
+    items = list(range(140))
+    for n in range(1, 20):
+        assert set(evenly_spaced(items, n)) <= set(evenly_spaced(items, n + 1))
+    picks = evenly_spaced(items, 3)
+    assert min(picks) > 10 and max(picks) < 130  # spread out, not the edges
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_seeded_split_ensures_the_evaluated_split(n):
+    ids = [f"v{i}" for i in range(n)]
+    strata = {i: ("HGG" if k % 2 else "LGG") for k, i in enumerate(ids)}
+    for st in (None, strata):
+        a = seeded_split(ids, ("train", "test"), (0.8, 0.2), 0, st, ensure=("test",))
+        assert "test" in a.values() and "train" in a.values()
+    one = seeded_split(["only"], ("train", "test"), (0.8, 0.2), 0, ensure=("test",))
+    assert list(one.values()) == ["train"]  # one usable item: nothing to guarantee

@@ -112,7 +112,16 @@ class BaseProtocol(Protocol):
     standin: ClassVar[tuple[str, str, str, str] | None] = None
     default_limit: ClassVar[int | None] = None
     is_demo: ClassVar[bool] = False
-    version: ClassVar[int] = 1  # bump when the protocol code changes its output (invalidates caches)
+    # bump when the protocol code changes its output (invalidates caches). 2: nested --limit
+    # subsets and the non-empty evaluated split rule.
+    version: ClassVar[int] = 2
+
+    #: how items are selected and split; stated in run.json for every dataset.
+    selection_rule: ClassVar[str] = (
+        "--limit N takes the first N items of one fixed seeded order (nested: --limit 3 contains "
+        "--limit 2); items that contribute nothing (unreadable, filtered out by the protocol) are "
+        "named and left out before the split is drawn; with at least two usable items the "
+        "evaluated split gets at least one")
     region_settings_cls: ClassVar[type | None] = None  # settings dataclass of ``regions()``, if any
 
     def __init__(self, params=None):
@@ -200,7 +209,8 @@ class BaseProtocol(Protocol):
         yield from self.generate(src, planned, limit, ctx)
 
     def limit_items(self, planned: list[tuple[Item, str]], limit: int | None) -> list[tuple[Item, str]]:
-        """``limit`` items by a seeded sample over the ids (``params.seed``), kept in plan order."""
+        """``limit`` items: the first ``limit`` of a fixed seeded order of the ids (``params.seed``;
+        nested: ``limit 3`` contains ``limit 2``), kept in plan order."""
         if limit is None or limit >= len(planned):
             return planned
         keep = set(seeded_sample([it.item_id for it, _ in planned], limit, self.params.seed + 1))

@@ -20,12 +20,12 @@ import numpy as np
 
 from medsr_bench.data_prep import ops
 from medsr_bench.data_prep.errors import DataError
-from medsr_bench.data_prep.io import read_nifti_volume, sha256_file
+from medsr_bench.data_prep.io import open_nifti, read_nifti_volume, sha256_file
 from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
 from medsr_bench.data_prep.regions import RegionMasks, source_path
 from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
 from medsr_bench.data_prep.sample import Sample, SampleMeta
-from medsr_bench.data_prep.splits import evenly_spaced, seeded_split
+from medsr_bench.data_prep.splits import evenly_spaced, seeded_order, seeded_split
 
 log = logging.getLogger("data_prep")
 GRADES = ("HGG", "LGG")
@@ -126,18 +126,38 @@ class Brats2018Protocol(BaseProtocol):
         return items
 
     def plan(self, src: ResolvedSource, items: list[Item], ctx: RunContext) -> list[tuple[Item, str]]:
-        """Seeded 80/20 split by volume (stratified by grade unless disabled)."""
+        """Seeded 80/20 split by volume (stratified by grade unless disabled).
+
+        Volumes that cannot contribute (file missing, unreadable header, wrong shape) are named
+        in the skipped list and left out before the split is drawn (header only: cheap); with at
+        least two usable volumes the test split gets at least one."""
+        usable = []
+        for it in items:
+            try:
+                if not it.path.exists():
+                    raise DataError(it.source, "T1 volume file not found",
+                                    f"{it.item_id}_{self.params.modality}.nii.gz")
+                open_nifti(it.path, self.params.expected_shape)
+            except DataError as e:
+                ctx.skip(it.source, e)
+                continue
+            usable.append(it)
         test = self.params.test_fraction
-        strata = {it.item_id: it.group for it in items} if self.params.stratify_by_grade else None
-        assign = seeded_split([it.item_id for it in items], ("train", "test"), (1 - test, test),
-                              self.params.seed, strata)
-        return [(it, assign[it.item_id]) for it in items]
+        strata = {it.item_id: it.group for it in usable} if self.params.stratify_by_grade else None
+        assign = seeded_split([it.item_id for it in usable], ("train", "test"), (1 - test, test),
+                              self.params.seed, strata, ensure=(self.eval_split,))
+        return [(it, assign[it.item_id]) for it in usable]
 
     # ---------------------------------------------------------------- slices
     def generate(self, src: ResolvedSource, planned: list[tuple[Item, str]], limit: int | None,
                  ctx: RunContext) -> Iterator[Sample]:
-        """Stream volume by volume. ``limit`` spreads N slices over the volumes (round robin in
-        plan order), and inside a volume takes evenly spaced non-blank slices (never N edge slices)."""
+        """Stream volume by volume. ``limit`` N deals N slices round robin over the volumes in one
+        fixed seeded order (``seed + 1``), and inside a volume takes spread-out non-blank slices
+        (never N edge slices); both are nested, so ``limit 3`` contains ``limit 2``."""
+        if limit is not None:
+            rank = {v: i for i, v in enumerate(seeded_order([it.item_id for it, _ in planned],
+                                                            self.params.seed + 1))}
+            planned = sorted(planned, key=lambda p: rank[p[0].item_id])
         quota = spread_quota(len(planned), limit)
         counts: dict[str, list[int]] = {}
         for (it, split), q in zip(planned, quota, strict=True):
@@ -214,13 +234,8 @@ class Brats2018Protocol(BaseProtocol):
 
 
 def spread_quota(n_items: int, limit: int | None) -> list[int | None]:
-    """Per-volume slice quota: None (all slices) without limit; else ``limit // n`` each, and the
-    remainder given to evenly spaced volumes (so 2 slices of 8 volumes come from volumes 0 and 7,
-    not from two neighbours)."""
+    """Per-volume slice quota: None (all slices) without limit; else slice k of N goes to volume
+    ``k mod n_items`` (round robin), so every quota grows with N (nested selections)."""
     if limit is None:
         return [None] * n_items
-    if n_items == 0:
-        return []
-    base, rem = divmod(limit, n_items)
-    extra = {int(round(x)) for x in np.linspace(0, n_items - 1, rem)} if rem else set()
-    return [base + (1 if i in extra else 0) for i in range(n_items)]
+    return [len(range(i, limit, n_items)) for i in range(n_items)]

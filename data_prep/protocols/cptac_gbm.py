@@ -189,7 +189,7 @@ class CptacGbmProtocol(BaseProtocol):
         n_total = sum(p.split_counts)
         ids = seeded_sample([it.item_id for it in kept], n_total, p.seed)
         names = self.splits
-        assign = seeded_split(ids, names, p.split_counts, p.seed)
+        assign = seeded_split(ids, names, p.split_counts, p.seed, ensure=(self.eval_split,))
         log.info("%s: %d images scored, %d kept by P_D, split %s", src.dataset, len(scored), len(kept),
                  {n: sum(1 for v in assign.values() if v == n) for n in names})
         return [(it, assign[it.item_id]) for it in kept if it.item_id in assign]

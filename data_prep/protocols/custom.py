@@ -350,7 +350,6 @@ class CustomProtocol(BaseProtocol):
     params_cls = CustomParams
     paper = "user dataset (no paper)"
     how_to_get = "your own images, described by a dataset config (see README: Bring your own dataset)"
-    version = 1
 
     def __init__(self, params: CustomParams | None = None, config_source: str = ""):
         super().__init__(params)
