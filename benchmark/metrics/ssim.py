@@ -40,16 +40,17 @@ SSIM_WIN = 11
 SSIM_SIGMA = 1.5
 
 
-def ssim_and_cs(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01,
-                k2: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean SSIM and mean contrast-structure ``cs`` over the valid region.
+def ssim_maps(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01,
+              k2: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """SSIM map and contrast-structure map over the valid region (Eq. 13, see module doc).
 
     Args:
         x, y: float64 ``(C, H, W)`` with ``H, W >= 11``.
         data_range: L in ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2``.
 
     Returns:
-        ``(ssim, cs)``, two float64 arrays ``(C,)``.
+        ``(ssim_map, cs_map)``, float64 ``(C, H - 10, W - 10)``; map pixel ``[i, j]`` belongs to
+        image pixel ``[i + 5, j + 5]``.
     """
     taps = gaussian_taps(SSIM_WIN, SSIM_SIGMA)
     c1 = (k1 * data_range) ** 2
@@ -61,6 +62,21 @@ def ssim_and_cs(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.0
     sxy = filter_valid(x * y, taps) - mx * my
     cs_map = (2.0 * sxy + c2) / (sxx + syy + c2)
     ssim_map = (2.0 * mx * my + c1) / (mx * mx + my * my + c1) * cs_map
+    return ssim_map, cs_map
+
+
+def ssim_and_cs(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01,
+                k2: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean SSIM and mean contrast-structure ``cs`` over the valid region.
+
+    Args:
+        x, y: float64 ``(C, H, W)`` with ``H, W >= 11``.
+        data_range: L in ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2``.
+
+    Returns:
+        ``(ssim, cs)``, two float64 arrays ``(C,)``.
+    """
+    ssim_map, cs_map = ssim_maps(x, y, data_range, k1, k2)
     return ssim_map.mean(axis=(-2, -1)), cs_map.mean(axis=(-2, -1))
 
 

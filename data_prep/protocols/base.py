@@ -7,6 +7,9 @@ A concrete protocol implements four hooks:
 * ``plan(src, items, ctx)``: ``[(item, split)]`` for every item the protocol keeps;
 * ``pairs(src, item, split, ctx)``: the ``Sample`` objects one item gives (one image, or many slices).
 
+Optional: ``regions(data_root, meta, settings=None)``: diagnostic masks aligned with a sample's HR
+(:mod:`data_prep.regions`); none by default.
+
 ``samples()`` ties them together, applies ``limit`` and turns per-file :class:`DataError` into a
 logged skip (or an error with ``strict=True``).
 """
@@ -23,6 +26,7 @@ import numpy as np
 
 from medsr_bench.data_prep.errors import DataError, DatasetMissing, Excluded
 from medsr_bench.data_prep.io import sha256_file
+from medsr_bench.data_prep.regions import RegionMasks
 from medsr_bench.data_prep.registry import Protocol, ResolvedSource
 from medsr_bench.data_prep.sample import Sample, SampleMeta
 from medsr_bench.data_prep.splits import seeded_sample
@@ -118,6 +122,7 @@ class BaseProtocol(Protocol):
         "--limit 2); items that contribute nothing (unreadable, filtered out by the protocol) are "
         "named and left out before the split is drawn; with at least two usable items the "
         "evaluated split gets at least one")
+    region_settings_cls: ClassVar[type | None] = None  # settings dataclass of ``regions()``, if any
 
     def __init__(self, params=None):
         if params is not None and not isinstance(params, self.params_cls):
@@ -151,6 +156,20 @@ class BaseProtocol(Protocol):
     def pairs(self, src: ResolvedSource, item: Item, split: str, ctx: RunContext,
               limit: int | None = None) -> Iterator[Sample]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def regions(self, data_root: Path | None, meta: SampleMeta, settings=None) -> RegionMasks:
+        """Diagnostic regions of one sample: ``{name: bool (H, W)}`` aligned with its HR.
+
+        Args:
+            data_root: the data root the sample was prepared from.
+            meta: the sample's :class:`SampleMeta` (from ``samples()`` or a prepared set).
+            settings: the protocol's region settings (``region_settings_cls``), None = defaults.
+
+        Returns:
+            :class:`~data_prep.regions.RegionMasks`; empty when the protocol has no regions. A missing
+            mask file is named in ``.notes`` (and logged), never raised.
+        """
+        return RegionMasks()
 
     # ------------------------------------------------------------------ driver
     def samples(

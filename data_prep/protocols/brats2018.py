@@ -3,6 +3,10 @@
 Walks ``HGG/`` and ``LGG/`` case folders, reads ``<case>_t1.nii.gz`` with nibabel one volume at a time
 (memory does not grow with the number of subjects), splits 80/20 *by volume* (seeded), removes blank
 slices, normalises to [0, 1], zero-pads 240x240 -> 256x256 and makes LR by bilinear /4.
+
+Diagnostic region (:meth:`Brats2018Protocol.regions`): ``brain`` = the slice's voxels above the
+background value 0 in the raw T1 volume (the blank-slice rule's own definition of brain tissue),
+zero-padded exactly as the HR.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from medsr_bench.data_prep import ops
 from medsr_bench.data_prep.errors import DataError
 from medsr_bench.data_prep.io import open_nifti, read_nifti_volume, sha256_file
 from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
+from medsr_bench.data_prep.regions import RegionMasks, source_path
 from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
-from medsr_bench.data_prep.sample import Sample
+from medsr_bench.data_prep.sample import Sample, SampleMeta
 from medsr_bench.data_prep.splits import evenly_spaced, seeded_order, seeded_split
 
 log = logging.getLogger("data_prep")
@@ -153,7 +158,7 @@ class Brats2018Protocol(BaseProtocol):
             rank = {v: i for i, v in enumerate(seeded_order([it.item_id for it, _ in planned],
                                                             self.params.seed + 1))}
             planned = sorted(planned, key=lambda p: rank[p[0].item_id])
-        quota = _spread(len(planned), limit)
+        quota = spread_quota(len(planned), limit)
         counts: dict[str, list[int]] = {}
         for (it, split), q in zip(planned, quota, strict=True):
             if q == 0:
@@ -203,8 +208,32 @@ class Brats2018Protocol(BaseProtocol):
         del vol
         return iter(out)
 
+    # ---------------------------------------------------------------- diagnostic regions
+    def regions(self, data_root: Path | None, meta: SampleMeta, settings=None) -> RegionMasks:
+        """``brain``: bool ``hr_hw`` mask of the raw T1 slice's voxels > 0 (background is 0 in
+        BraTS, and in the min-max-normalised HR exactly those voxels are > 0 when the slice holds
+        background), padded like the HR. The last volume read is kept, so the slices of one volume
+        cost one read. A missing volume is named in ``notes``."""
+        p = self.params
+        out = RegionMasks()
+        path = source_path(self, data_root, meta)
+        if path is None or "slice" not in meta.extra:
+            out.note(f"{meta.source}: T1 volume not found under data root {data_root}, so no brain mask")
+            return out
+        cached = getattr(self, "_region_volume", None)
+        if cached is None or cached[0] != path:
+            try:
+                vol, _ = read_nifti_volume(path, p.expected_shape)
+            except DataError as e:
+                out.note(str(e))
+                return out
+            cached = self._region_volume = (path, vol)
+        out["brain"] = ops.pad_to(np.asarray(cached[1][:, :, int(meta.extra["slice"])]) > 0, p.hr_hw,
+                                  p.pad_position, value=False)
+        return out
 
-def _spread(n_items: int, limit: int | None) -> list[int | None]:
+
+def spread_quota(n_items: int, limit: int | None) -> list[int | None]:
     """Per-volume slice quota: None (all slices) without limit; else slice k of N goes to volume
     ``k mod n_items`` (round robin), so every quota grows with N (nested selections)."""
     if limit is None:

@@ -5,7 +5,8 @@ Each demo subclasses a real protocol and only replaces where the raw images come
 is ignored) and, where the packaged image does not have the dataset's native form, a documented
 conversion to that form:
 
-* ``demo-retina``: ``skimage/data/retina.jpg`` (1411x1411 RGB fundus photo) -> DRIVE protocol. Six
+* ``demo-retina``: ``skimage/data/retina.jpg`` (1411x1411 RGB fundus photo) -> DRIVE protocol (no
+  diagnostic regions: the photo has no FOV or vessel annotation). Six
   images: the whole photo, its central 584x565 crop (DRIVE's native size) and four 584x565 crops
   centred on the quadrant centres; each is Lanczos-resized to 512x512 by the protocol.
 * ``demo-cxr``: pydicom-data ``RG1_UNCR.dcm``/``RG3_UNCR.dcm`` (CR chest, MONOCHROME1, 16-bit) ->
@@ -14,6 +15,7 @@ conversion to that form:
 * ``demo-brain``: nilearn's MNI152 T1 template (``MNI152_FILE_PATH``, 197x233x189, the image behind
   ``load_mni152_template(resolution=1)``) -> BraTS protocol with no 240x240x155 shape check (its
   197x233 slices are zero-padded, centred, straight to 256x256); 6 evenly spaced non-blank slices.
+  Its ``brain`` region is the BraTS rule (template voxels > 0, i.e. the template's nonzero head).
 * ``demo-ct``: every uncompressed 512x512 CT/MR DICOM in pydicom-data / pydicom's test files
   (``693_UNCR.dcm``, ``693_UNCI.dcm``, and the 2-frame ``eCT_Supplemental.dcm``, which the protocol
   excludes as multi-frame) -> CPTAC-GBM protocol with ``threshold_mode="none"`` (a detail filter
@@ -37,6 +39,7 @@ from medsr_bench.data_prep.protocols.chestxray14 import ChestXray14Protocol
 from medsr_bench.data_prep.protocols.cptac_gbm import CptacGbmProtocol
 from medsr_bench.data_prep.protocols.drive import DriveProtocol
 from medsr_bench.data_prep.protocols.raster import Decoded
+from medsr_bench.data_prep.regions import RegionMasks
 from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
 
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
@@ -105,6 +108,10 @@ class DemoRetina(DemoMixin, DriveProtocol):
             top, left = min(max(cy - ch // 2, 0), h - ch), min(max(cx - cw // 2, 0), w - cw)
             items.append(self.packaged(f, f"retina_{tag}", "skimage", crop=[top, left, ch, cw]))
         return items
+
+    def regions(self, data_root, meta, settings=None) -> RegionMasks:
+        """None: the packaged photo comes without FOV or vessel annotations."""
+        return RegionMasks()
 
     def decode(self, item: Item) -> Decoded:
         dec = super().decode(item)

@@ -1,0 +1,223 @@
+"""Diagnostic regions: region metrics against skimage / NumPy, mask alignment on synthetic and real
+DRIVE / BraTS data, thin-vessel rule, missing mask files."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from data_fixtures import make_brats_tree, rng_image, write_png, write_tiff
+from skimage.metrics import structural_similarity
+
+from medsr_bench.benchmark.metrics.domain import MetricSettings, prepare_pair, to_metric_domain
+from medsr_bench.benchmark.metrics.regions import region_metrics
+from medsr_bench.benchmark.metrics.ssim import ssim
+from medsr_bench.data_prep import get_protocol
+from medsr_bench.data_prep.protocols.brats2018 import BratsParams
+from medsr_bench.data_prep.protocols.drive import DriveParams
+from medsr_bench.data_prep.regions import (
+    VesselRegionSettings,
+    resize_mask,
+    thin_vessels,
+    vessel_width,
+)
+
+TOL = 1e-10  # float64 reference vs float64 implementation (same window, same constants)
+
+
+def pair(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    hr = rng.random(shape).astype(np.float32)
+    sr = np.clip(hr + rng.normal(0, 0.08, shape), 0, 1).astype(np.float32)
+    return sr, hr
+
+
+def blob_masks(n, h, w, seed=1):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    out = np.zeros((n, h, w), bool)
+    for i in range(n):
+        cy, cx, r = rng.integers(8, h - 8), rng.integers(8, w - 8), rng.integers(5, 12)
+        out[i] = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+    return out
+
+
+def reference(sr, hr, mask, dr, rgb):
+    """Direct computation: NumPy MSE over the mask, skimage's full SSIM map over the mask's valid
+    pixels (5 from the border)."""
+    d = (sr - hr)[mask]
+    psnr = 10 * math.log10(dr * dr / np.mean(d * d))
+    _, smap = structural_similarity(hr, sr, data_range=dr, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False, full=True,
+                                    channel_axis=-1 if rgb else None)
+    v = mask[5:-5, 5:-5]
+    return psnr, float(smap[5:-5, 5:-5][v].mean())
+
+
+@pytest.mark.parametrize("channel,shape", [("gray", (3, 40, 48)), ("rgb", (2, 36, 44, 3))])
+def test_region_metrics_match_skimage_and_numpy(channel, shape):
+    st = MetricSettings(data_range=255, channel=channel)
+    sr01, hr01 = pair(shape)
+    sr, hr = to_metric_domain(sr01, st), to_metric_domain(hr01, st)
+    masks = blob_masks(shape[0], shape[1], shape[2])
+    got = region_metrics(sr, hr, {"blob": masks}, st)
+    assert list(got) == ["psnr@blob", "ssim@blob"]
+    for i in range(shape[0]):
+        p, s = reference(sr[i], hr[i], masks[i], 255.0, channel == "rgb")
+        assert abs(got["psnr@blob"][i] - p) < TOL and abs(got["ssim@blob"][i] - s) < TOL
+
+
+def test_full_mask_equals_the_full_image_metrics_and_y_channel():
+    st = MetricSettings(data_range=255, channel="y")
+    sr01, hr01 = pair((2, 32, 32, 3), seed=3)
+    sr, hr = to_metric_domain(sr01, st), to_metric_domain(hr01, st)
+    got = region_metrics(sr, hr, {"all": np.ones((32, 32), bool)}, st, metrics=("psnr", "ssim", "mse"))
+    x, y = prepare_pair(sr, hr, st)
+    for i in range(2):
+        mse = np.mean((x[i] - y[i]) ** 2)
+        assert abs(got["mse@all"][i] - mse) < TOL
+        assert abs(got["psnr@all"][i] - 10 * math.log10(255**2 / mse)) < TOL
+        assert abs(got["ssim@all"][i] - ssim(x[i], y[i], st)[0]) < TOL
+
+
+def test_crop_border_applies_to_masks_like_images():
+    sr01, hr01 = pair((2, 40, 40), seed=5)
+    masks = blob_masks(2, 40, 40, seed=6)
+    cropped = region_metrics(to_metric_domain(sr01, MetricSettings()), to_metric_domain(hr01, MetricSettings()),
+                             {"b": masks}, MetricSettings(crop_border=4))
+    pre = region_metrics(to_metric_domain(sr01[:, 4:-4, 4:-4], MetricSettings()),
+                         to_metric_domain(hr01[:, 4:-4, 4:-4], MetricSettings()),
+                         {"b": masks[:, 4:-4, 4:-4]}, MetricSettings())
+    for k in pre:
+        np.testing.assert_allclose(cropped[k], pre[k], rtol=0, atol=TOL)
+
+
+def test_empty_region_is_nan_with_a_note_and_bad_masks_raise():
+    st = MetricSettings()
+    sr, hr = (to_metric_domain(a, st) for a in pair((2, 24, 24)))
+    edge = np.zeros((24, 24), bool)
+    edge[:2] = True  # only inside the SSIM margin
+    notes: list = []
+    got = region_metrics(sr, hr, {"none": np.zeros((24, 24), bool), "edge": edge}, st, notes=notes)
+    assert np.isnan(got["psnr@none"]).all() and np.isnan(got["ssim@none"]).all()
+    assert np.isfinite(got["psnr@edge"]).all() and np.isnan(got["ssim@edge"]).all()
+    assert {(c, r.split(" ")[0]) for _, c, r in notes} == {("psnr@none", "empty"), ("ssim@none", "empty"),
+                                                          ("ssim@edge", "empty")}
+    with pytest.raises(ValueError, match="expected bool"):
+        region_metrics(sr, hr, {"x": np.ones((24, 24), np.uint8)}, st)
+    with pytest.raises(ValueError, match="expected bool"):
+        region_metrics(sr, hr, {"x": np.ones((3, 24, 24), bool)}, st)
+    with pytest.raises(ValueError, match="unknown region metric"):
+        region_metrics(sr, hr, {"x": np.ones((24, 24), bool)}, st, metrics=("vif",))
+
+
+def test_thin_vessel_rule_on_lines_of_known_width():
+    v = np.zeros((40, 60), bool)
+    v[5, 5:55] = True          # 1 px wide
+    v[15:17, 5:55] = True      # 2 px
+    v[25:30, 5:55] = True      # 5 px
+    w = vessel_width(v)
+    assert w[5, 30] == 1 and w[15, 30] == 1 and w[27, 30] == 5 and w[25, 30] == 5
+    thin = thin_vessels(v, VesselRegionSettings().thin_max_width)
+    assert thin[5, 10:50].all() and thin[15:17, 10:50].all() and not thin[25:30, 10:50].any()
+    assert not (thin & ~v).any()
+
+
+def write_gif(path, mask):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path, format="GIF")
+
+
+def test_drive_masks_follow_the_image_transform(tmp_path):
+    """A raw image whose bright pixels are exactly the FOV mask: after the protocol's resize the
+    aligned mask matches the bright HR pixels (and a shifted mask does not)."""
+    h, w = 36, 30
+    yy, xx = np.mgrid[:h, :w]
+    fov = (yy - 17) ** 2 + ((xx - 13) * 1.2) ** 2 < 12**2
+    img = np.where(fov[..., None], 255, 0).astype(np.uint8).repeat(3, axis=2)
+    d = tmp_path / "DRIVE" / "test"
+    write_tiff(d / "images" / "01_test.tif", img)
+    write_gif(d / "mask" / "01_test_mask.gif", fov)
+    vessel = np.zeros((h, w), bool)
+    vessel[17, 4:24] = True
+    vessel[10:14, 12] = True
+    write_gif(d / "1st_manual" / "01_manual1.gif", vessel)
+    write_tiff(d / "images" / "02_test.tif", img)  # no mask files
+    p = get_protocol("drive", DriveParams(expected_hw=(h, w), hr_hw=(32, 32), hr_resize="cv2-bilinear"))
+    s1, s2 = list(p.samples(tmp_path))
+    r = p.regions(tmp_path, s1.meta)
+    assert set(r) == {"fov", "vessel", "thin_vessel"} and not r.notes
+    assert all(m.dtype == bool and m.shape == (32, 32) for m in r.values())
+    bright = np.round(s1.hr[..., 0] * 255) >= 128  # 8-bit HR: round(255 f) >= 128 <=> f >= 0.5
+    np.testing.assert_array_equal(r["fov"], bright)  # same bilinear geometry, same 0.5 threshold
+    assert not np.array_equal(np.roll(r["fov"], 1, axis=1), bright)
+    assert r["thin_vessel"].any() and not (r["thin_vessel"] & ~r["vessel"]).any()
+    np.testing.assert_array_equal(r["vessel"], resize_mask(vessel, (32, 32), "cv2-bilinear"))
+    missing = p.regions(tmp_path, s2.meta)  # never fatal: the files are named
+    assert dict(missing) == {} and len(missing.notes) == 2
+    assert "02_test_mask.gif: mask file not found" in missing.notes[0]
+    assert "02_manual1.gif: mask file not found" in missing.notes[1]
+
+
+def test_brats_brain_mask_is_the_nonzero_slice_padded(tmp_path):
+    make_brats_tree(tmp_path, {"HGG": ["H1", "H2"], "LGG": ["L1"]})
+    p = get_protocol("brats2018", BratsParams(expected_shape=(24, 24, 10), hr_hw=(32, 32)))
+    samples = list(p.samples(tmp_path, split="all"))
+    for s in samples:
+        r = p.regions(tmp_path, s.meta)
+        assert set(r) == {"brain"} and r["brain"].shape == (32, 32) and not r.notes
+        np.testing.assert_array_equal(r["brain"], s.hr > 0)
+        assert not r["brain"][:4].any()  # the 4-px pad is never brain
+    assert len(samples) == 3 * 7
+    lgg = next(s for s in samples if s.meta.source.endswith("L1_t1.nii.gz"))
+    (tmp_path / lgg.meta.source).unlink()
+    fresh = get_protocol("brats2018", BratsParams(expected_shape=(24, 24, 10), hr_hw=(32, 32)))
+    r = fresh.regions(tmp_path, lgg.meta)
+    assert dict(r) == {} and r.notes == [f"{lgg.meta.source}: T1 volume not found under data root {tmp_path}, "
+                                         "so no brain mask"]
+
+
+def test_protocols_without_regions_return_empty(tmp_path):
+    write_png(tmp_path / "NIH_ChestXray14" / "images" / "00000001_000.png", rng_image((32, 32)))
+    from medsr_bench.data_prep.protocols.chestxray14 import ChestXray14Params
+
+    p = get_protocol("chestxray14", ChestXray14Params(expected_hw=(32, 32)))
+    (s,) = p.samples(tmp_path)
+    r = p.regions(tmp_path, s.meta)
+    assert dict(r) == {} and r.notes == []
+
+
+def iou(m, ref):
+    return (m & ref).sum() / (m | ref).sum()
+
+
+def ring_contrast(v, g, fov):
+    """Mean of ``g`` on a 1-4 px ring around ``v`` (inside ``fov``) minus its mean on ``v``."""
+    from scipy.ndimage import binary_dilation
+
+    ring = binary_dilation(v, iterations=4) & ~binary_dilation(v, iterations=1) & fov
+    return g[ring].mean() - g[v & fov].mean()
+
+
+@pytest.mark.shared
+def test_drive_regions_on_real_data(shared_data):
+    """Real DRIVE: the FOV mask covers the non-black retina of the HR sample (better overlap than
+    when shifted); vessels (and thin vessels) are darker than their surroundings in the green
+    channel, most so at zero shift, i.e. the annotation is aligned to the pixel."""
+    p = get_protocol("drive")
+    for s in p.samples(shared_data, limit=2):
+        r = p.regions(shared_data, s.meta)
+        assert not r.notes and set(r) == {"fov", "vessel", "thin_vessel"}
+        fov, ves, thin = r["fov"], r["vessel"], r["thin_vessel"]
+        retina = s.hr.mean(axis=2) > 0.05
+        assert retina[fov].mean() > 0.99 and iou(fov, retina) > 0.99
+        assert all(iou(fov, retina) > iou(np.roll(fov, k, axis=a), retina) for k in (-3, 3) for a in (0, 1))
+        g = s.hr[..., 1]
+        for m in (ves, thin):
+            c0 = ring_contrast(m, g, fov)
+            assert c0 > 0.01
+            assert all(c0 > ring_contrast(np.roll(m, k, axis=a), g, fov) for k in (-1, 1) for a in (0, 1))
+        assert 0 < thin.sum() < ves.sum() and not (thin & ~ves).any() and (ves & ~fov).mean() < 0.01
