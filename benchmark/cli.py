@@ -163,6 +163,44 @@ def report(
     typer.echo(str(path.resolve()))
 
 
+@app.command()
+def check(
+    baseline: Path = typer.Option(..., "--baseline", help="Baseline CSV (a summary.csv committed "
+                                                         "earlier, e.g. results/baselines/cpu.csv)."),
+    run_dir: Path = typer.Option(..., "--run", help="Run directory written by `bench run`."),
+    atol: list[str] = typer.Option(None, "--atol", help="Absolute tolerance METRIC=VALUE "
+                                                        "(repeatable; VALUE alone: every metric). "
+                                                        "Default: the metric registry's."),
+    rtol: list[str] = typer.Option(None, "--rtol", help="Relative tolerance METRIC=VALUE "
+                                                        "(repeatable), as --atol."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the baseline from the run and "
+                                                        "print what changed (exit 0)."),
+) -> None:
+    """CI gate: compare the run's summary.csv with a baseline on (suite, dataset, variant, model,
+    metric). Exit 0 within tolerance; exit 1 with a diff table when a number moved or a row
+    appeared or vanished."""
+    from medsr_bench.benchmark.check import CheckError, run_check
+
+    created = update and not baseline.is_file()
+    try:
+        res = run_check(baseline, run_dir, atol, rtol, update=update)
+    except CheckError as e:
+        fail(str(e))
+    if created:
+        typer.echo(f"wrote new baseline {baseline} ({len(res.rows)} rows)")
+        return
+    if res.rows:
+        typer.echo(res.table())
+    if update:
+        typer.echo(f"updated {baseline}: " + ("no change" if res.ok else res.summary_line()))
+        return
+    typer.echo(res.summary_line())
+    if not res.ok:
+        typer.echo(f"if the change is intended: bench check --baseline {baseline} --run {run_dir} "
+                   "--update, and commit the baseline with the change")
+        raise typer.Exit(1)
+
+
 @app.command("suites")
 def list_suites() -> None:
     """List the suites, their datasets and paper tables."""
