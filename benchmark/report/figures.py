@@ -123,20 +123,29 @@ def crop_zoom_figure(panels: list[tuple[str, np.ndarray]], hr: np.ndarray, title
     n = len(panels)
     cols = max(1, min(n, per_row))
     rows = -(-n // cols)
-    aspect = hr.shape[0] / hr.shape[1]
-    zaspect = h / w
-    fig = plt.figure(figsize=(2.4 * cols, rows * 2.4 * (aspect + zaspect) + 0.8 * rows + 0.5))
-    grid = fig.add_gridspec(2 * rows, cols, hspace=0.08, wspace=0.06,
-                            height_ratios=[aspect, zaspect] * rows)
+    panel_w, gap, title_h = 2.4, 0.06, 0.55  # inches: panel width, gap, two-line title
+    aspect, zaspect = hr.shape[0] / hr.shape[1], h / w
+    row_h = title_h + panel_w * aspect + gap + panel_w * zaspect + 0.15
+    width = cols * panel_w + (cols - 1) * gap
+    height = rows * row_h + (0.45 if title else 0.0)
+    fig = plt.figure(figsize=(width, height))
+    ratios = []
+    for _ in range(rows):  # per panel row: title space, full image, gap, zoom, spacing
+        ratios += [title_h, panel_w * aspect, gap, panel_w * zaspect, 0.15]
+    grid = fig.add_gridspec(5 * rows, cols, height_ratios=ratios, hspace=0, wspace=gap / panel_w,
+                            left=0, right=1, bottom=0,
+                            top=1 - (0.45 / height if title else 0.0))
     for i, (label, img) in enumerate(panels):
+        label = "\n".join(_wrap_label(line) for line in label.split("\n"))
         r, c = divmod(i, cols)
-        top, bottom = fig.add_subplot(grid[2 * r, c]), fig.add_subplot(grid[2 * r + 1, c])
+        top, bottom = fig.add_subplot(grid[5 * r + 1, c]), fig.add_subplot(grid[5 * r + 3, c])
         cmap = "gray" if img.ndim == 2 else None
         top.imshow(np.clip(img, 0, 1), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         top.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor="#ff3b30", lw=1.6))
         bottom.imshow(np.clip(img[y : y + h, x : x + w], 0, 1), cmap=cmap, vmin=0, vmax=1,
                       interpolation="nearest")
-        top.set_title(label, fontsize=12, pad=4)
+        top.set_title(label, fontsize=12 if max(map(len, label.split("\n"))) <= 20 else 10.5,
+                      pad=4)
         for a in (top, bottom):
             a.set_xticks([])
             a.set_yticks([])
@@ -144,8 +153,16 @@ def crop_zoom_figure(panels: list[tuple[str, np.ndarray]], hr: np.ndarray, title
             sp.set_edgecolor("#ff3b30")
             sp.set_linewidth(1.6)
     if title:
-        fig.suptitle(title, fontsize=14, y=1.0)
+        fig.suptitle(title, fontsize=14, y=1 - 0.1 / height, va="top")
     return png_bytes(fig)
+
+
+def _wrap_label(line: str, width: int = 22) -> str:
+    """Keep a panel title within ``width`` characters: long model names break after a hyphen."""
+    if len(line) <= width or "-" not in line:
+        return line
+    cut = line.rfind("-", 0, width)
+    return line[: cut + 1] + "\n" + line[cut + 1 :] if cut > 0 else line
 
 
 def upsample_nearest(lr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
