@@ -87,10 +87,33 @@ def fetch_cmd(
     timeout: float = typer.Option(30.0, help="Network timeout in seconds."),
     force: bool = typer.Option(False, help="Download even when a verified file is present."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    all_files: bool = typer.Option(False, "--all", help="Every registered file (models and "
+                                   "auxiliary nets such as discriminators): download each missing "
+                                   "one that has a URL; one line per file that cannot be had."),
 ):
     """Download checkpoints into the cache with a progress bar and a sha256 check."""
     from medsr_bench.models.weights import WeightsError, cache_dir, fetch, weights_path
 
+    if all_files:
+        if names or url:
+            _err("--all takes no model names and no --url", 2)
+        failed = 0
+        for spec in _specs(None):
+            cfg = spec.pretrained
+            if weights_path(spec, weights_dir).is_file() and not force:
+                continue
+            if not cfg.url:
+                typer.echo(f"cannot fetch {spec.name} ({cfg.file}): no download URL; {cfg.obtain}")
+                continue
+            try:
+                path = fetch(spec, weights_dir, progress=progress, timeout=timeout, force=force)
+                typer.echo(f"ok {spec.name}: {path}")
+            except WeightsError as e:
+                typer.echo(f"cannot fetch {spec.name} ({cfg.file}): {e}", err=True)
+                failed += 1
+        if failed:
+            raise typer.Exit(1)
+        return
     specs = _specs(names)
     if url and len(specs) != 1:
         _err("--url needs exactly one model name", 2)
