@@ -75,7 +75,8 @@ def parse_overrides(items: list[str] | None, option: str) -> dict[str, float]:
         try:
             v = float(val)
         except ValueError:
-            raise CheckError(f"{option} {item!r}: expected METRIC=NUMBER (e.g. psnr=0.05) or NUMBER")
+            raise CheckError(f"{option} {item!r}: expected METRIC=NUMBER (e.g. psnr=0.05) "
+                             "or NUMBER") from None
         if v < 0 or math.isnan(v):
             raise CheckError(f"{option} {item!r}: tolerance must be >= 0")
         out[name.strip().lower() or "*"] = v

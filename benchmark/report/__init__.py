@@ -32,8 +32,8 @@ from medsr_bench.benchmark.report.paper import audit_psnr_mse, load_claims, load
 from medsr_bench.benchmark.report.rundata import RunData, RunDirError, Variant, load_run
 from medsr_bench.benchmark.report.verdicts import (
     CONTRADICTED,
-    REPRODUCED,
     DEFAULT_STATS,
+    REPRODUCED,
     StatsSettings,
     Verdicts,
     evaluate,

@@ -51,7 +51,7 @@ def distribution_figure(values: dict[str, dict[str, np.ndarray]], title: str = "
     fig, axes = _grid(len(metrics), height=max(2.6, 0.32 * n_models + 1.2))
     for ax, (metric, d) in zip(axes, metrics.items(), strict=True):
         names = list(d)[::-1]  # first model on top
-        ax.boxplot([d[k] for k in names], vert=False, widths=0.6, showfliers=False)
+        ax.boxplot([d[k] for k in names], orientation="horizontal", widths=0.6, showfliers=False)
         rng = np.random.default_rng(0)
         for i, k in enumerate(names, start=1):
             ax.plot(d[k], i + rng.uniform(-0.15, 0.15, len(d[k])), "o", ms=3, alpha=0.6,
