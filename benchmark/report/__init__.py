@@ -75,6 +75,12 @@ def _paper_rank(meta: dict, name: str) -> tuple:
     return (0, paper, name) if paper.startswith("P") else (1, "", name)
 
 
+def _paper_label(meta: dict, suite: str) -> str:
+    """``"P1"``..``"P4"`` for a paper's suite, ``""`` for the others (demo)."""
+    paper = meta.get("suites", {}).get(suite, {}).get("paper", "")
+    return paper if paper.startswith("P") else ""
+
+
 def _delta(c) -> dict:
     """Display of a cell's Δ: text, direction word and CSS class."""
     if c.n == 0 or not math.isfinite(c.diff):
@@ -236,8 +242,10 @@ class _Builder:
         audit = audit_psnr_mse(self.paper)
         for name in sorted(meta.get("suites", {}), key=lambda n: _paper_rank(meta, n)):
             s = meta["suites"][name]
+            paper = _paper_label(meta, name)
             suite = {"name": name, "meta": s, "anchor": f"suite-{name}",
-                     "anchor_title": f"{s.get('paper', '')} {name}".strip()}
+                     "heading": f"{paper} — {s.get('title', name)}" if paper
+                     else s.get("title", name), "anchor_title": f"{paper} {name}".strip()}
             claims = []
             for cv in (c for c in self.v.claims if c.suite == name):
                 panels = [{"better": c.better, "worse": c.worse, "metric": c.metric,
@@ -276,7 +284,7 @@ class _Builder:
             means = ok.groupby("model")[metric].mean() if len(ok) else pd.Series(dtype=float)
             if means.dropna().empty:
                 continue
-            paper = self.run.meta["suites"].get(v.suite, {}).get("paper", "")
+            paper = _paper_label(self.run.meta, v.suite)
             cols.append({"title": f"{paper} {v.protocol}".strip(), "sub": v.dataset + (
                 f" · {v.label}" if v.label else ""), "key": (v.suite, v.protocol, v.id)})
             values[(v.suite, v.protocol, v.id)] = means
