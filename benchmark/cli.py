@@ -290,11 +290,35 @@ def settings_cmd(group: str = typer.Argument(None, help="Only this group (metric
 @app.command()
 def report(
     run_dir: Path = typer.Option(None, "--run", help="Run directory [default: newest in results/runs]."),
-    out: Path = typer.Option(None, "--out", "-o", help="HTML file [default reports/<run>.html]."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output file [default reports/<run>.<ext>]."),
+    fmt: str = typer.Option("html", "--format", "-f",
+                            help="html (the page) | md | csv | json | latex (paper-vs-reproduced "
+                                 "tables and verdicts; csv also writes <out>-claims.csv)."),
+    zoom: str = typer.Option(None, "--zoom", help="Crop-zoom region x,y,w,h in HR pixels for every "
+                                                  "figure [default: the most detailed window of "
+                                                  "each HR image]."),
+    main_metric: str = typer.Option("ssim", "--main-metric",
+                                    help="Metric of the summary heatmap (ssim: reported by all "
+                                         "four papers)."),
 ) -> None:
-    """Render a run as a self-contained HTML page (paper vs reproduced, per-image, crop-zoom)."""
-    from medsr_bench.benchmark.report import ReportError, render_report
+    """Render a run: the HTML page (verdicts, paper vs reproduced, plots, crop-zoom) or the tables."""
+    from medsr_bench.benchmark.report import (
+        FORMATS,
+        ReportError,
+        ReportSettings,
+        default_extension,
+        render_report,
+    )
+    from medsr_bench.benchmark.report.figures import parse_region
 
+    if fmt not in FORMATS:
+        fail(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    region = None
+    if zoom is not None:
+        try:
+            region = parse_region(zoom)
+        except ValueError as e:
+            fail(str(e))
     if run_dir is None:
         runs = sorted(Path("results/runs").glob("*/run.json"), key=lambda p: p.stat().st_mtime)
         if not runs:
@@ -302,12 +326,52 @@ def report(
         run_dir = runs[-1].parent
     if not (run_dir / "run.json").is_file():
         fail(f"--run {run_dir}: no run.json (expected a folder written by `bench run`)")
-    out = out or Path("reports") / f"{run_dir.name}.html"
+    out = out or Path("reports") / f"{run_dir.name}{default_extension(fmt)}"
     try:
-        path = render_report(run_dir, out)
+        paths = render_report(run_dir, out, fmt,
+                              ReportSettings(main_metric=main_metric.lower(), zoom=region))
     except ReportError as e:
         fail(str(e))
-    typer.echo(str(path.resolve()))
+    for p in paths:
+        typer.echo(str(p.resolve()))
+
+
+@app.command()
+def check(
+    baseline: Path = typer.Option(..., "--baseline", help="Baseline CSV (a summary.csv committed "
+                                                         "earlier, e.g. results/baselines/cpu.csv)."),
+    run_dir: Path = typer.Option(..., "--run", help="Run directory written by `bench run`."),
+    atol: list[str] = typer.Option(None, "--atol", help="Absolute tolerance METRIC=VALUE "
+                                                        "(repeatable; VALUE alone: every metric). "
+                                                        "Default: the metric registry's."),
+    rtol: list[str] = typer.Option(None, "--rtol", help="Relative tolerance METRIC=VALUE "
+                                                        "(repeatable), as --atol."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the baseline from the run and "
+                                                        "print what changed (exit 0)."),
+) -> None:
+    """CI gate: compare the run's summary.csv with a baseline on (suite, dataset, variant, model,
+    metric). Exit 0 within tolerance; exit 1 with a diff table when a number moved or a row
+    appeared or vanished."""
+    from medsr_bench.benchmark.check import CheckError, run_check
+
+    created = update and not baseline.is_file()
+    try:
+        res = run_check(baseline, run_dir, atol, rtol, update=update)
+    except CheckError as e:
+        fail(str(e))
+    if created:
+        typer.echo(f"wrote new baseline {baseline} ({len(res.rows)} rows)")
+        return
+    if res.rows:
+        typer.echo(res.table())
+    if update:
+        typer.echo(f"updated {baseline}: " + ("no change" if res.ok else res.summary_line()))
+        return
+    typer.echo(res.summary_line())
+    if not res.ok:
+        typer.echo(f"if the change is intended: bench check --baseline {baseline} --run {run_dir} "
+                   "--update, and commit the baseline with the change")
+        raise typer.Exit(1)
 
 
 @app.command("suites")

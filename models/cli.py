@@ -87,10 +87,28 @@ def fetch_cmd(
     timeout: float = typer.Option(30.0, help="Network timeout in seconds."),
     force: bool = typer.Option(False, help="Download even when a verified file is present."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    all_files: bool = typer.Option(False, "--all", help="Every registered file (models and "
+                                   "auxiliary nets such as discriminators): download each missing "
+                                   "one that has a URL; one line per file that cannot be had."),
 ):
     """Download checkpoints into the cache with a progress bar and a sha256 check."""
-    from medsr_bench.models.weights import WeightsError, cache_dir, fetch, weights_path
+    from medsr_bench.models.weights import cache_dir, weights_path
 
+    if all_files:
+        if names or url:
+            _err("--all takes no model names and no --url", 2)
+        todo = []
+        for spec in _specs(None):
+            cfg = spec.pretrained
+            if weights_path(spec, weights_dir).is_file() and not force:
+                continue
+            if not cfg.url:
+                typer.echo(f"cannot fetch {spec.name} ({cfg.file}): no download URL; {cfg.obtain}")
+                continue
+            todo.append(spec)
+        _fetch_each(todo, lambda spec, e: f"cannot fetch {spec.name} ({spec.pretrained.file}): {e}",
+                    weights_dir=weights_dir, progress=progress, timeout=timeout, force=force)
+        return
     specs = _specs(names)
     if url and len(specs) != 1:
         _err("--url needs exactly one model name", 2)
@@ -99,13 +117,22 @@ def fetch_cmd(
         if not specs:
             typer.echo(f"nothing to fetch in {cache_dir(weights_dir)}")
             return
+    _fetch_each(specs, lambda spec, e: f"error: {e}", weights_dir=weights_dir, url=url,
+                progress=progress, timeout=timeout, force=force)
+
+
+def _fetch_each(specs, fail_line, **fetch_kwargs) -> None:
+    """Fetch every spec, one line each (``ok NAME: PATH`` or ``fail_line(spec, error)`` on
+    stderr); exit code 1 when any failed."""
+    from medsr_bench.models.weights import WeightsError, fetch
+
     failed = 0
     for spec in specs:
         try:
-            path = fetch(spec, weights_dir, url=url, progress=progress, timeout=timeout, force=force)
+            path = fetch(spec, **fetch_kwargs)
             typer.echo(f"ok {spec.name}: {path}")
         except WeightsError as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(fail_line(spec, e), err=True)
             failed += 1
     if failed:
         raise typer.Exit(1)

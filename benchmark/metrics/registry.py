@@ -14,12 +14,45 @@ A per-image function has the signature ``fn(sr, hr, settings) -> (value, note)``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 PerImageFn = Callable[[np.ndarray, np.ndarray, object], tuple[float, str]]
+
+
+@dataclass(frozen=True)
+class CheckTolerance:
+    """Default tolerance of ``bench check`` for a metric's summary mean: a value passes when
+    ``|now - baseline| <= atol + rtol * |baseline|`` (numpy.isclose's rule), with the reason."""
+
+    atol: float
+    rtol: float
+    reason: str
+
+
+# Why these sizes: on CPU the same code and inputs give the same numbers up to float32 reassociation
+# (BLAS build, thread count), which flips a few SR pixels by one 8-bit level at most. That moves a
+# mean over a handful of images by about 1e-3 dB of PSNR and 1e-5 of SSIM/VIF; any real change
+# (resize kernel, blur, crop, channel, weights) moves them by orders of magnitude more. Errors scale
+# with the data range (8-bit vs [0, 1]), so they get a relative tolerance.
+_CHECK_TOLERANCES = {
+    "psnr": CheckTolerance(0.01, 0.0, "0.01 dB: 10x the drift of float32 reassociation on CPU; "
+                                      "papers print PSNR to 2 decimals"),
+    "ssim": CheckTolerance(1e-4, 0.0, "1e-4: 10x the reassociation drift; papers print SSIM to "
+                                      "2-4 decimals"),
+    "ms-ssim": CheckTolerance(1e-4, 0.0, "as SSIM"),
+    "vif": CheckTolerance(1e-4, 0.0, "1e-4: 10x the reassociation drift of the float64 VIF"),
+    "mse": CheckTolerance(0.0, 1e-3, "0.1 % relative: units depend on data_range (8-bit or [0, 1])"),
+    "rmse": CheckTolerance(0.0, 1e-3, "as MSE"),
+    "mae": CheckTolerance(0.0, 1e-3, "as MSE"),
+    "nrmse": CheckTolerance(0.0, 1e-3, "as MSE (unitless but scale-free)"),
+    "niqe": CheckTolerance(0.01, 0.0, "0.01: NIQE is printed to 2 decimals"),
+    "lpips": CheckTolerance(1e-4, 0.0, "1e-4: 10x the float32 drift of the AlexNet features"),
+}
+_FALLBACK_TOLERANCE = CheckTolerance(0.0, 1e-6, "no stated tolerance: near-exact (relative 1e-6)")
 
 
 @dataclass(frozen=True)
@@ -38,6 +71,8 @@ class MetricSpec:
         description: one line with the formula and the source (paper / equation).
         no_reference: True when only the SR image is used (NIQE).
         fn: per-image implementation (see module doc); not part of equality or repr.
+        check_tolerance: default tolerance of ``bench check`` with its reason; filled from
+            ``_CHECK_TOLERANCES`` by :func:`register_metric` when not given.
     """
 
     name: str
@@ -49,6 +84,7 @@ class MetricSpec:
     description: str
     no_reference: bool = False
     fn: PerImageFn | None = field(default=None, compare=False, repr=False)
+    check_tolerance: CheckTolerance | None = None
 
     def to_dict(self) -> dict:
         """JSON-serialisable description (without the function)."""
@@ -61,6 +97,8 @@ class MetricSpec:
             "unit": self.unit,
             "description": self.description,
             "no_reference": self.no_reference,
+            "check_tolerance": (None if self.check_tolerance is None
+                                else dataclasses.asdict(self.check_tolerance)),
         }
 
 
@@ -73,6 +111,9 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
     """Add ``spec`` to the registry (a second registration of the same name raises ``KeyError``)."""
     if spec.name in _REGISTRY:
         raise KeyError(f"metric {spec.name!r} registered twice")
+    if spec.check_tolerance is None:
+        spec = dataclasses.replace(
+            spec, check_tolerance=_CHECK_TOLERANCES.get(spec.name, _FALLBACK_TOLERANCE))
     _REGISTRY[spec.name] = spec
     return spec
 

@@ -1,220 +1,391 @@
-"""``bench report``: render a run directory as one self-contained HTML page.
+"""``bench report``: a run directory as one self-contained HTML page, or its paper-vs-reproduced
+tables and verdicts as Markdown, CSV, JSON or LaTeX (:mod:`.export`).
 
-Sections per suite: the paper's reported numbers beside the reproduced mean +- std (n) with the
-difference; every model on every dataset; per-image tables; a crop-zoom figure per dataset; the
-metric settings and protocol parameters used. Missing cells carry their reason and the command that
-fixes it. Figures are embedded as base64 PNG, so the page is one file.
+The page, results first: the headline "k of n paper cells and j of m claims reproduced", a table
+of contents, the claim verdicts, a method x protocol heatmap of the main metric; then one section
+per suite in paper order (P1-P4, then the rest): claims with their paired per-image scatter, and
+per protocol (and per variant of its settings) the paper's numbers beside our mean, 95 % CI and n
+with Δ coloured by direction, every computed model, the per-image distributions, one crop-zoom
+figure per sample image (embedded once, referenced by every suite that uses it) and the settings.
+Models that were not computed are gathered into one collapsed list with their reason and the
+command that fetches every downloadable file. Figures are base64 PNGs: the page is one file.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 
-from medsr_bench.benchmark.report.figures import crop_zoom_figure, read_png01, upsample_nearest
-from medsr_bench.benchmark.report.paper import audit_psnr_mse, load_paper_tables
-from medsr_bench.benchmark.results_io import atomic_write_text, read_per_image
+from medsr_bench.benchmark.report.export import EXTENSIONS, FORMATS, num
+from medsr_bench.benchmark.report.figures import (
+    Region,
+    crop_zoom_figure,
+    read_png01,
+    upsample_nearest,
+)
+from medsr_bench.benchmark.report.paper import audit_psnr_mse, load_claims, load_paper_tables
+from medsr_bench.benchmark.report.rundata import RunData, RunDirError, Variant, load_run
+from medsr_bench.benchmark.report.verdicts import (
+    CONTRADICTED,
+    DEFAULT_STATS,
+    REPRODUCED,
+    StatsSettings,
+    Verdicts,
+    evaluate,
+    higher_is_better,
+)
+
+__all__ = ["FORMATS", "ReportError", "ReportSettings", "build_context", "render_report"]
 
 
 class ReportError(Exception):
     """The run directory cannot be rendered (missing or unreadable files). One line."""
 
 
-def fmt(v, digits: int = 4) -> str:
-    """Number for display: '' for None/NaN, 'inf' for infinity, else ``digits`` significant-ish."""
-    if v is None:
-        return ""
+@dataclass(frozen=True)
+class ReportSettings:
+    """Choices of the page (defaults stated).
+
+    Attributes:
+        main_metric: metric of the summary heatmap (default ``"ssim"``: the one metric all four
+            papers report).
+        zoom: crop-zoom region (x, y, w, h) in HR pixels for every figure, or None for the most
+            detailed window of each HR image (deterministic).
+        per_row: crop-zoom panels per row (default 6).
+        stats: intervals and tests of the verdicts.
+    """
+
+    main_metric: str = "ssim"
+    zoom: Region | None = None
+    per_row: int = 6
+    stats: StatsSettings = DEFAULT_STATS
+
+
+def _b64(png: bytes | None) -> str | None:
+    return base64.b64encode(png).decode() if png else None
+
+
+def _paper_rank(meta: dict, name: str) -> tuple:
+    paper = meta.get("suites", {}).get(name, {}).get("paper", "")
+    return (0, paper, name) if paper.startswith("P") else (1, "", name)
+
+
+def _paper_label(meta: dict, suite: str) -> str:
+    """``"P1"``..``"P4"`` for a paper's suite, ``""`` for the others (demo)."""
+    paper = meta.get("suites", {}).get(suite, {}).get("paper", "")
+    return paper if paper.startswith("P") else ""
+
+
+def _delta(c) -> dict:
+    """Display of a cell's Δ: text, direction word and CSS class."""
+    if c.n == 0 or not math.isfinite(c.diff):
+        return {"text": "", "word": "", "cls": ""}
+    if c.inside_ci:
+        return {"text": num(c.diff, signed=True), "word": "within CI", "cls": "same"}
+    if c.better is None:
+        return {"text": num(c.diff, signed=True), "word": "equal", "cls": "same"}
+    return {"text": num(c.diff, signed=True), "word": "better" if c.better else "worse",
+            "cls": "better" if c.better else "worse"}
+
+
+def _cell_row(c) -> dict:
+    ci = f"[{num(c.ci_low)}, {num(c.ci_high)}]" if math.isfinite(c.ci_low) else ""
+    paper = num(c.paper) + (f" ± {num(c.paper_std)}" if c.paper_std is not None else "")
+    return {"model": c.model, "metric": c.metric, "paper": paper, "split": c.split,
+            "source": c.source, "n": c.n, "mean": num(c.mean), "ci": ci, "delta": _delta(c),
+            "verdict": c.verdict, "reason": c.reason, "missing": c.n == 0}
+
+
+def _claim_row(cv, figure_b64: str | None) -> dict:
+    comps = []
+    for c in cv.comparisons:
+        comps.append({"pair": f"{c.better} > {c.worse}", "metric": c.metric, "n": c.n,
+                      "diff": num(c.mean_diff, signed=True),
+                      "ci": f"[{num(c.ci_low)}, {num(c.ci_high)}]" if math.isfinite(c.ci_low) else "",
+                      "p": num(c.p_value), "p_holm": num(c.p_holm), "verdict": c.verdict,
+                      "reason": c.reason})
+    return {"id": cv.id, "statement": cv.statement, "source": cv.source, "label": cv.label,
+            "split": cv.split, "protocol": cv.protocol, "verdict": cv.verdict,
+            "reason": cv.reason, "comparisons": comps, "figure": figure_b64}
+
+
+class _Builder:
+    def __init__(self, run: RunData, verdicts: Verdicts, paper: pd.DataFrame, s: ReportSettings):
+        self.run, self.v, self.paper, self.s = run, verdicts, paper, s
+        self.models = run.model_order()
+        self.figures: dict[tuple, dict] = {}  # crop-zoom figures, embedded once
+
+    # -- models not computed ------------------------------------------------------------------
+    def not_computed(self) -> list[dict]:
+        from medsr_bench.models.registry import get_spec
+
+        out = []
+        for name in self.models:
+            m = self.run.meta["models"][name]
+            if m.get("status", "ok") == "ok":
+                continue
+            try:
+                spec = get_spec(name)
+                url = bool(spec.pretrained and spec.pretrained.url)
+            except KeyError:
+                url = False
+            out.append({"name": name, "status": m.get("status", ""), "note": m.get("note", ""),
+                        "downloadable": url})
+        return out
+
+    # -- crop-zoom ----------------------------------------------------------------------------
+    def crop_zoom(self, v: Variant, suite_title: str) -> dict | None:
+        if not v.samples_dir:
+            return None
+        d = self.run.run_dir / v.samples_dir
+        key = (v.dataset, str(d))
+        if key in self.figures:
+            f = self.figures[key]
+            f["users"].append(suite_title)  # same list object as in the first embedding
+            return {**f, "b64": None}
+        if not (d / "hr.png").is_file() or not (d / "lr.png").is_file():
+            return None
+        hr, lr = read_png01(d / "hr.png"), read_png01(d / "lr.png")
+        panels = [(f"LR {lr.shape[1]}x{lr.shape[0]}\n(nearest view)", upsample_nearest(lr, hr.shape))]
+        rows = self.run.rows(v)
+        for m in self.models:
+            p = d / f"{m}.png"
+            if not p.is_file():
+                continue
+            label = m
+            r = rows[(rows.image_id == v.figure_image) & (rows.model == m)]
+            if len(r) and {"psnr", "ssim"} <= set(r.columns):
+                label += f"\n{num(r.psnr.iloc[0])} dB / {num(r.ssim.iloc[0])}"
+            panels.append((label, read_png01(p)))
+        panels.append((f"HR {hr.shape[1]}x{hr.shape[0]}", hr))
+        png = crop_zoom_figure(panels, hr, title=f"{v.dataset} / {v.figure_image}",
+                               region=self.s.zoom, per_row=self.s.per_row)
+        fig = {"id": f"fig-{len(self.figures) + 1}", "number": len(self.figures) + 1,
+               "dataset": v.dataset, "image": v.figure_image, "first": suite_title,
+               "users": [suite_title]}
+        self.figures[key] = fig
+        return {**fig, "b64": _b64(png)}
+
+    # -- one variant of one protocol ----------------------------------------------------------
+    def variant_section(self, v: Variant, suite: dict, metrics: list[str]) -> dict:
+        from medsr_bench.benchmark.report.plots import distribution_figure
+
+        cells = [c for c in self.v.cells if c.suite == v.suite and c.protocol == v.protocol
+                 and c.variant == v.id]
+        prows = self.paper[(self.paper.suite == v.suite) & (self.paper.protocol == v.protocol)
+                           & (self.paper.image != "")]
+        rows = self.run.rows(v)
+        ok = rows[rows.status == "ok"] if len(rows) else rows
+        computed, absent = [], []
+        summ = self.run.summary
+        summ = summ[(summ.suite == v.suite) & (summ.dataset == (v.dataset or ""))
+                    & (summ.variant == v.id)] if not summ.empty else summ
+        for m in self.models:
+            mr = rows[rows.model == m] if len(rows) else rows
+            if mr.empty:
+                continue
+            if (mr.status == "ok").any():
+                vals = []
+                for k in metrics:
+                    x = pd.to_numeric(ok[ok.model == m][k], errors="coerce") if k in ok else None
+                    x = x[x.notna()] if x is not None else None
+                    if x is None or x.empty:
+                        vals.append(("", ""))
+                    else:
+                        sd = x.std(ddof=1) if len(x) > 1 else math.nan
+                        vals.append((num(x.mean()), f"± {num(sd)}" if math.isfinite(sd) else ""))
+                computed.append({"model": m, "values": vals, "n": int((mr.status == "ok").sum())})
+            else:
+                absent.append({"model": m, "status": str(mr.status.iloc[0])})
+        dist = {k: {m: pd.to_numeric(ok[ok.model == m][k], errors="coerce").dropna().to_numpy()
+                    for m in dict.fromkeys(ok.model)} for k in metrics[:3] if k in ok}
+        per_image = [{"image_id": r["image_id"], "model": r["model"],
+                      "values": [num(r.get(k)) for k in metrics]}
+                     for r in ok.to_dict("records")] if len(ok) else []
+        per_img_cmp = []
+        for m in dict.fromkeys(prows.model):
+            for k in dict.fromkeys(prows.metric):
+                vals = prows[(prows.model == m) & (prows.metric == k)]
+                x = pd.to_numeric(ok[ok.model == m][k], errors="coerce").dropna() \
+                    if k in ok and len(ok) else pd.Series(dtype=float)
+                per_img_cmp.append({
+                    "model": m, "metric": k, "source": vals.source.iloc[0],
+                    "paper": ", ".join(f"{i}: {num(x_)}" for i, x_ in zip(vals.image, vals.value,
+                                                                             strict=True)),
+                    "ours": (f"{num(x.min())} – {num(x.max())} (mean {num(x.mean())}, n {len(x)})"
+                             if len(x) else ""),
+                    "missing": "" if len(x) else
+                    ("missing weights" if any(a["model"] == m and a["status"] == "missing-weights"
+                                              for a in absent) else "not computed")})
+        return {
+            "v": v, "meta": v.meta, "dataset": v.dataset, "usable": v.usable,
+            "cells": [_cell_row(c) for c in cells], "per_img_cmp": per_img_cmp,
+            "computed": computed, "absent": absent, "metrics": metrics,
+            "summary_rows": len(summ),
+            "dist": _b64(distribution_figure(dist, title=f"{v.dataset}: per-image values"))
+            if any(dist.values()) else None,
+            "crop": self.crop_zoom(v, suite["anchor_title"]) if v.usable else None,
+            "per_image": per_image,
+        }
+
+    # -- suites -------------------------------------------------------------------------------
+    def suites(self) -> list[dict]:
+        from medsr_bench.benchmark.report.plots import paired_scatter_figure
+
+        meta = self.run.meta
+        out = []
+        audit = audit_psnr_mse(self.paper)
+        for name in sorted(meta.get("suites", {}), key=lambda n: _paper_rank(meta, n)):
+            s = meta["suites"][name]
+            paper = _paper_label(meta, name)
+            suite = {"name": name, "meta": s, "anchor": f"suite-{name}",
+                     "heading": f"{paper} — {s.get('title', name)}" if paper
+                     else s.get("title", name), "anchor_title": f"{paper} {name}".strip()}
+            claims = []
+            for cv in (c for c in self.v.claims if c.suite == name):
+                panels = [{"better": c.better, "worse": c.worse, "metric": c.metric,
+                           "higher_is_better": higher_is_better(c.metric), "pairs": c.pairs,
+                           "verdict": c.verdict} for c in cv.comparisons]
+                claims.append(_claim_row(cv, _b64(paired_scatter_figure(panels, title=cv.id))))
+            protocols = []
+            for d in s.get("datasets", []):
+                variants = self.run.variants_of(name, d.get("protocol", ""))
+                protocols.append({
+                    "protocol": d.get("protocol", ""), "paper_table": d.get("paper_table", ""),
+                    "eval": d.get("eval", {}), "many": len(variants) > 1,
+                    "variants": [self.variant_section(v, suite, s.get("metrics", []))
+                                 for v in variants]})
+            suite.update(claims=claims, protocols=protocols,
+                         audit=[a for a in audit if a["suite"] == name])
+            out.append(suite)
+        return out
+
+    # -- heatmap ------------------------------------------------------------------------------
+    def heatmap(self) -> dict:
+        """Method x protocol table of the main metric's mean, coloured per column (best = darkest)."""
+        import matplotlib
+
+        metric = self.s.main_metric
+        try:
+            hib = higher_is_better(metric)
+        except KeyError:
+            hib = True
+        cols, values = [], {}
+        for v in sorted(self.run.variants, key=lambda v: _paper_rank(self.run.meta, v.suite)):
+            rows = self.run.rows(v)
+            if rows.empty or metric not in rows:
+                continue
+            ok = rows[rows.status == "ok"]
+            means = ok.groupby("model")[metric].mean() if len(ok) else pd.Series(dtype=float)
+            if means.dropna().empty:
+                continue
+            paper = _paper_label(self.run.meta, v.suite)
+            cols.append({"title": f"{paper} {v.protocol}".strip(), "sub": v.dataset + (
+                f" · {v.label}" if v.label else ""), "key": (v.suite, v.protocol, v.id)})
+            values[(v.suite, v.protocol, v.id)] = means
+        cmap = matplotlib.colormaps["YlGn"]
+        rows_out = []
+        models = [m for m in self.models if any(m in s.dropna().index for s in values.values())]
+        spans = {}
+        for k, s in values.items():
+            s = s.dropna()
+            spans[k] = (float(s.min()), float(s.max()))
+        for m in models:
+            cells = []
+            for c in cols:
+                s = values[c["key"]]
+                x = s.get(m, math.nan)
+                if x is None or not math.isfinite(float(x)):
+                    cells.append({"text": "", "bg": "", "fg": ""})
+                    continue
+                lo, hi = spans[c["key"]]
+                t = 0.5 if hi == lo else (float(x) - lo) / (hi - lo)
+                t = t if hib else 1 - t
+                rgba = cmap(0.1 + 0.75 * t)
+                bg = matplotlib.colors.to_hex(rgba)
+                lum = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]
+                cells.append({"text": num(x), "bg": bg, "fg": "#000" if lum > 0.55 else "#fff"})
+            rows_out.append({"model": m, "cells": cells})
+        return {"metric": metric, "higher_is_better": hib, "cols": cols, "rows": rows_out}
+
+
+def build_context(run_dir: Path, settings: ReportSettings = ReportSettings()) -> dict:
+    """Everything the template shows, computed from the run directory.
+
+    Raises:
+        ReportError: the run directory cannot be read.
+    """
+    from medsr_bench.benchmark.report.plots import training_figures
+
     try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if math.isnan(f):
-        return ""
-    if math.isinf(f):
-        return "inf" if f > 0 else "-inf"
-    if f != 0 and (abs(f) >= 1000 or abs(f) < 1e-3):
-        return f"{f:.{digits - 1}e}"
-    return f"{f:.{digits}f}" if abs(f) < 10 else f"{f:.{max(digits - 2, 1)}f}"
-
-
-def _read(run_dir: Path):
-    try:
-        meta = json.loads((run_dir / "run.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ReportError(f"{run_dir / 'run.json'}: unreadable ({e})") from e
-    summary = pd.DataFrame()
-    per_image = pd.DataFrame()
-    if (run_dir / "summary.csv").is_file():
-        summary = pd.read_csv(run_dir / "summary.csv", keep_default_na=False, na_values=[""])
-    if (run_dir / "per_image.csv").is_file():
-        per_image = read_per_image(run_dir / "per_image.csv")
-    return meta, summary, per_image
-
-
-def _row_notes(per_image: pd.DataFrame) -> dict:
-    """(suite, dataset, model) -> the note of its first non-ok row (why the cell is blank)."""
-    if per_image.empty:
-        return {}
-    bad = per_image[per_image.status != "ok"]
-    notes = bad.note.fillna("").astype(str) if "note" in bad else pd.Series("", index=bad.index)
-    return {(r.suite, r.dataset, r.model): n
-            for r, n in zip(bad.itertuples(index=False), notes, strict=True)}
-
-
-def _cell(summary: pd.DataFrame, notes: dict, suite: str, dataset: str | None, model: str,
-          metric: str) -> dict:
-    """Reproduced value of one (suite, dataset, model, metric): mean, std, n, status, note."""
-    if dataset is None:
-        return {"status": "skipped", "text": "", "note": "dataset absent"}
-    if summary.empty:
-        return {"status": "not-run", "text": "", "note": "no summary.csv"}
-    sel = summary[(summary.suite == suite) & (summary.dataset == dataset)
-                  & (summary.model == model) & (summary.metric == metric)]
-    if sel.empty:
-        return {"status": "not-run", "text": "",
-                "note": f"not in this run (add --models {model})"}
-    r = sel.iloc[0]
-    if r.status != "ok":
-        return {"status": r.status, "text": "",
-                "note": notes.get((suite, dataset, model)) or r.status}
-    text = fmt(r["mean"]) + (f" ± {fmt(r['std'])}" if pd.notna(r["std"]) else " (n=1)")
-    return {"status": "ok", "mean": r["mean"], "std": r["std"], "n": int(r["n"]),
-            "text": text, "note": ""}
-
-
-def _figure(run_dir: Path, dataset: str, image_id: str, per_image: pd.DataFrame,
-            suite: str | None, models: list[str], samples_dir: str = "") -> str | None:
-    d = run_dir / samples_dir if samples_dir else run_dir / "samples" / dataset / image_id
-    if not (d / "hr.png").is_file():
-        return None
-    hr = read_png01(d / "hr.png")
-    lr = read_png01(d / "lr.png")
-    panels = [(f"LR ({lr.shape[1]}x{lr.shape[0]}, nearest view)", upsample_nearest(lr, hr.shape))]
-    for m in models:
-        p = d / f"{m}.png"
-        if not p.is_file():
-            continue
-        label = m
-        if suite is not None and not per_image.empty:
-            row = per_image[(per_image.suite == suite) & (per_image.dataset == dataset)
-                            & (per_image.image_id == image_id) & (per_image.model == m)]
-            if len(row) and "psnr" in row and "ssim" in row:
-                label += f"\n{fmt(row.psnr.iloc[0], 2)} dB / {fmt(row.ssim.iloc[0], 3)}"
-        panels.append((label, read_png01(p)))
-    panels.append((f"HR ({hr.shape[1]}x{hr.shape[0]})", hr))
-    png = crop_zoom_figure(panels, hr, title=f"{dataset} / {image_id}")
-    return base64.b64encode(png).decode()
-
-
-def _comparison(prows: pd.DataFrame, summary, notes, suite, dataset) -> list[dict]:
-    """Paper mean (+- std) beside the reproduced cell and the difference, one row per metric."""
-    out = []
-    for r in prows[prows["image"] == ""].itertuples(index=False):
-        c = _cell(summary, notes, suite, dataset, r.model, r.metric)
-        out.append({
-            "model": r.model, "metric": r.metric,
-            "paper": fmt(r.value) + (f" ± {fmt(r.std)}" if pd.notna(r.std) else ""),
-            "paper_split": r.split, "source": r.source, "cell": c,
-            "diff": fmt(c["mean"] - r.value if c["status"] == "ok" else None),
-            "n": c.get("n", ""),
-        })
-    return out
-
-
-def _per_image_comparison(prows: pd.DataFrame, summary, notes, suite, dataset) -> list[dict]:
-    """Papers that report single images (P2): their values beside our mean +- std."""
-    per_img = prows[prows["image"] != ""]
-    out = []
-    for m in dict.fromkeys(per_img.model):
-        for metric in dict.fromkeys(per_img.metric):
-            vals = per_img[(per_img.model == m) & (per_img.metric == metric)]
-            out.append({
-                "model": m, "metric": metric,
-                "paper": ", ".join(f"{i}: {fmt(v)}"
-                                   for i, v in zip(vals.image, vals.value, strict=True)),
-                "cell": _cell(summary, notes, suite, dataset, m, metric),
-                "source": vals.source.iloc[0]})
-    return out
-
-
-def _section(run_dir: Path, meta: dict, d: dict, suite: str, metrics: list[str], ctx: dict) -> dict:
-    """One dataset of one suite: comparison tables, every model, per-image rows, figure."""
-    summary, per_image, notes, paper = ctx["summary"], ctx["per_image"], ctx["notes"], ctx["paper"]
-    ds_meta = meta.get("datasets", {}).get(d["protocol"], {})
-    dataset = ds_meta.get("dataset") if ds_meta.get("status") in ("done", "running",
-                                                                  "incomplete") else None
-    prows = paper[(paper.suite == suite) & (paper.protocol == d["protocol"])]
-    all_rows, per_image_rows, fig = [], [], None
-    if dataset is not None:
-        if not summary.empty:
-            sub = summary[(summary.suite == suite) & (summary.dataset == dataset)]
-            for m in dict.fromkeys(sub.model):
-                cells = [_cell(summary, notes, suite, dataset, m, k) for k in metrics]
-                all_rows.append({"model": m, "cells": cells,
-                                 "status": cells[0]["status"] if cells else "",
-                                 "note": cells[0]["note"] if cells else ""})
-        if not per_image.empty:
-            pi = per_image[(per_image.suite == suite) & (per_image.dataset == dataset)
-                           & (per_image.status == "ok")]
-            per_image_rows = [
-                {"image_id": r["image_id"], "model": r["model"],
-                 "values": [fmt(r.get(k)) for k in metrics], "seconds": fmt(r.get("seconds"), 3)}
-                for r in pi.to_dict("records")]
-        if ds_meta.get("figure_image"):
-            figures = ctx["figures"]  # one figure per dataset, shared by the suites that use it
-            if dataset not in figures:
-                figures[dataset] = _figure(run_dir, dataset, ds_meta["figure_image"], per_image,
-                                           suite, ctx["models"], ds_meta.get("samples_dir", ""))
-            fig = figures[dataset]
+        run = load_run(run_dir)
+    except RunDirError as e:
+        raise ReportError(str(e)) from e
+    paper, claims = load_paper_tables(), load_claims()
+    verdicts = evaluate(run, paper, claims, settings.stats)
+    b = _Builder(run, verdicts, paper, settings)
+    suites = b.suites()
+    not_computed = b.not_computed()
     return {
-        "protocol": d["protocol"], "dataset": dataset, "ds": ds_meta,
-        "paper_table": d.get("paper_table", ""), "eval": d.get("eval", {}),
-        "comparison": _comparison(prows, summary, notes, suite, dataset),
-        "per_img_cmp": _per_image_comparison(prows, summary, notes, suite, dataset),
-        "all_rows": all_rows, "metrics": metrics, "per_image_rows": per_image_rows, "figure": fig,
+        "meta": run.meta, "run_dir": str(run_dir), "headline": verdicts.headline(),
+        "claims": [c for s in suites for c in s["claims"]], "suites": suites,
+        "suite_of_claim": {c.id: c.suite for c in verdicts.claims},
+        "heatmap": b.heatmap(), "not_computed": not_computed,
+        "n_downloadable": sum(m["downloadable"] for m in not_computed),
+        "training": [(name, _b64(png)) for name, png in training_figures(run.run_dir)],
+        "paper_tables_found": not paper.empty, "stats": settings.stats,
+        "verdict_class": {REPRODUCED: "v-rep", CONTRADICTED: "v-con", "inconclusive": "v-inc",
+                          "not testable here": "v-nt"},
+        "model_rows": [{"name": k, **run.meta["models"][k]} for k in b.models],
+        "verdicts": verdicts, "num": num,
     }
 
 
-def build_context(run_dir: Path) -> dict:
-    """Everything the template shows, computed from the run directory."""
-    meta, summary, per_image = _read(run_dir)
-    paper = load_paper_tables()
-    models = [m for m in meta.get("model_order", []) if m in meta.get("models", {})]
-    models += [m for m in meta.get("models", {}) if m not in models]
-    ctx = {"summary": summary, "per_image": per_image, "notes": _row_notes(per_image),
-           "paper": paper, "models": models, "figures": {}}
-    audit = audit_psnr_mse(paper)
-    suites = []
-    for sname, s in meta.get("suites", {}).items():
-        metrics = s.get("metrics", [])
-        sections = [_section(run_dir, meta, d, sname, metrics, ctx) for d in s["datasets"]]
-        suites.append({"name": sname, "meta": s, "sections": sections,
-                       "audit": [a for a in audit if a["suite"] == sname]})
-    return {"meta": meta, "suites": suites, "fmt": fmt, "run_dir": str(run_dir),
-            "paper_tables_found": not paper.empty,
-            "model_rows": [{"name": k, **meta["models"][k]} for k in models]}
-
-
-def render_report(run_dir: Path, out: Path) -> Path:
-    """Write the HTML report of ``run_dir`` to ``out`` (atomically). Returns ``out``.
+def render_report(run_dir: Path, out: Path, fmt: str = "html",
+                  settings: ReportSettings = ReportSettings()) -> list[Path]:
+    """Write the report of ``run_dir`` in format ``fmt`` (one of :data:`FORMATS`) to ``out``
+    (atomically). CSV writes two files (cells, and ``<stem>-claims.csv``). Returns the paths.
 
     Raises:
-        ReportError: run.json missing or unreadable.
+        ReportError: run.json missing or unreadable, or an unknown format.
     """
-    run_dir = Path(run_dir)
+    from medsr_bench.benchmark.report import export
+    from medsr_bench.core import atomic_write_text
+
+    if fmt not in FORMATS:
+        raise ReportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "run.json").is_file():
         raise ReportError(f"{run_dir}: no run.json (expected a folder written by `bench run`)")
+    if fmt != "html":
+        try:
+            run = load_run(run_dir)
+        except RunDirError as e:
+            raise ReportError(str(e)) from e
+        v = evaluate(run, load_paper_tables(), load_claims(), settings.stats)
+        if fmt == "csv":
+            return export.write_csv(v, out)
+        text = {"md": lambda: export.to_markdown(v, f"medsr-bench: {run_dir}"),
+                "json": lambda: export.to_json(v, {"run_dir": str(run_dir),
+                                                   "git_commit": run.meta.get("git_commit")}),
+                "latex": lambda: export.to_latex(v)}[fmt]()
+        atomic_write_text(out, text)
+        return [out]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("medsr_bench.benchmark.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
-    html = env.get_template("report.html").render(**build_context(run_dir))
-    out = Path(out)
+    html = env.get_template("report.html").render(**build_context(run_dir, settings))
     atomic_write_text(out, html)
-    return out
+    return [out]
+
+
+def default_extension(fmt: str) -> str:
+    """File extension of a report format (``latex`` -> ``.tex``)."""
+    return EXTENSIONS[fmt]

@@ -57,15 +57,61 @@ def detail_window(hr: np.ndarray, frac: float = 0.18, background: float = 0.04,
     return int(iy), int(ix), side
 
 
-def crop_zoom_figure(panels: list[tuple[str, np.ndarray]], hr: np.ndarray,
-                     title: str = "") -> bytes:
-    """Draw the figure and return PNG bytes.
+Region = tuple[int, int, int, int]  # x, y, w, h in HR pixels
+
+
+def parse_region(text: str) -> Region:
+    """``"x,y,w,h"`` (HR pixels, top-left corner and size) -> tuple of ints.
+
+    Raises:
+        ValueError: not four integers, or a non-positive width/height.
+    """
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--zoom {text!r}: expected x,y,w,h (four integers, HR pixels)") from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise ValueError(f"--zoom {text!r}: x, y must be >= 0 and w, h > 0")
+    return x, y, w, h
+
+
+def zoom_region(hr: np.ndarray, region: Region | None = None) -> Region:
+    """The magnified region: ``region`` clipped to the image, or :func:`detail_window` of ``hr``
+    (deterministic: same image, same region)."""
+    h, w = hr.shape[:2]
+    if region is None:
+        y, x, side = detail_window(hr)
+        return x, y, side, side
+    x, y, rw, rh = region
+    x, y = min(x, w - 1), min(y, h - 1)
+    return x, y, max(1, min(rw, w - x)), max(1, min(rh, h - y))
+
+
+def png_bytes(fig) -> bytes:
+    """Save a matplotlib figure as PNG bytes (dpi 100, tight box) and close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def crop_zoom_figure(panels: list[tuple[str, np.ndarray]], hr: np.ndarray, title: str = "",
+                     region: Region | None = None, per_row: int = 6) -> bytes:
+    """Draw the crop-zoom figure and return PNG bytes.
+
+    Each panel is the full image with the magnified region outlined in red, above that region
+    enlarged (nearest neighbour, red frame). Panels wrap after ``per_row`` so titles stay legible
+    (12 pt at 2.4 in per panel).
 
     Args:
-        panels: (label, image in [0, 1]) pairs, each at HR size except the LR, which is shown
-            nearest-upsampled to HR size (labelled as such by the caller).
-        hr: the HR image, used to choose the magnified window.
+        panels: (label, image in [0, 1]) pairs, (H, W) or (H, W, 3) float, each at HR size except
+            the LR, which the caller passes nearest-upsampled to HR size (and labels as such).
+        hr: the HR image (chooses the region when ``region`` is None).
         title: figure title.
+        region: (x, y, w, h) in HR pixels, or None for :func:`detail_window`.
+        per_row: panels per row (default 6).
     """
     import matplotlib
 
@@ -73,29 +119,50 @@ def crop_zoom_figure(panels: list[tuple[str, np.ndarray]], hr: np.ndarray,
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    y, x, side = detail_window(hr)
+    x, y, w, h = zoom_region(hr, region)
     n = len(panels)
-    fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 5.0), squeeze=False,
-                             gridspec_kw={"hspace": 0.25, "wspace": 0.05})
+    cols = max(1, min(n, per_row))
+    rows = -(-n // cols)
+    panel_w, gap, title_h = 2.4, 0.06, 0.55  # inches: panel width, gap, two-line title
+    aspect, zaspect = hr.shape[0] / hr.shape[1], h / w
+    row_h = title_h + panel_w * aspect + gap + panel_w * zaspect + 0.15
+    width = cols * panel_w + (cols - 1) * gap
+    height = rows * row_h + (0.45 if title else 0.0)
+    fig = plt.figure(figsize=(width, height))
+    ratios = []
+    for _ in range(rows):  # per panel row: title space, full image, gap, zoom, spacing
+        ratios += [title_h, panel_w * aspect, gap, panel_w * zaspect, 0.15]
+    grid = fig.add_gridspec(5 * rows, cols, height_ratios=ratios, hspace=0, wspace=gap / panel_w,
+                            left=0, right=1, bottom=0,
+                            top=1 - (0.45 / height if title else 0.0))
     for i, (label, img) in enumerate(panels):
+        label = "\n".join(_wrap_label(line) for line in label.split("\n"))
+        r, c = divmod(i, cols)
+        top, bottom = fig.add_subplot(grid[5 * r + 1, c]), fig.add_subplot(grid[5 * r + 3, c])
         cmap = "gray" if img.ndim == 2 else None
-        top, bottom = axes[0][i], axes[1][i]
         top.imshow(np.clip(img, 0, 1), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        top.add_patch(Rectangle((x, y), side, side, fill=False, edgecolor="#ff3b30", lw=1.2))
-        bottom.imshow(np.clip(img[y : y + side, x : x + side], 0, 1), cmap=cmap, vmin=0, vmax=1,
+        top.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor="#ff3b30", lw=1.6))
+        bottom.imshow(np.clip(img[y : y + h, x : x + w], 0, 1), cmap=cmap, vmin=0, vmax=1,
                       interpolation="nearest")
-        top.set_title(label, fontsize=8)
+        top.set_title(label, fontsize=12 if max(map(len, label.split("\n"))) <= 20 else 10.5,
+                      pad=4)
         for a in (top, bottom):
             a.set_xticks([])
             a.set_yticks([])
-        for s in bottom.spines.values():
-            s.set_edgecolor("#ff3b30")
+        for sp in bottom.spines.values():
+            sp.set_edgecolor("#ff3b30")
+            sp.set_linewidth(1.6)
     if title:
-        fig.suptitle(title, fontsize=10)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+        fig.suptitle(title, fontsize=14, y=1 - 0.1 / height, va="top")
+    return png_bytes(fig)
+
+
+def _wrap_label(line: str, width: int = 22) -> str:
+    """Keep a panel title within ``width`` characters: long model names break after a hyphen."""
+    if len(line) <= width or "-" not in line:
+        return line
+    cut = line.rfind("-", 0, width)
+    return line[: cut + 1] + "\n" + line[cut + 1 :] if cut > 0 else line
 
 
 def upsample_nearest(lr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -1,31 +1,94 @@
-"""The papers' reported numbers (``results/paper_tables/reported.csv``) and their audit.
+"""The papers' reported numbers and comparative claims (package data), and the P2 number audit.
 
-Columns of the CSV: suite, protocol, split, model, image, metric, value, std, source.
+Both tables ship inside the installed package (``medsr_bench/benchmark/paper_tables/``), so a wheel
+or a non-editable install renders the same paper values as the repository:
+
+- ``reported.csv``: suite, protocol, split, model, image, metric, value, std, source. One row per
+  number a paper prints; ``image`` is empty for means over a set and names the image for papers
+  that report single images (P2). ``split`` is the split the paper scored on (``all``, ``val``,
+  ``test``).
+- ``claims.csv``: id, suite, protocol, split, ranking, metrics, statement, source. ``ranking`` is an
+  ordered chain ``"a > b > c"`` meaning *a is better than b, which is better than c* on every metric
+  of ``metrics`` (space-separated, region metrics like ``ssim@vessel`` allowed); "better" follows
+  the metric registry's ``higher_is_better``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "results" / "paper_tables" / "reported.csv"
+PAPER_COLUMNS = ["suite", "protocol", "split", "model", "image", "metric", "value", "std", "source"]
+CLAIM_COLUMNS = ["id", "suite", "protocol", "split", "ranking", "metrics", "statement", "source"]
+
+
+def _package_table(name: str) -> Path:
+    return Path(str(resources.files("medsr_bench.benchmark") / "paper_tables" / name))
+
+
+def default_paper_tables_path() -> Path:
+    """``reported.csv`` inside the installed package (``$BENCH_PAPER_TABLES`` overrides it)."""
+    return Path(os.environ.get("BENCH_PAPER_TABLES") or _package_table("reported.csv"))
+
+
+def default_claims_path() -> Path:
+    """``claims.csv`` inside the installed package (``$BENCH_CLAIMS`` overrides it)."""
+    return Path(os.environ.get("BENCH_CLAIMS") or _package_table("claims.csv"))
+
+
+def decimals(text: str) -> int:
+    """Number of digits after the decimal point of a number as printed (``"0.90"`` -> 2)."""
+    text = str(text).strip()
+    return len(text.split(".", 1)[1]) if "." in text else 0
 
 
 def load_paper_tables(path: Path | None = None) -> pd.DataFrame:
-    """Read the reported-numbers table (``$BENCH_PAPER_TABLES`` or the repo's copy).
+    """Read the reported-numbers table.
 
-    Returns an empty frame with the right columns when the file is absent (non-editable install),
-    so the report still renders and says so.
+    Returns the columns of :data:`PAPER_COLUMNS` plus ``decimals`` (digits the paper printed after
+    the decimal point, so a value can be read as the interval value +- half a unit of its last
+    digit). Returns an empty frame with those columns when the file is absent.
+
+    Raises:
+        ValueError: the file lacks a required column (message names the file).
     """
-    path = Path(path or os.environ.get("BENCH_PAPER_TABLES", DEFAULT_PATH))
-    cols = ["suite", "protocol", "split", "model", "image", "metric", "value", "std", "source"]
+    path = Path(path or default_paper_tables_path())
     if not path.is_file():
-        return pd.DataFrame(columns=cols)
-    df = pd.read_csv(path, dtype={"image": str}, keep_default_na=False, na_values=[""])
-    df["image"] = df["image"].fillna("")
+        return pd.DataFrame(columns=[*PAPER_COLUMNS, "decimals"])
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in PAPER_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; expected {PAPER_COLUMNS}")
+    df = raw[PAPER_COLUMNS].copy()
+    df["decimals"] = raw["value"].map(decimals)
+    df["value"] = pd.to_numeric(raw["value"])
+    df["std"] = pd.to_numeric(raw["std"].replace("", None))
+    return df
+
+
+def load_claims(path: Path | None = None) -> pd.DataFrame:
+    """Read the claims table (:data:`CLAIM_COLUMNS`); adds ``models`` (list, best first) and
+    ``metric_list`` (list). Empty frame when the file is absent.
+
+    Raises:
+        ValueError: a missing column, or a ranking with fewer than two models (names the file and id).
+    """
+    path = Path(path or default_claims_path())
+    if not path.is_file():
+        return pd.DataFrame(columns=[*CLAIM_COLUMNS, "models", "metric_list"])
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in CLAIM_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; expected {CLAIM_COLUMNS}")
+    df["models"] = [[m.strip() for m in r.split(">")] for r in df["ranking"]]
+    df["metric_list"] = [m.split() for m in df["metrics"]]
+    for cid, models in zip(df["id"], df["models"], strict=True):
+        if len(models) < 2 or not all(models):
+            raise ValueError(f"{path}: claim {cid}: ranking needs 'a > b' (two or more models)")
     return df
 
 

@@ -1,0 +1,127 @@
+"""Plots of the report (matplotlib, Agg, PNG bytes): per-image distributions per model, paired
+per-image scatter per claim, training curves.
+
+Every function returns PNG bytes (embedded as base64 by the report), or None when there is nothing
+to draw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medsr_bench.benchmark.report.figures import png_bytes
+
+PER_ROW = 3  # subplots per row: each stays >= 4.5 in wide
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _grid(n: int, width: float = 4.6, height: float = 3.4):
+    plt = _plt()
+    cols = min(n, PER_ROW)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def distribution_figure(values: dict[str, dict[str, np.ndarray]], title: str = "") -> bytes | None:
+    """Box plots of per-image values, one subplot per metric, one box per model (points overlaid).
+
+    Args:
+        values: ``{metric: {model: 1-D float array of per-image values}}``; empty arrays skipped.
+        title: figure title.
+    """
+    metrics = {m: {k: v for k, v in d.items() if len(v)} for m, d in values.items()}
+    metrics = {m: d for m, d in metrics.items() if d}
+    if not metrics:
+        return None
+    n_models = max(len(d) for d in metrics.values())
+    fig, axes = _grid(len(metrics), height=max(2.6, 0.32 * n_models + 1.2))
+    for ax, (metric, d) in zip(axes, metrics.items(), strict=True):
+        names = list(d)[::-1]  # first model on top
+        ax.boxplot([d[k] for k in names], orientation="horizontal", widths=0.6, showfliers=False)
+        rng = np.random.default_rng(0)
+        for i, k in enumerate(names, start=1):
+            ax.plot(d[k], i + rng.uniform(-0.15, 0.15, len(d[k])), "o", ms=3, alpha=0.6,
+                    color="#1f77b4")
+        ax.set_yticks(range(1, len(names) + 1), names, fontsize=9)
+        ax.set_title(metric, fontsize=11)
+        ax.tick_params(axis="x", labelsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def paired_scatter_figure(panels: list[dict], title: str = "") -> bytes | None:
+    """Per-image scatter of a claim: x = the model claimed worse, y = the model claimed better,
+    one point per image, with the identity line; for lower-is-better metrics the axes are
+    flipped so that points above the line always favour the claim.
+
+    Args:
+        panels: dicts with ``better``, ``worse`` (model names), ``metric``, ``higher_is_better``,
+            ``pairs`` (DataFrame with columns better, worse) and ``verdict``.
+    """
+    panels = [p for p in panels if p.get("pairs") is not None and len(p["pairs"])]
+    if not panels:
+        return None
+    fig, axes = _grid(len(panels), width=3.8, height=3.8)
+    for ax, p in zip(axes, panels, strict=True):
+        x, y = p["pairs"]["worse"].to_numpy(float), p["pairs"]["better"].to_numpy(float)
+        ax.plot(x, y, "o", ms=4, alpha=0.7)
+        lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+        pad = (hi - lo) * 0.05 or 1e-3
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "-", color="#888", lw=1)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        if not p["higher_is_better"]:
+            ax.invert_xaxis()
+            ax.invert_yaxis()
+        ax.set_xlabel(p["worse"], fontsize=9)
+        ax.set_ylabel(p["better"], fontsize=9)
+        ax.set_title(f"{p['metric']}: {p['verdict']}", fontsize=10)
+        ax.tick_params(labelsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def training_figures(run_dir: Path) -> list[tuple[str, bytes]]:
+    """One figure per ``training/*.csv`` of the run (columns ``iter`` and one or more losses or
+    validation scores): each numeric column against ``iter``. Files without ``iter`` are skipped.
+    Returns ``[(file name, png), ...]``."""
+    out = []
+    for path in sorted((Path(run_dir) / "training").glob("*.csv")):
+        try:
+            df = pd.read_csv(path)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            continue
+        if "iter" not in df.columns or df.empty:
+            continue
+        cols = [c for c in df.columns if c != "iter" and pd.api.types.is_numeric_dtype(df[c])]
+        if not cols:
+            continue
+        fig, axes = _grid(len(cols), height=3.0)
+        for ax, c in zip(axes, cols, strict=True):
+            ax.plot(df["iter"], df[c], lw=1.2)
+            ax.set_title(c, fontsize=10)
+            ax.set_xlabel("iteration", fontsize=9)
+            ax.grid(alpha=0.3)
+        fig.suptitle(path.stem, fontsize=11)
+        fig.tight_layout()
+        out.append((path.name, png_bytes(fig)))
+    return out

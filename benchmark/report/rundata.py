@@ -1,0 +1,159 @@
+"""Read a run directory for the report, verdicts and exports: one normalised view of both layouts.
+
+The run-directory contract (README "Outputs"): ``per_image.csv``, ``summary.csv``, ``run.json``.
+Since the run-identity rewrite both tables carry a ``variant`` column (16-hex id) and ``run.json``
+has a ``variants`` map ``{id: {suite, protocol, dataset, split, label, settings, status, reason,
+n_images, figure_image, samples_dir, stand_in_for, skipped_files, ...}}``. Runs written before that
+have no ``variant`` column and describe each protocol under ``run.json["datasets"]``; they load
+with ``variant = ""`` (one variant per suite and dataset) and the figure sample under
+``samples/<dataset>/<figure_image>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+# Status of a dataset/variant whose rows may be shown ("running": an interrupted run).
+USABLE_STATUSES = ("done", "running")
+
+
+class RunDirError(Exception):
+    """The run directory cannot be read (missing or unreadable files). One line naming the file."""
+
+
+@dataclass
+class Variant:
+    """One (suite, protocol, variant) of a run: what was evaluated and how.
+
+    Attributes:
+        id: the variant id (16 hex digits), ``""`` for runs written before variants existed.
+        suite, protocol, dataset: names as in the tables (``dataset`` is None when the protocol's
+            data was absent).
+        label: short human text of the non-default settings (``""`` for the default reading).
+        settings: the dotted setting keys whose value differs from the default.
+        status: ``done`` | ``running`` | ``skipped`` | ``empty`` | ``error``.
+        reason: why it was skipped or stopped ("" otherwise).
+        samples_dir: run-dir-relative folder holding ``lr.png``, ``hr.png``, ``<model>.png`` of
+            ``figure_image``, or None.
+        meta: the raw ``run.json`` entry (params, params_hash, stand_in_for, note, ...).
+    """
+
+    id: str
+    suite: str
+    protocol: str
+    dataset: str | None
+    label: str = ""
+    settings: dict = field(default_factory=dict)
+    status: str = ""
+    reason: str = ""
+    figure_image: str | None = None
+    samples_dir: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        """True when the variant's rows may be read (status done or running, dataset known)."""
+        return self.dataset is not None and self.status in USABLE_STATUSES
+
+
+@dataclass
+class RunData:
+    """A run directory read once: ``meta`` (run.json), ``summary`` and ``per_image`` frames (both
+    with a ``variant`` column, ``""`` for old runs) and the :class:`Variant` list in suite order."""
+
+    run_dir: Path
+    meta: dict
+    summary: pd.DataFrame
+    per_image: pd.DataFrame
+    variants: list[Variant]
+
+    def variants_of(self, suite: str, protocol: str) -> list[Variant]:
+        """The variants of one suite's protocol, in run order."""
+        return [v for v in self.variants if v.suite == suite and v.protocol == protocol]
+
+    def rows(self, v: Variant) -> pd.DataFrame:
+        """Per-image rows of one variant."""
+        pi = self.per_image
+        if pi.empty or v.dataset is None:
+            return pi.iloc[0:0]
+        return pi[(pi.suite == v.suite) & (pi.dataset == v.dataset) & (pi.variant == v.id)]
+
+    def model_order(self) -> list[str]:
+        """Models in the run's order (``model_order`` then any other model of ``models``)."""
+        models = self.meta.get("models", {})
+        order = [m for m in self.meta.get("model_order", []) if m in models]
+        return order + [m for m in models if m not in order]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, dtype={"image_id": str, "suite": str, "dataset": str, "model": str,
+                                      "variant": str, "split": str},
+                         keep_default_na=False, na_values=[""])
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise RunDirError(f"{path}: unreadable CSV ({e})") from e
+    if "variant" not in df.columns:
+        df.insert(df.columns.get_loc("dataset") + 1 if "dataset" in df.columns else 0,
+                  "variant", "")
+    df["variant"] = df["variant"].fillna("")
+    return df
+
+
+def _variants(meta: dict) -> list[Variant]:
+    suites = meta.get("suites", {})
+    order = {s: i for i, s in enumerate(suites)}
+    out: list[Variant] = []
+    if isinstance(meta.get("variants"), dict):  # new layout
+        for vid, v in meta["variants"].items():
+            samples = v.get("samples_dir")
+            out.append(Variant(
+                id=vid, suite=v.get("suite", ""), protocol=v.get("protocol", ""),
+                dataset=v.get("dataset"), label=v.get("label") or "",
+                settings=dict(v.get("settings") or {}), status=v.get("status", ""),
+                reason=v.get("reason") or "", figure_image=v.get("figure_image"),
+                samples_dir=samples, meta=v))
+        proto_rank = {(s, d.get("protocol")): j for s, sv in suites.items()
+                      for j, d in enumerate(sv.get("datasets", []))}
+        out.sort(key=lambda v: (order.get(v.suite, len(order)),
+                                proto_rank.get((v.suite, v.protocol), 99), v.label))
+        return out
+    datasets = meta.get("datasets", {})
+    for sname, s in suites.items():  # old layout: one variant per (suite, protocol)
+        for d in s.get("datasets", []):
+            ds = datasets.get(d.get("protocol"), {})
+            name = ds.get("dataset")
+            fig = ds.get("figure_image")
+            out.append(Variant(
+                id="", suite=sname, protocol=d.get("protocol", ""), dataset=name,
+                status=ds.get("status", "not-run"), reason=ds.get("reason") or "",
+                figure_image=fig, samples_dir=f"samples/{name}/{fig}" if fig and name else None,
+                meta=ds))
+    return out
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read ``run_dir`` (either layout).
+
+    Raises:
+        RunDirError: ``run.json`` missing or unreadable, or a CSV that cannot be parsed.
+    """
+    run_dir = Path(run_dir)
+    try:
+        meta = json.loads((run_dir / "run.json").read_text())
+    except FileNotFoundError as e:
+        raise RunDirError(f"{run_dir}: no run.json (expected a folder written by `bench run`)") from e
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunDirError(f"{run_dir / 'run.json'}: unreadable ({e})") from e
+    summary = pd.DataFrame(columns=["suite", "dataset", "variant", "model", "metric", "mean", "std",
+                                    "n", "status"])
+    per_image = pd.DataFrame(columns=["suite", "dataset", "variant", "image_id", "split", "model",
+                                      "status"])
+    if (run_dir / "summary.csv").is_file():
+        summary = _read_csv(run_dir / "summary.csv")
+    if (run_dir / "per_image.csv").is_file():
+        per_image = _read_csv(run_dir / "per_image.csv")
+    return RunData(run_dir, meta, summary, per_image, _variants(meta))
