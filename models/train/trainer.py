@@ -489,6 +489,8 @@ class Trainer:
             "paper": r.paper, "overrides": {k: v for k, v in r.to_dict().items()
                                             if v != _registered(r.name).to_dict()[k]},
             "iterations_done": self.iteration, "iterations_recipe": self.total,
+            "epochs_done": round(self.iteration * r.batch_size / len(self.train_set), 3),
+            "iterations_recipe_as_registered": _registered(r.name).iterations(len(self.train_set)),
             "under_trained": self.iteration < self.total, "kept": self.best or
             {"iteration": self.iteration, "rule": r.keep},
             "dataset": self.dataset, "data_id": self.train_set.dataset,
