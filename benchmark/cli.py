@@ -49,6 +49,7 @@ def _mount() -> None:
     app.add_typer(weights_app, name="weights", help="List, fetch and verify model weights.")
     app.add_typer(metrics_app, name="metrics", help="Metric registry and metric-engine benchmark.")
     app.command("perf", help="Inference engine vs RealESRGANer: images/s, ratio, max diff.")(perf)
+    app.command("train", help="Train a paper's model from its recipe; registers the checkpoint.")(__import__("medsr_bench.models.train.cli", fromlist=["train"]).train)
 
 
 _mount()

@@ -87,11 +87,12 @@ class ModelSpec:
 
 def project_cfg(file: str, recipe: str, paper: str) -> PretrainedCfg:
     """:class:`PretrainedCfg` of weights this project produces with its training recipes (no URL,
-    no published sha256; stored under ``params_ema`` like basicsr's trainer does)."""
+    no published sha256; stored under ``params_ema`` like basicsr's trainer does). A finished
+    ``bench train --recipe <recipe>`` run registers its checkpoint (``models.train.trained``), which
+    :func:`load_model` then uses; ``file`` is where a checkpoint put by hand is looked for."""
     return PretrainedCfg(
         file=file, url=None, sha256=None, key="params_ema", license="project (MIT)", paper=paper,
-        obtain=(f"produced by this project's training recipe '{recipe}' (bench train: not "
-                f"implemented yet); put a trained {file} in the weights dir"),
+        obtain=f"bench train --recipe {recipe} (or put a trained {file} in the weights dir)",
     )
 
 
@@ -171,8 +172,25 @@ def register_aux(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+_DISCOVERED: set[str] = set()
+
+
 def _load_all() -> None:
     import medsr_bench.models.zoo  # noqa: F401  (imports every family module, which registers its models)
+
+    _discover(default_weights_dir())
+
+
+def _discover(weights_dir: Path | None) -> None:
+    """Register the rows of checkpoints ``bench train`` recorded in ``weights_dir`` (trained on
+    another protocol than the recipe's: ``srresnet-brats2018``), once per folder."""
+    key = str(weights_dir)
+    if key in _DISCOVERED:
+        return
+    _DISCOVERED.add(key)
+    from medsr_bench.models.train.trained import discover
+
+    discover(weights_dir)
 
 
 def _ordered(names: list[str]) -> list[str]:
@@ -240,8 +258,14 @@ def load_model(
             then float Lanczos4, as official ``--outscale 2``) | ``native-x2`` (companion model
             ``x2_model``); ``precision`` ``fp32`` (default) | ``bf16`` | ``fp16``; ``tile`` (0 = off),
             ``tile_pad`` (10), ``tile_batch`` (4), ``pre_pad`` (0), ``batch_size`` (4),
-            ``channels_last`` (``auto`` = CUDA only); ``verify_hash`` (True). Interpolation models
-            ignore these and reject any other key.
+            ``channels_last`` (``auto`` = CUDA only); ``verify_hash`` (True); ``allow_smoke``
+            (False; or ``$BENCH_ALLOW_SMOKE=1``): accept a checkpoint of a ``bench train --smoke``
+            run. Interpolation models ignore these and reject any other key.
+
+    A checkpoint registered by ``bench train`` for ``name`` (``<weights_dir>/trained/<name>.json``,
+    see :mod:`medsr_bench.models.train.trained`) takes precedence over ``spec.pretrained.file``; its
+    sha256 is checked and its training facts (iterations done vs the recipe's, data, commit) go into
+    ``model.info()["weights"]["trained"]``.
 
     Raises:
         KeyError: unknown model.
@@ -249,6 +273,26 @@ def load_model(
         WeightsError: the file is present but wrong (sha256 mismatch, truncated, wrong keys).
         ValueError: an unknown option or value; TypeError: ``name`` is an auxiliary network.
     """
-    spec = get_spec(name)
+    from medsr_bench.models.train import trained
+
     wd = Path(weights_dir) if weights_dir is not None else default_weights_dir()
-    return spec.factory(spec, wd, device, **{**spec.options, **options})
+    _load_all()
+    trained.discover(wd)  # not memoised: a run may have finished since
+    spec = get_spec(name)
+    options = dict(options)
+    allow_smoke = trained.smoke_allowed(options)
+    try:
+        rec = trained.read_record(wd, name) if spec.pretrained is not None else None
+    except ValueError as e:
+        raise WeightsError(str(e)) from None
+    if rec is not None:
+        if rec.get("smoke") and not allow_smoke:
+            raise WeightsError(
+                f"{name}: the registered checkpoint {trained.record_path(wd, name)} comes from a "
+                f"smoke run (random VGG / random init, tests only); retrain without --smoke, or pass "
+                f"allow_smoke=True / BENCH_ALLOW_SMOKE=1 to use it anyway")
+        spec = trained.spec_for_record(spec, rec)
+    model = spec.factory(spec, wd, device, **{**spec.options, **options})
+    if rec is not None and isinstance(getattr(model, "weights", None), dict):
+        model.weights["trained"] = rec
+    return model

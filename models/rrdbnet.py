@@ -88,21 +88,30 @@ deep_spec(
     "realesrgan-finetuned-retina", family="realesrgan", scale=4, in_channels=3, arch=x4,
     description="Real-ESRGAN x4plus fine-tuned on STARE retina images (P1 recipe, this project)",
     paper="P1 Table 1 (fine-tuned)",
-    pretrained=project_cfg("realesrgan_finetuned_retina_x4.pth", "realesrgan-finetuned-retina",
+    pretrained=project_cfg("realesrgan_finetuned_retina_x4.pth", "aghelan-finetune-retina",
                            "P1 (Aghelan & Rouhani), reproduced"),
 )
 deep_spec(
     "realesrgan-finetuned-cxr", family="realesrgan", scale=4, in_channels=3, arch=x4,
     description="Real-ESRGAN x4plus fine-tuned on Shenzhen chest X-rays (P1 recipe, this project)",
     paper="P1 Table 2 (fine-tuned)",
-    pretrained=project_cfg("realesrgan_finetuned_cxr_x4.pth", "realesrgan-finetuned-cxr",
+    pretrained=project_cfg("realesrgan_finetuned_cxr_x4.pth", "aghelan-finetune-cxr",
                            "P1 (Aghelan & Rouhani), reproduced"),
 )
 deep_spec(
     "realesrgan-1ch", family="realesrgan", scale=4, in_channels=1, arch=partial(rrdbnet, 1, 4),
     description="1-channel RRDBNet x4 trained from scratch on BraTS T1 (P3 recipe, this project)",
     paper="P3 Table 2 (Real-ESRGAN)",
-    pretrained=project_cfg("realesrgan_1ch_x4.pth", "realesrgan-1ch", "P3 (Rashid et al.), reproduced"),
+    pretrained=project_cfg("realesrgan_1ch_x4.pth", "rashid-realesrgan-1ch", "P3 (Rashid et al.), reproduced"),
+)
+
+deep_spec(
+    "realesrnet-1ch", family="realesrgan", scale=4, in_channels=1, arch=partial(rrdbnet, 1, 4),
+    description="1-channel RRDBNet x4 trained with L1 only on BraTS T1 (Real-ESRNet stage of the P3 "
+                "generator; not a model of P3, this project)",
+    paper="extra (P3 generator, PSNR-oriented L1 stage)",
+    pretrained=project_cfg("realesrnet_1ch_x4.pth", "rashid-realesrnet-1ch",
+                           "P3 generator, Real-ESRNet stage (this project)"),
 )
 
 # --- extra official RRDBNet checkpoints -------------------------------------------------------
@@ -142,6 +151,6 @@ deep_spec(
     arch=partial(unet_discriminator, 1),
     description="1-channel U-Net discriminator (P3 recipe, this project)",
     paper="P3",
-    pretrained=project_cfg("realesrgan_1ch_x4_netD.pth", "realesrgan-1ch", "P3 (Rashid et al.), reproduced"),
+    pretrained=project_cfg("realesrgan_1ch_x4_netD.pth", "rashid-realesrgan-1ch", "P3 (Rashid et al.), reproduced"),
     aux=True,
 )

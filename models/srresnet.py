@@ -90,13 +90,13 @@ ledig_gray = partial(SRResNetBN, 1, 64, 16)
 deep_spec(
     "srresnet", family="srresnet", scale=4, in_channels=1, arch=ledig_gray,
     description="Ledig SRResNet with BN, 1-channel, MSE-trained on CPTAC-GBM (P4 recipe, this project)",
-    paper="P4 Table 2 (SRResNet)", pretrained=project_cfg("srresnet_p4_x4.pth", "srresnet", BEALLOR),
+    paper="P4 Table 2 (SRResNet)", pretrained=project_cfg("srresnet_p4_x4.pth", "beallor-srresnet", BEALLOR),
 )
 deep_spec(
     "srgan", family="srgan", scale=4, in_channels=1, arch=ledig_gray,
     description="SRGAN: the P4 SRResNet fine-tuned with VGG19 content + adversarial loss "
                 "(P4 recipe, this project)",
-    paper="P4 Table 2 (SRGAN); P2 SRGAN row", pretrained=project_cfg("srgan_p4_x4.pth", "srgan", BEALLOR),
+    paper="P4 Table 2 (SRGAN); P2 SRGAN row", pretrained=project_cfg("srgan_p4_x4.pth", "beallor-srgan", BEALLOR),
 )
 deep_spec(
     "msrresnet-x4", family="srresnet", scale=4, in_channels=3, arch=msrresnet_x4,
@@ -123,5 +123,5 @@ def p4_discriminator(in_ch: int = 1):
 deep_spec(
     "srgan-netd", family="discriminator", scale=4, in_channels=1, arch=p4_discriminator,
     description="P4 SRGAN discriminator (VGG-style, 128x128 crops; this project)",
-    paper="P4", pretrained=project_cfg("srgan_p4_x4_netD.pth", "srgan", BEALLOR), aux=True,
+    paper="P4", pretrained=project_cfg("srgan_p4_x4_netD.pth", "beallor-srgan", BEALLOR), aux=True,
 )

@@ -15,6 +15,7 @@ from medsr_bench.models import (  # noqa: F401  (registration side effects)
     srresnet,
     srvgg,
 )
+from medsr_bench.models.train import vgg  # noqa: F401  (registers the vgg19 loss-network weights)
 
 ORDER = (
     # interpolation (P3, P4 baselines)
@@ -32,6 +33,7 @@ ORDER = (
     "realesrgan-finetuned-retina",
     "realesrgan-finetuned-cxr",
     "realesrgan-1ch",
+    "realesrnet-1ch",
     # extra checkpoints (real files here, or official loaders)
     "srgan-leftthomas-x4",
     "realesr-animevideov3",

@@ -36,7 +36,7 @@ def test_weights_list_empty_dir(tmp_path):
     assert r.exit_code == 0
     assert "realesrgan-x4plus" in r.output and "missing" in r.output
     assert "bench weights fetch realesrgan-x4plus" in r.output
-    assert "training recipe 'srresnet'" in r.output
+    assert "bench train --recipe beallor-srresnet" in r.output and "vgg19-dcbb9e9d.pth" in r.output
 
 
 def test_weights_list_and_verify_real(shared_weights):

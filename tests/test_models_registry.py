@@ -68,10 +68,13 @@ def test_spec_fields(name):
 
 
 def test_project_models_say_how_to_get_them():
+    from medsr_bench.models.train.recipes import get_recipe, list_recipes
+
+    rows = {get_recipe(r).model_row: r for r in list_recipes()}
     for n in ("srresnet", "srgan", "realesrgan-finetuned-retina", "realesrgan-finetuned-cxr",
-              "realesrgan-1ch"):
+              "realesrgan-1ch", "realesrnet-1ch"):
         cfg = get_spec(n).pretrained
-        assert cfg.url is None and cfg.obtain.startswith("produced by this project's training recipe")
+        assert cfg.url is None and cfg.obtain.startswith(f"bench train --recipe {rows[n]}")
         assert cfg.file in cfg.obtain
 
 

@@ -183,7 +183,7 @@ def test_fetch_offline_is_one_clear_line(tmp_path):
 
 
 def test_fetch_without_url(tmp_path):
-    with pytest.raises(FetchError, match="no download URL.*training recipe"):
+    with pytest.raises(FetchError, match="no download URL.*bench train --recipe rashid-realesrgan-1ch"):
         fetch(get_spec("realesrgan-1ch"), tmp_path)
 
 
