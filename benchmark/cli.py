@@ -153,20 +153,35 @@ def run(
             raw_settings["metric.channel"] = channel
         if crop_border is not None:
             raw_settings["metric.crop_border"] = crop_border
+        user = []
+        if fc.get("datasets"):
+            from medsr_bench.benchmark.suites import register_user_datasets, user_dataset_entries
+            from medsr_bench.data_prep.config import ConfigError, load_custom_config
+
+            try:
+                user = user_dataset_entries(load_custom_config(config))
+            except ConfigError as e:
+                fail(str(e))
+            register_user_datasets(user)  # before the settings: custom-<name>.<field> keys
         settings = validate_settings(raw_settings)
     except SettingError as e:
         fail(str(e))
     root = _data_root(_pick(data_root, Path(fc["data_root"]) if fc.get("data_root") else None, None))
     suite = _pick(suite, fc.get("suite"), None)
     if suite is None:
-        suite = "all" if root is not None else "demo"
+        suite = "custom" if user else "all" if root is not None else "demo"
     try:
         suites = resolve_suites(suite)
     except KeyError as e:
         fail(str(e.args[0]))
-    if root is None and any(s.name != "demo" for s in suites):
+    if root is None and any(s.name not in ("demo", "custom") for s in suites):
         fail(f"--suite {suite} needs real data: pass --data-root DIR or set BENCH_DATA_ROOT "
              "(or run --suite demo on the embedded images)")
+    wd = _pick(weights_dir, fc.get("weights_dir"), None)
+    wd = Path(wd) if wd else default_weights_dir()
+    from medsr_bench.models.registry import discover_trained
+
+    discover_trained(wd)  # rows of checkpoints `bench train` recorded there
     known = list_models()
     mspec = _pick(models, fc.get("models"), "all")
     if isinstance(mspec, list):
@@ -189,14 +204,13 @@ def run(
         from medsr_bench.data_prep.prepared import default_prepared_dir
 
         prepared = Path(_pick(prepared_dir, fc.get("prepared_dir"), default_prepared_dir()))
-    wd = _pick(weights_dir, fc.get("weights_dir"), None)
     cfg = RunConfig(suites=[s.name for s in suites], models=names, data_root=root,
                     limit=_pick(limit, fc.get("limit"), None), settings=settings,
                     strict=bool(_pick(strict, fc.get("strict"), False)), out=out, device=dev,
-                    weights_dir=Path(wd) if wd else default_weights_dir(),
+                    weights_dir=wd,
                     batch_size=_pick(batch_size, fc.get("batch_size"), 4), prepared_dir=prepared,
                     shard_size=_pick(shard_size, fc.get("shard_size"), DEFAULT_SHARD_SIZE),
-                    threads=threads, show_progress=not quiet)
+                    threads=threads, show_progress=not quiet, user_datasets=user)
     if cfg.limit is not None and cfg.limit < 1:
         fail(f"limit {cfg.limit}: expected an integer >= 1")
     if print_config:

@@ -140,14 +140,14 @@ def load_shard(task: Task, ctx: ExecContext) -> list:
 
 
 def _params(task: Task):
-    from medsr_bench.benchmark.settings import _coerce, _field_types
+    from medsr_bench.benchmark.settings import params_from_dict
     from medsr_bench.data_prep import get_protocol
 
-    cls = get_protocol(task.protocol).params_cls
-    hints = _field_types(cls)
-    fields = {f.name for f in dataclasses.fields(cls) if f.init}
-    return cls(**{k: _coerce(v, hints[k], None) if isinstance(v, list) else v
-                  for k, v in task.params.items() if k in fields})
+    if task.protocol.startswith("custom-"):
+        from medsr_bench.data_prep.protocols.custom import CustomParams
+
+        return params_from_dict(CustomParams, task.params)
+    return params_from_dict(get_protocol(task.protocol).params_cls, task.params)
 
 
 def _metric_settings(d: dict):
@@ -302,22 +302,62 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
     for i, s in enumerate(batch):
         if s.meta.image_id == task.figure_image:
             figures["sr"] = base64.b64encode(png16(sr[i])).decode()
+    masks, mask_notes = _region_masks(task, ctx, batch)
     scored: dict = {}  # suites with identical metric settings share one computation
     rows: list[dict] = []
     for sc in task.scorings:
         ms = _metric_settings(sc.metric_settings)
         k = (ms, sc.metrics)
         if k not in scored:
-            scored[k] = compute_metrics_batch(to_metric_domain(sr, ms), to_metric_domain(hr, ms), ms,
-                                              names=list(sc.metrics), device=ctx.device)
+            srd, hrd = to_metric_domain(sr, ms), to_metric_domain(hr, ms)
+            vals, notes = compute_metrics_batch(srd, hrd, ms, names=list(sc.metrics),
+                                                device=ctx.device)
+            notes = list(notes)
+            if masks:
+                from medsr_bench.benchmark.metrics.regions import region_metrics
+
+                rnotes: list = []
+                vals = {**vals, **region_metrics(srd, hrd, masks, ms, notes=rnotes)}
+                for i, col, why in rnotes:
+                    notes[i] = "; ".join(x for x in (notes[i], f"{col}: {why}") if x)
+            for i, extra in mask_notes.items():
+                notes[i] = "; ".join(x for x in (notes[i], extra) if x)
+            scored[k] = (vals, notes)
         vals, notes = scored[k]
         for i, s in enumerate(batch):
             r = _row(task, sc, s.meta.image_id, s.meta.split, s.meta.dataset, "ok", notes[i])
-            r.update({m: float(vals[m][i]) for m in sc.metrics})
+            r.update({m: float(v[i]) for m, v in vals.items()})
             r.update({k2: float(v[i]) for k2, v in diag.items()})
             rows.append(r)
     times = [{"image_id": s.meta.image_id, "seconds": seconds} for s in batch]
     return rows, times, True
+
+
+_PROTOS: dict[str, object] = {}
+
+
+def _region_masks(task: Task, ctx: ExecContext, batch: list) -> tuple[dict, dict[int, str]]:
+    """Diagnostic-region masks of a batch (``{region: bool (N, H, W)}``) from the protocol's
+    ``regions`` hook (DRIVE FOV / vessels, BraTS brain), and per-image notes naming a missing mask
+    file. A region absent for some image of the batch is all-False there (its value is NaN)."""
+    from medsr_bench.data_prep import get_protocol
+
+    key = f"{task.protocol}:{task.params_hash}"
+    if key not in _PROTOS:
+        _PROTOS[key] = get_protocol(task.protocol, _params(task))
+    proto = _PROTOS[key]
+    hook = getattr(proto, "regions", None)
+    if hook is None:
+        return {}, {}
+    root = Path(ctx.data_root) if ctx.data_root else None
+    per = [hook(root, s.meta) for s in batch]
+    names = list(dict.fromkeys(n for m in per for n in m))
+    notes = {i: "; ".join(m.notes) for i, m in enumerate(per) if getattr(m, "notes", None)}
+    masks = {}
+    for n in names:
+        masks[n] = np.stack([m[n] if n in m else np.zeros(s.hr.shape[:2], bool)
+                             for m, s in zip(per, batch, strict=True)])
+    return masks, notes
 
 
 # ---------------------------------------------------------------- the worker-side wrapper

@@ -93,6 +93,8 @@ def summarise(per_image: pd.DataFrame, metrics: Sequence[str],
                     continue
                 v = pd.to_numeric(ok[m], errors="coerce").to_numpy(dtype=float)
                 v = v[~np.isnan(v)]
+                if "@" in m and not len(v):  # a region this dataset does not have
+                    continue
                 mean = float(np.mean(v)) if len(v) else float("nan")
                 std = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
                 if np.isinf(v).any():

@@ -275,8 +275,10 @@ def merge(out: Path, plan: Plan, meta: dict) -> dict:
         suite_rank.get(r["suite"], 1e9), ds_rank.get(r["dataset"], 1e9),
         var_rank.get(r["variant"], 1e9), model_rank[r["model"]], r["image_id"]))
     metric_cols = list(plan.metric_names)
-    extra = sorted({k for r in ordered for k in r} - set(ID_COLUMNS) - set(metric_cols)
-                   - set(TAIL_COLUMNS) - {"seconds"})
+    seen = {k for r in ordered for k in r}
+    region_cols = sorted(k for k in seen if "@" in k)  # <metric>@<region>: diagnostic regions
+    metric_cols += region_cols
+    extra = sorted(seen - set(ID_COLUMNS) - set(metric_cols) - set(TAIL_COLUMNS) - {"seconds"})
     columns = [*ID_COLUMNS, *metric_cols, "note", *extra]
     cells = [[format_value(r.get(c)) for c in columns] for r in ordered]
     atomic_write_text(out / "per_image.csv", _csv_text(columns, cells))

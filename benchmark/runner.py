@@ -57,12 +57,16 @@ def _all_plans(configs: list[dict], cfg: RunConfig, progress) -> Plan:
     """The union of the plans of every configuration recorded in the run dir (``--add``)."""
     from dataclasses import replace
 
+    from medsr_bench.benchmark.suites import register_user_datasets
+
     total = Plan()
     for ident in configs:
+        if ident.get("user_datasets"):
+            register_user_datasets(ident["user_datasets"])
         c = replace(cfg, suites=list(ident["suites"]), models=list(ident["models"]),
                     data_root=Path(ident["data_root"]) if ident["data_root"] else None,
                     limit=ident["limit"], settings=dict(ident["settings"]),
-                    strict=ident["strict"])
+                    strict=ident["strict"], user_datasets=list(ident.get("user_datasets", [])))
         total.extend(plan(c, progress=progress))
     return total
 

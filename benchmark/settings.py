@@ -203,6 +203,15 @@ def _hint(info: SettingInfo):
     return _field_types(cls)[info.field]
 
 
+def params_from_dict(cls, values: Mapping[str, Any]):
+    """A params dataclass ``cls`` rebuilt from its JSON dict (lists back to tuples by the field
+    types); keys that are not init fields are ignored."""
+    hints = _field_types(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    return cls(**{k: _coerce(v, hints[k], None) if isinstance(v, list) else v
+                  for k, v in values.items() if k in fields})
+
+
 def parse_assignment(text: str) -> tuple[str, str]:
     """``"drive.blur_sigma=1.5"`` -> ``("drive.blur_sigma", "1.5")``.
 
@@ -318,7 +327,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     Top-level keys from :data:`RUN_KEYS` are run options (``suite = "rashid"``, ``models =
     ["bicubic"]``); tables are setting groups (``[drive]`` ``blur_sigma = 1.5``, ``[metric]``,
     ``[model]``) and a ``[set]`` table may hold dotted keys (``"drive.blur_sigma" = 1.5``).
-    ``[[dataset]]`` tables define custom datasets (returned under the run option ``datasets``).
+    ``[datasets.<name>]`` tables define user datasets (returned under the run option
+    ``datasets``; see ``data_prep/config.py``).
 
     Raises:
         SettingError: unreadable file, TOML syntax error, or an unknown top-level key.
@@ -336,8 +346,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for k, v in data.items():
         if k == "set" and isinstance(v, dict):
             settings.update({str(kk): vv for kk, vv in _flatten(v).items()})
-        elif k == "dataset":
-            run["datasets"] = v if isinstance(v, list) else [v]
+        elif k == "datasets":  # user datasets: data_prep.config.load_custom_config reads them
+            run["datasets"] = v
         elif isinstance(v, dict):
             settings.update({f"{k}.{kk}": vv for kk, vv in _flatten(v).items()})
         elif k in RUN_KEYS:

@@ -132,6 +132,44 @@ _add(Suite(
     ),
 ))
 
+USER_SUITE = "custom"
+
+
+def register_user_datasets(entries: list[dict]) -> Suite:
+    """Register user datasets (from ``bench run --config``) and the suite ``custom`` that runs
+    them; returns the suite.
+
+    Args:
+        entries: ``{"name", "title", "params" (CustomParams as a dict), "metrics" (MetricSettings
+            fields), "source" (config file)}`` per dataset, as recorded in the run's identity.
+    """
+    from medsr_bench.benchmark.settings import params_from_dict
+    from medsr_bench.data_prep.protocols.custom import CustomParams, CustomProtocol
+    from medsr_bench.data_prep.registry import register_custom
+
+    runs = []
+    for e in entries:
+        proto = CustomProtocol(params_from_dict(CustomParams, e["params"]), config_source=e["source"])
+        register_custom(proto)
+        runs.append(DatasetRun(proto.name, MetricSettings(**e["metrics"]),
+                               f"user dataset config {e['source']}",
+                               paper_table=f"{e['title']} (user dataset)"))
+    sources = ", ".join(dict.fromkeys(e["source"] for e in entries))
+    suite = Suite(name=USER_SUITE, title=f"User datasets ({sources})", paper="user",
+                  datasets=tuple(runs),
+                  notes=("Datasets defined by the user's config; no paper numbers are compared.",))
+    SUITES[USER_SUITE] = suite
+    return suite
+
+
+def user_dataset_entries(datasets) -> list[dict]:
+    """The identity entries of :class:`~data_prep.config.CustomDataset` objects."""
+    fields = set(MetricSettings.__dataclass_fields__)
+    return [{"name": d.name, "title": d.title, "params": d.protocol.params_dict(),
+             "metrics": {k: v for k, v in d.metrics.items() if k in fields},
+             "source": str(d.source)} for d in datasets]
+
+
 # ``all`` = the four paper suites.
 ALL = ("aghelan", "khandare", "rashid", "beallor")
 

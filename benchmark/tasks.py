@@ -51,6 +51,8 @@ class RunConfig:
         limit: images (slices) per dataset: the first N of one fixed seeded order; None = all.
         settings: validated overrides ``{dotted key: value}`` (see :mod:`.settings`).
         strict: a bad input file stops its dataset instead of being skipped and listed.
+        user_datasets: user datasets of ``--config`` (see ``suites.register_user_datasets``),
+            run by the suite ``custom``.
         out: run directory.
         device: ``cpu`` | ``cuda`` (resolved).
         weights_dir: where weight files are looked up.
@@ -75,13 +77,15 @@ class RunConfig:
     prepared_dir: Path | None = None
     shard_size: int = DEFAULT_SHARD_SIZE
     threads: int = 1
+    user_datasets: list[dict] = field(default_factory=list)
     show_progress: bool = True
 
     def identity(self) -> dict:
         """What determines the run's results (compared on resume)."""
         return {"suites": list(self.suites), "models": list(self.models),
                 "data_root": str(Path(self.data_root).resolve()) if self.data_root else None,
-                "limit": self.limit, "settings": dict(self.settings), "strict": self.strict}
+                "limit": self.limit, "settings": dict(self.settings), "strict": self.strict,
+                **({"user_datasets": self.user_datasets} if self.user_datasets else {})}
 
 
 @dataclass(frozen=True)
@@ -208,16 +212,16 @@ _SHA_CACHE: dict[tuple, str] = {}
 def _weights_state(model: str, weights_dir: Path | None) -> tuple[str, str]:
     """``(sha256 of the weights file, missing note)``: ('', '') for models without weights,
     ('', note) when the file is absent (the model row is then ``missing-weights``)."""
-    from medsr_bench.models import get_spec
-    from medsr_bench.models.registry import default_weights_dir
+    from medsr_bench.models.registry import resolve_weights
 
-    spec = get_spec(model)
-    if spec.pretrained is None:
+    try:
+        path, _, obtain = resolve_weights(model, weights_dir)
+    except ValueError as e:
+        return "", str(e)
+    if path is None:
         return "", ""
-    wd = Path(weights_dir) if weights_dir is not None else default_weights_dir()
-    path = wd / spec.pretrained.file
     if not path.is_file():
-        return "", (f"expected {path.name} in {path.parent}; get it: {spec.pretrained.obtain}")
+        return "", f"expected {path.name} in {path.parent}; get it: {obtain}"
     stat = path.stat()
     k = (str(path), stat.st_size, stat.st_mtime_ns)
     if k not in _SHA_CACHE:

@@ -105,12 +105,28 @@ def get_protocol(name: str, params=None) -> Protocol:
         KeyError: unknown name; the message lists the registered names.
     """
     _load_all()
+    if name in _CUSTOM or (name.startswith("custom-") and params is not None):
+        from medsr_bench.data_prep.protocols.custom import CustomProtocol
+
+        default, source = _CUSTOM.get(name, (None, ""))
+        return CustomProtocol(params if params is not None else default, config_source=source)
     if name not in _REGISTRY:
-        raise KeyError(f"unknown dataset protocol {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        raise KeyError(f"unknown dataset protocol {name!r}; known: "
+                       f"{', '.join(sorted([*_REGISTRY, *_CUSTOM]))}")
     return _REGISTRY[name](params)
 
 
+_CUSTOM: dict[str, tuple] = {}  # custom-<name> -> (default CustomParams, config source)
+
+
+def register_custom(protocol) -> None:
+    """Make a user dataset (a :class:`~data_prep.protocols.custom.CustomProtocol` built from a
+    dataset config) reachable by name (``custom-<name>``) for this process, like a registered
+    protocol. Given its params, :func:`get_protocol` rebuilds it in any process (workers)."""
+    _CUSTOM[protocol.name] = (protocol.params, getattr(protocol, "config_source", ""))
+
+
 def list_protocols() -> list[str]:
-    """Registered protocol names, sorted."""
+    """Registered protocol names, sorted (user datasets of this process last)."""
     _load_all()
-    return sorted(_REGISTRY)
+    return [*sorted(_REGISTRY), *sorted(_CUSTOM)]

@@ -244,6 +244,39 @@ def default_weights_dir() -> Path:
     return Path(base) / "medsr-bench" / "weights"
 
 
+def discover_trained(weights_dir: Path | None) -> list[str]:
+    """Register the model rows of checkpoints ``bench train`` recorded in ``weights_dir``
+    (``srresnet-brats2018``...) so they can be named like any model; returns their names."""
+    from medsr_bench.models.train import trained
+
+    _load_all()
+    return trained.discover(Path(weights_dir) if weights_dir is not None else default_weights_dir())
+
+
+def resolve_weights(name: str, weights_dir: Path | None = None) -> tuple[Path | None, str, str]:
+    """Where :func:`load_model` would read ``name``'s weights, without loading them.
+
+    Returns:
+        ``(path, expected sha256 or "", obtain)``: ``path`` is None for models without weights
+        (interpolation); a registered ``bench train`` checkpoint takes precedence over the
+        pretrained file, as in :func:`load_model`. The file may be absent (check ``path.is_file()``).
+
+    Raises:
+        KeyError: unknown model. ValueError: an unreadable trained-checkpoint record.
+    """
+    from medsr_bench.models.train import trained
+
+    wd = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    discover_trained(wd)
+    spec = get_spec(name)
+    if spec.pretrained is None:
+        return None, "", ""
+    rec = trained.read_record(wd, name)
+    if rec is not None:
+        spec = trained.spec_for_record(spec, rec)
+    return wd / spec.pretrained.file, spec.pretrained.sha256 or "", spec.pretrained.obtain
+
+
 def load_model(
     name: str, weights_dir: Path | None = None, device: str = "auto", **options
 ) -> SRModel:

@@ -297,3 +297,47 @@ def test_limit_takes_nested_subsets(shared_data):
         two = {s.meta.image_id for s in p.samples(shared_data, limit=2)}
         three = {s.meta.image_id for s in p.samples(shared_data, limit=3)}
         assert len(two) == 2 and len(three) == 3 and two <= three, name
+
+
+# ---------------------------------------------------------------- user datasets and regions
+def test_user_dataset_config_runs_end_to_end_and_bad_config_is_one_line(env):
+    import cv2
+    import skimage.data
+
+    imgs = env / "lab" / "imgs"
+    imgs.mkdir(parents=True)
+    for n in ("camera", "moon", "coins"):
+        cv2.imwrite(str(imgs / f"{n}.png"), getattr(skimage.data, n)())
+    cfg = env / "lab" / "my.toml"
+    cfg.write_text('models = ["bicubic"]\n[datasets.lab-gray]\ntitle = "Lab photos"\n'
+                   'images = "imgs/*.png"\n[datasets.lab-gray.intensity]\nhr_bits = 8\n'
+                   '[datasets.lab-gray.split]\nrule = "all"\n'
+                   '[datasets.lab-gray.metrics]\ndata_range = 255\n')
+    out = env / "run"
+    r = bench("run", "--config", cfg, "--set", "custom-lab-gray.blur_sigma=1.0", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "custom/lab-gray[test] (custom-lab-gray.blur_sigma=1.0): 3 images evaluated" in r.output
+    meta = json.loads((out / "run.json").read_text())
+    (v,) = meta["variants"].values()
+    assert v["suite"] == "custom" and v["params"]["blur_sigma"] == 1.0
+    assert meta["suites"]["custom"]["title"].startswith("User datasets")
+    assert bench("report", "--run", out, "--out", env / "r.html").exit_code == 0
+    assert "lab-gray" in (env / "r.html").read_text()
+    bad = env / "lab" / "bad.toml"
+    bad.write_text(cfg.read_text().replace("hr_bits = 8", "hr_bits = 7"))
+    r = runner.invoke(app, ["run", "--config", str(bad), "--out", str(env / "r2")])
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "hr_bits" in lines[0], r.output
+
+
+@pytest.mark.shared
+def test_region_metrics_are_columns_of_drive_and_brats(env, shared_data):
+    out = env / "run"
+    r = bench("run", "--suite", "aghelan,rashid", "--data-root", shared_data, "--limit", "1",
+              "--models", "bicubic", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    df = read_per_image(out / "per_image.csv")
+    drive = df[df.dataset == "drive"].iloc[0]
+    assert all(np.isfinite(drive[c]) for c in ("psnr@fov", "ssim@vessel", "ssim@thin_vessel"))
+    brats = df[df.dataset == "brats2018"].iloc[0]
+    assert np.isfinite(brats["ssim@brain"]) and np.isnan(drive["ssim@brain"])
