@@ -209,8 +209,13 @@ def health_lines(meta: dict) -> list[str]:
                      + (f" [{st}]" if st not in ("done",) else ""))
     unsupported = sorted(n for n, m in models.items() if m.get("status") == "unsupported-scale")
     if missing:
-        lines.append(f"missing weights ({len(missing)}): {', '.join(missing)}; fetch what can be "
-                     f"downloaded: bench weights fetch {' '.join(missing)}")
+        down = [n for n in missing if models[n].get("url")]
+        other = [n for n in missing if not models[n].get("url")]
+        lines.append(f"missing weights ({len(missing)}): {', '.join(missing)}")
+        if down:
+            lines.append(f"  download ({len(down)}): bench weights fetch {' '.join(down)}")
+        for n in other:
+            lines.append(f"  {n}: {models[n].get('obtain') or models[n].get('note', '')}")
     if unsupported:
         lines.append(f"unsupported scale: {', '.join(unsupported)}")
     for k, why in (meta.get("failed_shards") or {}).items():
