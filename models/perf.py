@@ -227,7 +227,7 @@ def run_perf(model: str = "realesrgan-x4plus", weights_dir=None, sizes=(64, 128,
                 else:
                     def ours_fn(res=res, imgs=imgs, ours=ours):
                         x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div_(255)
-                        res["ours"] = ours(x).clamp_(0, 1).permute(0, 2, 3, 1).numpy()
+                        res["ours"] = ours(x).clamp(0, 1).permute(0, 2, 3, 1).numpy()
 
                 t_ours, t_theirs = _time_pair(ours_fn, theirs, reps, dev)
                 theirs_out = np.stack(res["theirs"]).astype(np.float32) / 255
