@@ -206,8 +206,9 @@ class Engine:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._to_device(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        # feed the memory format of the weights (a permuted NHWC view would otherwise reach the
+        # convolutions as channels_last against contiguous weights)
+        x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         if self.settings.cuda_graphs:  # the graph's output buffer is reused: copy it out
             y = self._graphed(x)
             return y.float() if y.dtype != torch.float32 else y.clone()
