@@ -169,30 +169,51 @@ def perf(
     model: str = typer.Option("realesrgan-x4plus", help="Registered network to benchmark; "
                               "random-init weights (labelled) when its file is absent."),
     weights_dir: Path | None = WeightsDir,
-    sizes: str = typer.Option("64,128,256", help="Comma-separated LR input sizes."),
+    sizes: str = typer.Option("64,128,256", help="Comma-separated LR input sizes (run whole)."),
+    tiled: str = typer.Option("", help="Comma-separated LR input sizes run tiled on both sides "
+                              "(--tile, --tile-pad), e.g. 1024."),
     precision: str = typer.Option("fp32,bf16", help="Comma-separated: fp32, bf16, fp16."),
     n_images: int = typer.Option(4, "--n-images", help="Images per measurement."),
-    reps: int = typer.Option(3, help="Timed repetitions after one warm-up."),
+    reps: int = typer.Option(3, help="Timed alternating repetitions after one warm-up (median reported)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     quick: bool = typer.Option(False, help="CPU-friendly: 64x64 only, 2 images, 1 repetition."),
     peak_tflops: float | None = typer.Option(None, help="Device peak TFLOP/s for the precision "
                                              "(adds a fraction-of-peak column)."),
+    batch: int = typer.Option(0, help="Engine images per forward pass (0 = all --n-images)."),
+    io: str = typer.Option("float", help="Engine I/O: float (host conversions) | uint8 (device-side "
+                           "pre/post-processing, uint8 over the bus)."),
+    channels_last: str = typer.Option("auto", help="auto (CUDA only) | on | off."),
+    compile_mode: str = typer.Option("", "--compile", help="torch.compile mode: default, "
+                                     "reduce-overhead, max-autotune, max-autotune-no-cudagraphs."),
+    compile_backend: str = typer.Option("inductor", help="torch.compile backend."),
+    cuda_graphs: bool = typer.Option(False, help="Replay a captured CUDA graph per input shape."),
+    pin_memory: bool = typer.Option(False, help="Pinned host staging + non_blocking copies (CUDA)."),
+    tile: int = typer.Option(256, help="Tile size (LR px) for the --tiled sizes."),
+    tile_pad: int = typer.Option(10, help="Tile padding (LR px) for the --tiled sizes."),
+    tile_batch: int = typer.Option(16, help="Engine tiles per forward pass."),
     out: Path | None = typer.Option(None, help="Write the Markdown table here."),
 ):
-    """Engine vs realesrgan's RealESRGANer: images/s, ratio, max abs output difference."""
-    from medsr_bench.models.perf import TABLE_HEAD, markdown, run_perf
+    """Engine vs realesrgan's RealESRGANer: images/s, ratio, max abs output difference, TFLOP/s."""
+    from medsr_bench.models.perf import TABLE_HEAD, PerfOptions, markdown, run_perf
 
     if quick:
         sizes, n_images, reps = "64", 2, 1
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
+        tiled_list = [int(s) for s in tiled.split(",") if s.strip()]
         precs = [p.strip() for p in precision.split(",") if p.strip()]
     except ValueError:
-        _err(f"bad --sizes {sizes!r}", 2)
+        _err(f"bad --sizes/--tiled {sizes!r} {tiled!r}: expected comma-separated integers", 2)
+    cl = {"auto": "auto", "on": True, "off": False}.get(channels_last)
+    if cl is None:
+        _err(f"bad --channels-last {channels_last!r}: expected auto, on or off", 2)
     typer.echo(TABLE_HEAD)
     try:
+        opts = PerfOptions(batch=batch, io=io, channels_last=cl, compile=compile_mode,
+                           compile_backend=compile_backend, cuda_graphs=cuda_graphs,
+                           pin_memory=pin_memory, tile=tile, tile_pad=tile_pad, tile_batch=tile_batch)
         rows, header = run_perf(model, weights_dir, size_list, precs, n_images, reps, device,
-                                peak_tflops, log=typer.echo)
+                                peak_tflops, log=typer.echo, tiled=tiled_list, options=opts)
     except (KeyError, ValueError) as e:
         _err(str(e.args[0] if e.args else e), 2)
     typer.echo(f"model: {header['model']}; machine: {header['machine']}")

@@ -1,5 +1,6 @@
-"""The batched torch engine against the per-image NumPy implementations (and its building blocks),
-over shapes, channel policies, crops and settings; CUDA when available."""
+"""The batched engine (CPU backend: tiled NumPy + OpenCV; torch backend: the CUDA code path, run
+here on CPU) against the per-image NumPy implementations (and its building blocks), over shapes,
+channel policies, crops, tilings and settings; CUDA when available."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from medsr_bench.benchmark.metrics import MetricSettings, compute_metrics_batch
 from medsr_bench.benchmark.metrics import _kernels as K
 from medsr_bench.benchmark.metrics import engine as E
 from medsr_bench.benchmark.metrics import ssim as S
+from medsr_bench.benchmark.metrics.domain import prepare_pair
 
 FR = sorted(E.ENGINE_METRICS)
 
@@ -28,13 +30,49 @@ FR = sorted(E.ENGINE_METRICS)
         ((2, 41, 41), 0, MetricSettings(vif_sigma_nsq=0.5)),
     ],
 )
-def test_engine_equals_numpy(shape, channels, settings):
+@pytest.mark.parametrize("backend", ["cpu", "torch"])
+def test_engine_equals_numpy(shape, channels, settings, backend):
     sr, hr = synthetic_stack(*shape, channels=channels, dtype=np.uint8, seed=sum(shape))
     a, na = compute_metrics_batch(sr, hr, settings, FR, engine="numpy")
-    b, nb = compute_metrics_batch(sr, hr, settings, FR, engine="torch", chunk=1)
+    x, y = prepare_pair(sr, hr, settings)
+    b, nb = E.compute_batch(x, y, settings, FR, backend=backend, chunk=1)
     for m in FR:
         assert_close(b[m], a[m], ENGINE_TOL, 1e-12, m)
-    assert na == nb
+    assert na == ["; ".join(t) for t in nb]
+
+
+@pytest.mark.parametrize("tile_pixels", [1, 2**20])
+@pytest.mark.parametrize("workers", [1, 3])
+def test_engine_cpu_tiles_and_threads_change_nothing(monkeypatch, tile_pixels, workers):
+    """Bands of rows (down to the smallest band: 8 window halos), plane groups and threads give the
+    same values as the per-image NumPy path (sums over tiles add up)."""
+    monkeypatch.setattr(E, "TILE_PIXELS", tile_pixels)
+    sr, hr = synthetic_stack(2, 300, 60, channels=3, dtype=np.uint8, seed=5)  # 4 SSIM, 3 VIF bands
+    s = MetricSettings(channel="rgb")
+    a, _ = compute_metrics_batch(sr, hr, s, FR, engine="numpy")
+    x, y = prepare_pair(sr, hr, s)
+    b, _ = E.compute_batch(x, y, s, FR, backend="cpu", workers=workers)
+    for m in FR:
+        assert_close(b[m], a[m], ENGINE_TOL, 1e-12, m)
+
+
+def test_row_bands_cover_every_output_row_once():
+    for h, w, g, k in ((131, 77, 3, 11), (1024, 1024, 1, 17), (41, 41, 1, 3), (300, 8, 40, 9)):
+        rows = []
+        for r0, r1 in E._row_bands(h, w, g, k):
+            assert r1 - r0 >= k and r1 <= h
+            rows += list(range(r0, r1 - k + 1))
+        assert rows == list(range(h - k + 1))
+
+
+def test_cv_filter_equals_scipy():
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 3, 37, 50)) * 255
+    for k, sigma, stride in ((11, 1.5, 1), (17, 3.4, 1), (9, 1.8, 2), (3, 0.6, 2)):
+        want = K.gaussian_valid(x, k, sigma)[..., ::stride, ::stride]
+        got = E.cv_gaussian_valid(x, k, sigma, stride)
+        assert got.shape == want.shape
+        assert np.max(np.abs(got - want)) < 1e-10
 
 
 @pytest.mark.parametrize("method", ["shift", "gemm"])
@@ -67,9 +105,12 @@ def test_gaussian_taps_equal_sewar_fspecial():
         assert np.allclose(np.outer(g, g), fspecial(Filter.GAUSSIAN, ws=n, sigma=sig), atol=1e-15)
 
 
-def test_engine_rejects_unknown_metric():
+def test_engine_rejects_unknown_metric_and_backend():
+    z = np.zeros((1, 1, 20, 20))
     with pytest.raises(KeyError):
-        E.compute_batch(np.zeros((1, 1, 20, 20)), np.zeros((1, 1, 20, 20)), MetricSettings(), ["niqe"])
+        E.compute_batch(z, z, MetricSettings(), ["niqe"])
+    with pytest.raises(ValueError, match="backend"):
+        E.compute_batch(z, z, MetricSettings(), ["ssim"], backend="jax")
 
 
 def test_engine_option_validation():
@@ -95,6 +136,6 @@ def test_engine_gemm_filter_path_equals_numpy(monkeypatch):
     sr, hr = synthetic_stack(2, 83, 70, channels=3, dtype=np.uint8, seed=13)
     s = MetricSettings(channel="rgb", crop_border=2)
     a, _ = compute_metrics_batch(sr, hr, s, FR, engine="numpy")
-    b, _ = compute_metrics_batch(sr, hr, s, FR, engine="torch")
+    b, _ = E.compute_batch(*prepare_pair(sr, hr, s), s, FR, backend="torch")
     for m in FR:
         assert_close(b[m], a[m], ENGINE_TOL, 1e-12, m)

@@ -38,3 +38,9 @@ def filter_valid(img: np.ndarray, taps: np.ndarray) -> np.ndarray:
     out = correlate1d(out, taps, axis=-2, mode="constant")
     h, w = img.shape[-2:]
     return out[..., r:h - r, r:w - r]
+
+
+def gaussian_valid(img: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    """:func:`filter_valid` with the :func:`gaussian_taps` window ``(size, sigma)`` (SciPy, the
+    simple per-image path; the batched engine's OpenCV twin is ``engine.cv_gaussian_valid``)."""
+    return filter_valid(img, gaussian_taps(size, sigma))

@@ -1,4 +1,17 @@
-"""Speed benchmark of the metric engine against the library references.
+"""Speed benchmarks of the metric engine: against the library references, and against the fastest
+peer (torchmetrics, float32 inputs) metric by metric.
+
+*Peer table* (:func:`run_peer_bench`): for SSIM, VIFp and MS-SSIM separately, on three cases (256^2
+gray: the BraTS set below; 1024^2 gray: ChestX-ray14 images, full size; 512^2 RGB: DRIVE centre
+crops; seeded synthetic stacks of the same shapes where the data is absent), the engine through the
+public :func:`~benchmark.metrics.compute_metrics_batch` (float64 inputs, conversion included)
+against ``torchmetrics.functional.image`` on float32 tensors prepared beforehand (conversion not
+timed), same thread count, ``reps`` alternating repetitions after a warm-up of each, medians
+reported; plus each side's max |difference| to the reference (skimage SSIM, sewar vifp, sewar
+msssim; for RGB MS-SSIM the per-image NumPy path, since sewar's RGB filter mixes channels). torchmetrics
+is an optional extra (``pip install "medsr-bench[perf]"``).
+
+*Library table* (:func:`run_bench`):
 
 Compares, on the same stack of (SR, HR) pairs and the same settings:
 
@@ -196,6 +209,277 @@ def run_bench(
     )
 
 
+PEER_METRICS = ("ssim", "vif", "ms-ssim")
+PEER_CASES = ("256-gray", "1024-gray", "512-rgb")
+TORCHMETRICS_MISSING = ("torchmetrics is not installed: the peer table needs it. Install it with: "
+                        "pip install \"medsr-bench[perf]\"  (or: pip install torchmetrics)")
+
+
+def have_torchmetrics() -> bool:
+    """True when ``torchmetrics`` can be imported (after the torchvision shim)."""
+    import importlib.util
+
+    return importlib.util.find_spec("torchmetrics") is not None
+
+
+@dataclass
+class PeerCase:
+    """One stack for the peer table: ``sr``, ``hr`` float64 ``(N, H, W)`` or ``(N, H, W, 3)`` in
+    [0, 1], scored with ``settings`` (data_range 1, no quantisation)."""
+
+    name: str
+    sr: np.ndarray
+    hr: np.ndarray
+    settings: MetricSettings
+    data: str
+
+
+def _bilinear_x4(hr: np.ndarray) -> np.ndarray:
+    """SR = OpenCV bilinear x4 down then up (float32 math, clipped to [0, 1]) of one float image."""
+    import cv2
+
+    h, w = hr.shape[:2]
+    lr = cv2.resize(hr.astype(np.float32), (w // 4, h // 4), interpolation=cv2.INTER_LINEAR)
+    return np.clip(cv2.resize(lr, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0).astype(np.float64)
+
+
+def peer_case(name: str, data_dir: Path | None = None, n: int | None = None) -> PeerCase:
+    """Build one of :data:`PEER_CASES` from the real data, or seeded synthetic data when absent.
+
+    Raises:
+        ValueError: unknown case name.
+    """
+    import cv2
+
+    data_dir = data_dir or default_data_dir()
+    gray = MetricSettings(data_range=1.0, channel="gray", quantize=False)
+    if name == "256-gray":
+        try:
+            sr, hr, desc = brats_test_like(data_dir, 5, (n or 40) // 5 or 1)
+        except FileNotFoundError as e:
+            sr, hr, desc = synthetic(n or 40, 256)
+            desc += f" (BraTS absent: {e})"
+        return PeerCase(name, sr, hr, gray, desc)
+    if name == "1024-gray":
+        n = n or 4
+        files = sorted((data_dir / "NIH_ChestXray14" / "images").glob("*.png"))[:n]
+        hrs = []
+        for f in files:
+            img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+            img = img[..., 0] if img is not None and img.ndim == 3 else img
+            if img is not None and img.shape[:2] == (1024, 1024):
+                hrs.append(img.astype(np.float64) / (65535.0 if img.dtype == np.uint16 else 255.0))
+        if len(hrs) == n:
+            hr = np.stack(hrs)
+            desc = f"NIH ChestX-ray14, first {n} images (1024x1024, 8-bit -> [0, 1]); SR = bilinear x4 down/up"
+            return PeerCase(name, np.stack([_bilinear_x4(h) for h in hr]), hr, gray, desc)
+        sr, hr, desc = synthetic(n, 1024)
+        return PeerCase(name, sr, hr, gray, desc + " (ChestX-ray14 absent)")
+    if name == "512-rgb":
+        n = n or 8
+        rgb = MetricSettings(data_range=1.0, channel="rgb", quantize=False)
+        files = sorted((data_dir / "DRIVE").rglob("*.tif"))
+        files = [f for f in files if f.parent.name == "images"][:n]
+        hrs = []
+        for f in files:
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if img is not None and min(img.shape[:2]) >= 512:
+                c0, c1 = (img.shape[0] - 512) // 2, (img.shape[1] - 512) // 2
+                hrs.append(img[c0:c0 + 512, c1:c1 + 512, ::-1].astype(np.float64) / 255.0)
+        if len(hrs) == n:
+            hr = np.stack(hrs)
+            desc = f"DRIVE, {n} images, centre 512x512 RGB crops (8-bit -> [0, 1]); SR = bilinear x4 down/up"
+            return PeerCase(name, np.stack([_bilinear_x4(h) for h in hr]), hr, rgb, desc)
+        sr, hr, desc = synthetic(3 * n, 512)
+        sr = np.ascontiguousarray(sr.reshape(n, 3, 512, 512).transpose(0, 2, 3, 1))
+        hr = np.ascontiguousarray(hr.reshape(n, 3, 512, 512).transpose(0, 2, 3, 1))
+        return PeerCase(name, sr, hr, rgb, desc + " as RGB (DRIVE absent)")
+    raise ValueError(f"unknown case {name!r}; expected one of {', '.join(PEER_CASES)}")
+
+
+def reference_values(case: PeerCase, metric: str) -> tuple[np.ndarray, str]:
+    """Per-image reference values of ``metric`` on ``case`` and the reference's name."""
+    import warnings
+
+    from sewar.full_ref import msssim, vifp
+    from skimage.metrics import structural_similarity
+
+    s = case.settings
+    rgb = case.hr.ndim == 4
+    out = np.empty(case.hr.shape[0])
+    if metric == "ms-ssim" and rgb:
+        v, _ = compute_metrics_batch(case.sr, case.hr, s, names=[metric], engine="numpy")
+        return v[metric], "per-image NumPy path (sewar's RGB filter mixes channels)"
+    f = 255.0 / s.data_range if s.vif_rescale else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, (a, b) in enumerate(zip(case.sr, case.hr, strict=True)):
+            if metric == "ssim":
+                out[i] = structural_similarity(b, a, data_range=s.data_range, gaussian_weights=True,
+                                               sigma=1.5, use_sample_covariance=False,
+                                               channel_axis=-1 if rgb else None)
+            elif metric == "vif":
+                out[i] = vifp(b * f, a * f, sigma_nsq=s.vif_sigma_nsq)
+            else:
+                out[i] = msssim(b, a, MAX=s.data_range)
+    name = {"ssim": "skimage", "vif": "sewar vifp", "ms-ssim": "sewar msssim"}[metric]
+    return out, name
+
+
+def torchmetrics_fn(metric: str, settings: MetricSettings):
+    """``fn(preds, target) -> (N,)`` torchmetrics functional call with this project's settings
+    (Gaussian 11x11 sigma 1.5, K1, K2, data_range; VIFp sigma_n^2 on 8-bit-scaled inputs, which the
+    caller passes; MS-SSIM with its 5 weights, no normalisation)."""
+    import medsr_bench.compat  # noqa: F401  (torchvision shim before torchmetrics imports it)
+
+    # isort: split
+    from torchmetrics.functional.image import (
+        multiscale_structural_similarity_index_measure,
+        structural_similarity_index_measure,
+        visual_information_fidelity,
+    )
+
+    s = settings
+    if metric == "ssim":
+        return lambda p, t: structural_similarity_index_measure(
+            p, t, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=s.data_range,
+            k1=s.ssim_k1, k2=s.ssim_k2, reduction="none")
+    if metric == "vif":
+        return lambda p, t: visual_information_fidelity(p, t, sigma_n_sq=s.vif_sigma_nsq, reduction="none")
+    if metric == "ms-ssim":
+        return lambda p, t: multiscale_structural_similarity_index_measure(
+            p, t, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=s.data_range,
+            k1=s.ssim_k1, k2=s.ssim_k2, betas=tuple(s.msssim_weights), normalize=None, reduction="none")
+    raise ValueError(f"no torchmetrics peer for {metric!r}")
+
+
+@dataclass
+class PeerRow:
+    """One (case, metric) line of the peer table; times are medians in seconds."""
+
+    case: str
+    metric: str
+    n: int
+    engine_s: float
+    peer_s: float
+    engine_diff: float
+    peer_diff: float
+    reference: str
+    data: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.peer_s / self.engine_s if self.engine_s > 0 else math.inf
+
+
+def _alternate(fn_a, fn_b, reps: int) -> tuple[float, float]:
+    """Median seconds of ``fn_a`` and ``fn_b`` over ``reps`` alternating runs after one warm-up
+    each (both see the same machine load)."""
+    import statistics
+
+    fn_a()
+    fn_b()
+    ta, tb = [], []
+    for _ in range(max(1, reps)):
+        for fn, acc in ((fn_a, ta), (fn_b, tb)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def run_peer_bench(cases=PEER_CASES, metrics=PEER_METRICS, data_dir: Path | None = None,
+                   reps: int = 5, device: str = "cpu", log=None, n: int | None = None) -> list[PeerRow]:
+    """Engine vs torchmetrics (float32) per metric and case (see module doc); ``n`` pairs per case
+    (default: 40, 4, 8).
+
+    Raises:
+        ModuleNotFoundError: torchmetrics is not installed (message: the install command).
+    """
+    import torch
+
+    if not have_torchmetrics():
+        raise ModuleNotFoundError(TORCHMETRICS_MISSING)
+    rows = []
+    dev = torch.device(device)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    for cname in cases:
+        case = peer_case(cname, data_dir, n)
+        s = case.settings
+        x = torch.from_numpy(case.sr).float()
+        y = torch.from_numpy(case.hr).float()
+        if x.ndim == 3:
+            x, y = x[:, None], y[:, None]
+        else:
+            x, y = x.permute(0, 3, 1, 2).contiguous(), y.permute(0, 3, 1, 2).contiguous()
+        x, y = x.to(dev), y.to(dev)
+        for m in metrics:
+            tm = torchmetrics_fn(m, s)
+            f = 255.0 / s.data_range if (m == "vif" and s.vif_rescale) else 1.0
+            xp, yp = (x * f, y * f) if f != 1.0 else (x, y)
+            res = {}
+
+            def ours(m=m, case=case, res=res):
+                res["ours"] = compute_metrics_batch(case.sr, case.hr, case.settings, names=[m],
+                                                    device=device)[0][m]
+                sync()
+
+            def peer(tm=tm, xp=xp, yp=yp, res=res):
+                res["peer"] = tm(xp, yp)
+                sync()
+
+            t_ours, t_peer = _alternate(ours, peer, reps)
+            ref, ref_name = reference_values(case, m)
+            peer_vals = res["peer"].double().cpu().numpy().reshape(case.sr.shape[0], -1).mean(axis=1)
+            row = PeerRow(cname, m, case.sr.shape[0], t_ours, t_peer, _max_diff(res["ours"], ref),
+                          _max_diff(peer_vals, ref), ref_name, case.data)
+            rows.append(row)
+            if log:
+                log(format_peer_row(row))
+    return rows
+
+
+PEER_HEAD = ("| case | metric | pairs | engine (s) | torchmetrics fp32 (s) | ratio | engine max abs diff "
+             "| torchmetrics max abs diff | tolerance | reference |\n"
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def format_peer_row(r: PeerRow) -> str:
+    tol = TOLERANCE.get(r.metric, float("nan"))
+    ok = "" if r.engine_diff <= tol else " (OVER)"
+    return (f"| {r.case} | {r.metric} | {r.n} | {r.engine_s:.3f} | {r.peer_s:.3f} | **{r.ratio:.1f}x** "
+            f"| {r.engine_diff:.2g}{ok} | {r.peer_diff:.2g} | {tol:g} | {r.reference} |")
+
+
+def format_peer_markdown(rows: list[PeerRow], machine: str, threads: int, reps: int, command: str) -> str:
+    """Markdown of the peer table with machine, threads, protocol and command."""
+    import os
+
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    lines = [
+        "## Metric engine vs torchmetrics (float32), per metric",
+        "",
+        f"- machine: {machine}; torch threads {threads} (both sides); load average at the end {load}",
+        f"- command: `{command}`" if command else "- command: (from Python)",
+        f"- protocol: median of {reps} alternating repetitions after one warm-up each; engine = "
+        "`compute_metrics_batch` on float64 NumPy stacks (conversion included); torchmetrics = "
+        "`torchmetrics.functional.image` on float32 tensors made beforehand (conversion not timed); "
+        "VIFp inputs scaled by 255 / data_range on both sides",
+        *[f"- data {c}: {d}" for c, d in dict.fromkeys((r.case, r.data) for r in rows)],
+        "",
+        PEER_HEAD,
+        *[format_peer_row(r) for r in rows],
+        "",
+        "Max abs diff: each side against the reference, per image (torchmetrics computes in float32; its "
+        "MS-SSIM downsamples by 2x2 average pooling, not sewar's filter, hence its larger difference).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 TOLERANCE = {"psnr": 1e-6, "ssim": 1e-6, "mse": 1e-6, "rmse": 1e-6, "mae": 1e-6, "nrmse": 1e-6,
              "ms-ssim": 1e-6, "vif": 1e-4}
 """Stated tolerances (same as ``tests/metric_tester.py``), printed next to each difference."""
@@ -219,7 +503,7 @@ def format_markdown(r: BenchResult, command: str = "") -> str:
         "",
         "| path | seconds | per image (ms) |",
         "|---|---:|---:|",
-        f"| engine (torch, {r.device}, {r.threads} threads) | {r.engine_s:.3f} | {1e3 * r.engine_s / r.n:.2f} |",
+        f"| engine ({'NumPy + OpenCV' if r.device == 'cpu' else 'torch'}, {r.device}, {r.threads} threads) | {r.engine_s:.3f} | {1e3 * r.engine_s / r.n:.2f} |",
         f"| baseline (skimage + sewar + NumPy) | {r.baseline_s:.3f} | {1e3 * r.baseline_s / r.n:.2f} |",
         f"| **speed-up** | **{r.ratio:.1f}x** | |",
         "",

@@ -30,19 +30,68 @@ separately. For single-channel images (``gray`` / ``y``) the two agree.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
-from medsr_bench.benchmark.metrics._kernels import filter_valid, gaussian_taps
+from medsr_bench.benchmark.metrics._kernels import gaussian_valid
 from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
 
 SSIM_WIN = 11
 SSIM_SIGMA = 1.5
 
 
+def ssim_cs_sums(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01, k2: float = 0.03,
+                 filt: Callable[[np.ndarray, int, float], np.ndarray] = gaussian_valid,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Sums of the SSIM map and of the contrast-structure map ``cs`` over the valid region.
+
+    Four maps are filtered: ``x``, ``y``, ``x^2 + y^2`` and ``x y`` (SSIM needs only the sum
+    ``s_x^2 + s_y^2``); the formula runs in place on the filtered maps.
+
+    Args:
+        x, y: float64 ``(..., h, w)`` with ``h, w >= 11`` (a whole image, or a band of rows of one:
+            the valid outputs of a band of rows ``[r, r + b + 10)`` are the output rows
+            ``[r, r + b)`` of the whole image, so sums over bands add up).
+        data_range: L in ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2``.
+        filt: ``filt(a, size, sigma)`` -> valid Gaussian filter of the last two axes of ``a``
+            (SciPy here; OpenCV in the batched engine).
+
+    Returns:
+        ``(ssim_sum, cs_sum)``: float64 arrays of shape ``x.shape[:-2]``; divide by the number of
+        valid pixels ``(h - 10) (w - 10)`` (summed over bands) for the means.
+    """
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    mx = filt(x, SSIM_WIN, SSIM_SIGMA)
+    my = filt(y, SSIM_WIN, SSIM_SIGMA)
+    q = x * x
+    q += y * y
+    vsum = filt(q, SSIM_WIN, SSIM_SIGMA)  # E[x^2 + y^2]
+    sxy = filt(x * y, SSIM_WIN, SSIM_SIGMA)  # E[x y]
+    mxy = mx * my
+    m2 = mx * mx
+    m2 += my * my
+    vsum -= m2  # s_x^2 + s_y^2
+    vsum += c2
+    sxy -= mxy
+    sxy *= 2.0
+    sxy += c2
+    cs = np.divide(sxy, vsum, out=sxy)
+    mxy *= 2.0
+    mxy += c1
+    m2 += c1
+    lum = np.divide(mxy, m2, out=mxy)
+    axes = (-2, -1)
+    cs_sum = cs.sum(axis=axes)
+    lum *= cs
+    return lum.sum(axis=axes), cs_sum
+
+
 def ssim_maps(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01,
               k2: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
-    """SSIM map and contrast-structure map over the valid region (Eq. 13, see module doc).
+    """SSIM map and contrast-structure map over the valid region (Eq. 13, see module doc); the
+    per-pixel form of :func:`ssim_cs_sums`, used by the diagnostic-region metrics.
 
     Args:
         x, y: float64 ``(C, H, W)`` with ``H, W >= 11``.
@@ -52,14 +101,13 @@ def ssim_maps(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01,
         ``(ssim_map, cs_map)``, float64 ``(C, H - 10, W - 10)``; map pixel ``[i, j]`` belongs to
         image pixel ``[i + 5, j + 5]``.
     """
-    taps = gaussian_taps(SSIM_WIN, SSIM_SIGMA)
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
-    mx = filter_valid(x, taps)
-    my = filter_valid(y, taps)
-    sxx = filter_valid(x * x, taps) - mx * mx
-    syy = filter_valid(y * y, taps) - my * my
-    sxy = filter_valid(x * y, taps) - mx * my
+    mx = gaussian_valid(x, SSIM_WIN, SSIM_SIGMA)
+    my = gaussian_valid(y, SSIM_WIN, SSIM_SIGMA)
+    sxx = gaussian_valid(x * x, SSIM_WIN, SSIM_SIGMA) - mx * mx
+    syy = gaussian_valid(y * y, SSIM_WIN, SSIM_SIGMA) - my * my
+    sxy = gaussian_valid(x * y, SSIM_WIN, SSIM_SIGMA) - mx * my
     cs_map = (2.0 * sxy + c2) / (sxx + syy + c2)
     ssim_map = (2.0 * mx * my + c1) / (mx * mx + my * my + c1) * cs_map
     return ssim_map, cs_map
@@ -76,8 +124,9 @@ def ssim_and_cs(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.0
     Returns:
         ``(ssim, cs)``, two float64 arrays ``(C,)``.
     """
-    ssim_map, cs_map = ssim_maps(x, y, data_range, k1, k2)
-    return ssim_map.mean(axis=(-2, -1)), cs_map.mean(axis=(-2, -1))
+    s, c = ssim_cs_sums(x, y, data_range, k1, k2)
+    n = (x.shape[-2] - SSIM_WIN + 1) * (x.shape[-1] - SSIM_WIN + 1)
+    return s / n, c / n
 
 
 def ssim(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:

@@ -24,14 +24,16 @@ pyramid (short side < 41 pixels).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
-from medsr_bench.benchmark.metrics._kernels import filter_valid, gaussian_taps
+from medsr_bench.benchmark.metrics._kernels import gaussian_valid
 from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
 
 VIF_EPS = 1e-10
 VIF_SCALES = 4
+_LN10 = math.log(10.0)
 
 
 def vif_windows() -> list[tuple[int, float]]:
@@ -68,26 +70,64 @@ VIF_MIN_SIZE = vif_min_size()
 
 def vif_stats(sx: np.ndarray, sy: np.ndarray, sxy: np.ndarray, sigma_nsq: float) -> tuple[np.ndarray, np.ndarray]:
     """Numerator and denominator terms of one scale (sewar / vifp_mscale.m clamping), summed over
-    the last two axes. Inputs are local (co)variances of reference x and distorted y."""
+    the last two axes. Inputs are local (co)variances of reference x and distorted y, float64 of
+    one shape; they are overwritten.
+
+    The clamping of the reference reads: ``sx, sy >= 0``; ``g = sxy / (sx + eps)``,
+    ``sv = sy - g sxy``; ``sx < eps``: g = 0, sv = sy, sx = 0; ``sy < eps``: g = 0, sv = 0;
+    ``g < 0``: sv = sy, g = 0; ``sv = max(sv, eps)``. Every override sets g = 0, which makes the
+    numerator term ``log10(1 + g^2 sx / (sv + sigma_nsq))`` exactly 0 whatever sv is, so it is
+    computed here as that term where ``sx >= eps``, ``sy >= eps`` and ``g >= 0``, and 0 elsewhere
+    (same values, fewer passes); the denominator uses ``sx`` set to 0 where ``sx < eps``.
+    """
     eps = VIF_EPS
-    sx = np.maximum(sx, 0.0)
-    sy = np.maximum(sy, 0.0)
-    g = sxy / (sx + eps)
-    sv = sy - g * sxy
-    m = sx < eps
-    g = np.where(m, 0.0, g)
-    sv = np.where(m, sy, sv)
-    sx = np.where(m, 0.0, sx)
-    m = sy < eps
-    g = np.where(m, 0.0, g)
-    sv = np.where(m, 0.0, sv)
-    m = g < 0
-    sv = np.where(m, sy, sv)
-    g = np.where(m, 0.0, g)
-    sv = np.maximum(sv, eps)
-    num = np.log10(1.0 + g * g * sx / (sv + sigma_nsq)).sum(axis=(-2, -1))
-    den = np.log10(1.0 + sx / sigma_nsq).sum(axis=(-2, -1))
-    return num, den
+    np.maximum(sx, 0.0, out=sx)
+    np.maximum(sy, 0.0, out=sy)
+    keep = sx >= eps
+    keep &= sy >= eps
+    g = sx + eps
+    np.divide(sxy, g, out=g)
+    keep &= g >= 0.0
+    sv = np.multiply(g, sxy, out=sxy)
+    np.subtract(sy, sv, out=sv)
+    np.maximum(sv, eps, out=sv)
+    sv += sigma_nsq
+    g *= g
+    g *= sx
+    g /= sv
+    g *= keep
+    axes = (-2, -1)
+    num = np.log1p(g, out=g).sum(axis=axes)
+    sx *= sx >= eps
+    sx /= sigma_nsq
+    den = np.log1p(sx, out=sx).sum(axis=axes)
+    return num / _LN10, den / _LN10
+
+
+def vif_scale_sums(ref: np.ndarray, dist: np.ndarray, size: int, sigma: float, sigma_nsq: float,
+                   filt: Callable[[np.ndarray, int, float], np.ndarray] = gaussian_valid,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`vif_stats` of one scale from the images: local statistics with the scale's Gaussian
+    window (``size``, ``sigma``; 'valid'), then the clamped sums.
+
+    Args:
+        ref, dist: float64 ``(..., h, w)`` (reference = HR, distorted = SR), already rescaled;
+            a band of rows works as in :func:`benchmark.metrics.ssim.ssim_cs_sums`.
+        filt: ``filt(a, size, sigma)`` -> valid Gaussian filter of the last two axes.
+
+    Returns:
+        ``(num, den)`` float64 of shape ``ref.shape[:-2]``.
+    """
+    mx = filt(ref, size, sigma)
+    my = filt(dist, size, sigma)
+    sxx = filt(ref * ref, size, sigma)
+    syy = filt(dist * dist, size, sigma)
+    sxy = filt(ref * dist, size, sigma)
+    sxx -= mx * mx
+    syy -= my * my
+    mx *= my
+    sxy -= mx
+    return vif_stats(sxx, syy, sxy, sigma_nsq)
 
 
 def vif(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
@@ -102,16 +142,10 @@ def vif(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
     num = np.zeros(x.shape[0])
     den = np.zeros(x.shape[0])
     for s, (n, sigma) in enumerate(vif_windows()):
-        taps = gaussian_taps(n, sigma)
         if s > 0:
-            x = filter_valid(x, taps)[..., ::2, ::2]
-            y = filter_valid(y, taps)[..., ::2, ::2]
-        mx = filter_valid(x, taps)
-        my = filter_valid(y, taps)
-        sxx = filter_valid(x * x, taps) - mx * mx
-        syy = filter_valid(y * y, taps) - my * my
-        sxy = filter_valid(x * y, taps) - mx * my
-        a, b = vif_stats(sxx, syy, sxy, settings.vif_sigma_nsq)
+            x = gaussian_valid(x, n, sigma)[..., ::2, ::2]
+            y = gaussian_valid(y, n, sigma)[..., ::2, ::2]
+        a, b = vif_scale_sums(x, y, n, sigma, settings.vif_sigma_nsq)
         num += a
         den += b
     return vif_from_sums(num, den)
