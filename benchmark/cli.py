@@ -129,6 +129,11 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run suites and write per_image.csv, summary.csv and run.json (resumable, any executor)."""
+    _run_impl(dict(locals()))
+
+
+def _run_impl(a: dict, sweep: dict | None = None) -> None:
+    """The body of ``bench run`` (and of ``bench sweep``, which adds ``sweep``: its grid options)."""
     from medsr_bench.benchmark.executors import EXECUTORS, ExecutorOptions
     from medsr_bench.benchmark.runner import RunConfig, RunError, health_lines
     from medsr_bench.benchmark.runner import run as run_config
@@ -138,6 +143,18 @@ def run(
     from medsr_bench.core import resolve_device
     from medsr_bench.models import list_models
     from medsr_bench.models.registry import default_weights_dir
+
+    suite, data_root, models, limit, out, device = (a["suite"], a["data_root"], a["models"],
+                                                    a["limit"], a["out"], a["device"])
+    weights_dir, batch_size, prepared_dir = a["weights_dir"], a["batch_size"], a["prepared_dir"]
+    no_prepared_cache, set_, config = a["no_prepared_cache"], a["set_"], a["config"]
+    print_config, channel, crop_border, strict = (a["print_config"], a["channel"],
+                                                  a["crop_border"], a["strict"])
+    add, wait, executor, address, workers = (a["add"], a["wait"], a["executor"], a["address"],
+                                             a["workers"])
+    shard_size, max_retries, threads = a["shard_size"], a["max_retries"], a["threads"]
+    slurm_partition, slurm_time, slurm_gpus, slurm_cluster, quiet = (
+        a["slurm_partition"], a["slurm_time"], a["slurm_gpus"], a["slurm_cluster"], a["quiet"])
 
     fc: dict = {}
     raw_settings: dict = {}
@@ -197,7 +214,8 @@ def run(
         dev = resolve_device(_pick(device, fc.get("device"), "auto"))
     except ValueError as e:
         fail(str(e))
-    out = Path(_pick(out, fc.get("out"), Path("results") / "runs" / suite.replace(",", "+")))
+    default_out = ("sweep-" if sweep is not None else "") + suite.replace(",", "+")
+    out = Path(_pick(out, fc.get("out"), Path("results") / "runs" / default_out))
     if no_prepared_cache:
         prepared = None
     else:
@@ -213,6 +231,9 @@ def run(
                     threads=threads, show_progress=not quiet, user_datasets=user)
     if cfg.limit is not None and cfg.limit < 1:
         fail(f"limit {cfg.limit}: expected an integer >= 1")
+    identities, before = None, None
+    if sweep is not None:
+        identities, before, axes = _sweep_points(cfg, sweep, [s.name for s in suites])
     if print_config:
         typer.echo(_render_config(cfg, executor), nl=False)
         return
@@ -221,7 +242,8 @@ def run(
                            slurm_cluster=slurm_cluster, partition=slurm_partition,
                            time_min=slurm_time, gpus_per_task=slurm_gpus)
     try:
-        res = run_config(cfg, executor=executor, opts=opts, add=add, wait=wait)
+        res = run_config(cfg, executor=executor, opts=opts, add=add, wait=wait,
+                         identities=identities, before=before)
     except RunError as e:
         fail(str(e))
     for line in health_lines(res.meta):  # the run's health, even with --quiet
@@ -232,7 +254,81 @@ def run(
         typer.echo(f"error: run incomplete: {why} (see {out / 'run.json'}; `bench status {out}`)",
                    err=True)
         raise typer.Exit(res.exit_code)
+    if sweep is not None:
+        _sweep_outputs(out, axes, sweep, [s.name for s in suites], before)
     typer.echo(str(out))
+
+
+def _sweep_points(cfg, sweep: dict, suites: list[str]):
+    """Grid points of a sweep as run identities, and the hook printing the estimate."""
+    from dataclasses import replace
+
+    from medsr_bench.benchmark.sweep import (
+        DEFAULT_GRIDS,
+        SweepError,
+        estimate,
+        grid_points,
+        parse_grid,
+    )
+
+    try:
+        grid = parse_grid(sweep["grid"] or [], sweep["grid_file"])
+    except SweepError as e:
+        fail(str(e))
+    if not grid:
+        for s in suites:
+            grid.update(DEFAULT_GRIDS.get(s, {}))
+        if not grid:
+            fail(f"--suite {','.join(suites)}: no default grid; pass --grid KEY=V1,V2 or "
+                 f"--grid-file (default grids: {', '.join(DEFAULT_GRIDS)})")
+    try:
+        points, dropped = grid_points(grid, cfg.settings)
+    except SweepError as e:
+        fail(str(e))
+    if len(points) > sweep["max_variants"]:
+        fail(f"the grid has {len(points)} points, more than --max-variants {sweep['max_variants']}; "
+             "narrow the grid or raise --max-variants")
+    state = {"points": len(points), "dropped": len(dropped), "text": ""}
+
+    def before(plan):
+        state["text"] = estimate(plan, len(points), len(dropped))
+        typer.echo(f"sweep: {state['text']}", err=True)
+
+    before.state = state  # type: ignore[attr-defined]
+    return [replace(cfg, settings=pt).identity() for pt in points], before, list(grid)
+
+
+def _sweep_outputs(out: Path, axes: list[str], sweep: dict, suites: list[str], before) -> None:
+    from medsr_bench.benchmark.sweep import write_outputs
+
+    _, closest, lines = write_outputs(out, axes, before.state["text"], sweep["paper_table"], suites)
+    for line in lines:
+        typer.echo(line, err=True)
+    typer.echo(f"sweep: {out / 'sweep.csv'}, {out / 'closest.csv'}, {out / 'sweep.md'}", err=True)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sweep(
+    ctx: typer.Context,
+    grid: list[str] = typer.Option(None, "--grid", help="KEY=V1,V2,... (repeatable; keys as in "
+                                                        "--set). Default: the suite's own grid "
+                                                        "of its paper's open choices."),
+    grid_file: Path = typer.Option(None, "--grid-file", help="TOML with a [grid] table of lists."),
+    max_variants: int = typer.Option(64, "--max-variants", min=1,
+                                     help="Refuse grids with more points than this."),
+    paper_table: Path = typer.Option(None, "--paper-table", help="CSV of the numbers to match "
+                                                                  "(columns of reported.csv) "
+                                                                  "[default: the papers' tables]."),
+) -> None:
+    """Run the product of settings as variants of one run (sharing SR passes and preparations) and
+    say which reading comes closest to each paper cell (sweep.csv, closest.csv, sweep.md). Every
+    `bench run` option is accepted (see `bench run --help`)."""
+    import typer.main
+
+    run_cmd = typer.main.get_command(app).commands["run"]
+    sub = run_cmd.make_context("sweep", list(ctx.args), parent=ctx)
+    _run_impl(dict(sub.params), sweep={"grid": grid, "grid_file": grid_file,
+                                       "max_variants": max_variants, "paper_table": paper_table})
 
 
 def _render_config(cfg, executor: str) -> str:

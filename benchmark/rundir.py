@@ -142,23 +142,27 @@ def describe_difference(old: dict, new: dict) -> str:
     return "; ".join(diffs) or "nothing"
 
 
-def check_identity(meta: dict, identity: dict, add: bool, out: Path) -> list[dict]:
-    """The configurations the run dir will hold after this command.
+def check_identity(meta: dict, identities: list[dict], add: bool, out: Path) -> list[dict]:
+    """The configurations the run dir will hold after this command (``identities``: one per
+    ``bench run``, one per grid point of a sweep).
 
     Raises:
-        RunError: ``identity`` differs from every recorded configuration and ``add`` is False (the
+        RunError: an identity differs from every recorded configuration and ``add`` is False (the
             line names what differs from the most recent one).
     """
     configs = list(meta.get("configs", []))
     if not configs and meta:  # a run dir written before configurations were recorded
         raise RunError(f"{out}: holds a run from an older medsr-bench without a recorded "
                        "configuration; use another --out")
-    if not configs or identity in configs:
-        return configs or [identity]
+    if not configs:
+        return list(identities)
+    new = [i for i in identities if i not in configs]
+    if not new:
+        return configs
     if add:
-        return [*configs, identity]
+        return [*configs, *new]
     raise RunError(f"{out}: holds another configuration; differs in: "
-                   f"{describe_difference(configs[-1], identity)}. Re-run with the same options to "
+                   f"{describe_difference(configs[-1], new[0])}. Re-run with the same options to "
                    "resume, add --add to add these variants/models beside it, or use another --out")
 
 

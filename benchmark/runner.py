@@ -72,8 +72,12 @@ def _all_plans(configs: list[dict], cfg: RunConfig, progress) -> Plan:
 
 
 def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = None,
-        add: bool = False, wait: bool = False) -> RunResult:
+        add: bool = False, wait: bool = False, identities: list[dict] | None = None,
+        before=None) -> RunResult:
     """Run ``cfg`` into ``cfg.out``.
+
+    ``identities`` (a sweep: one per grid point) replaces ``[cfg.identity()]``; ``before(plan)``
+    is called once the plan is known, before any task runs (the sweep prints its estimate).
 
     Raises:
         RunError: the run dir is locked by a live process, holds another configuration (without
@@ -87,7 +91,7 @@ def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = 
             _say(cfg, f"note: {out} was left by a killed run (pid {lock.stale.get('pid')}); "
                       "resuming it")
         meta = rundir.load_meta(out)
-        configs = rundir.check_identity(meta, cfg.identity(), add, out)
+        configs = rundir.check_identity(meta, identities or [cfg.identity()], add, out)
         meta = _base_meta(meta, cfg, configs, executor)
         rundir.parts_dir(out).mkdir(parents=True, exist_ok=True)
         bar = _bar(cfg, None, "preparing", "img")
@@ -96,6 +100,8 @@ def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = 
         finally:
             bar.close()
         rundir.write_plan(out, p)
+        if before is not None:
+            before(p)
         done = rundir.done_keys(out, p.tasks)
         todo = [t for t in p.tasks if t.key not in done]
         res = RunResult(meta={}, reused=len(done))
@@ -196,17 +202,27 @@ def health_lines(meta: dict) -> list[str]:
     lines = []
     models = meta.get("models", {})
     missing = sorted(n for n, m in models.items() if m.get("status") == "missing-weights")
+    groups: dict[tuple, list[dict]] = {}  # variants that fared alike share one line
     for v in meta.get("variants", {}).values():
         name = v.get("dataset") or v["protocol"]
-        label = f"{v['suite']}/{name}[{v['split']}]" + (f" ({v['label']})" if v.get("label") else "")
         st = v.get("status")
         if st in ("skipped", "error", "empty"):
-            lines.append(f"{label}: {st} - {v.get('reason', '')}")
+            k = (v["suite"], name, v["split"], st, v.get("reason", ""))
+        else:
+            k = (v["suite"], name, v["split"], st, v.get("n_evaluated", 0),
+                 len(v.get("skipped_files", []) or []), len(v.get("models_computed", [])))
+        groups.setdefault(k, []).append(v)
+    for k, vs in groups.items():
+        label = f"{k[0]}/{k[1]}[{k[2]}]"
+        if len(vs) > 1:
+            label += f" ({len(vs)} variants)"
+        elif vs[0].get("label"):
+            label += f" ({vs[0]['label']})"
+        if k[3] in ("skipped", "error", "empty"):
+            lines.append(f"{label}: {k[3]} - {k[4]}")
             continue
-        n_skip = len(v.get("skipped_files", []) or [])
-        lines.append(f"{label}: {v.get('n_evaluated', 0)} images evaluated, {n_skip} files "
-                     f"skipped, {len(v.get('models_computed', []))} models computed"
-                     + (f" [{st}]" if st not in ("done",) else ""))
+        lines.append(f"{label}: {k[4]} images evaluated, {k[5]} files skipped, {k[6]} models "
+                     "computed" + (f" [{k[3]}]" if k[3] != "done" else ""))
     unsupported = sorted(n for n, m in models.items() if m.get("status") == "unsupported-scale")
     if missing:
         down = [n for n in missing if models[n].get("url")]

@@ -145,10 +145,12 @@ class Task:
         return stable_hash(self.to_dict(), 20)
 
     @property
-    def sr_key(self) -> str:
-        """Hash of what determines the SR outputs (protocol params + model + options)."""
-        return stable_hash({"params_hash": self.params_hash, "model": self.model,
-                            "options": self.model_options, "weights": self.weights_sha256})
+    def sr_identity(self) -> str:
+        """Hash of everything but the scorings: tasks with equal identity compute the same SR
+        outputs on the same images and can be merged (see :meth:`Plan.extend`)."""
+        d = self.to_dict()
+        d.pop("scorings")
+        return stable_hash(d, 20)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -185,13 +187,34 @@ class Plan:
     suites: dict[str, dict] = field(default_factory=dict)
     metric_names: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    naive: dict = field(default_factory=lambda: {"tasks": 0, "images": 0, "preparations": 0})
+
+    def counts(self) -> dict:
+        """SR work of this plan: computing tasks, images super-resolved, prepared sets."""
+        comp = [t for t in self.tasks if not t.plan_status]
+        return {"tasks": len(comp), "images": sum(len(t.image_ids) for t in comp),
+                "preparations": len({(t.protocol, t.params_hash, t.split, t.limit)
+                                     for t in self.tasks})}
 
     def extend(self, other: Plan) -> None:
-        """Add another configuration's plan (``--add``), deduplicating tasks and variants."""
+        """Add another configuration's plan (``--add``, sweeps). Tasks that compute the same SR
+        outputs (:attr:`Task.sr_identity`) become one task scored by the union of their suites'
+        and variants' metric settings, so a metric-only variant costs no SR pass."""
+        for k, v in other.counts().items():  # what the configurations would cost one by one
+            self.naive[k] += v
         for k, v in other.variants.items():
             self.variants.setdefault(k, v)
-        have = {t.key for t in self.tasks}
-        self.tasks.extend(t for t in other.tasks if t.key not in have)
+        index = {t.sr_identity: i for i, t in enumerate(self.tasks)}
+        for t in other.tasks:
+            i = index.get(t.sr_identity)
+            if i is None:
+                index[t.sr_identity] = len(self.tasks)
+                self.tasks.append(t)
+                continue
+            cur = self.tasks[i]
+            extra = tuple(sc for sc in t.scorings if sc not in cur.scorings)
+            if extra:
+                self.tasks[i] = dataclasses.replace(cur, scorings=cur.scorings + extra)
         for k, v in other.suites.items():
             self.suites.setdefault(k, v)
         self.metric_names = list(dict.fromkeys([*self.metric_names, *other.metric_names]))

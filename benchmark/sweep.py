@@ -1,0 +1,281 @@
+"""``bench sweep``: which reading of a paper's open choices reproduces its numbers?
+
+A sweep runs the product of a grid of settings (the same dotted keys as ``bench run --set``) as
+variants of one run. Planning merges the tasks of all grid points that compute the same SR outputs
+(same protocol params, shard, model, engine options and weights), so a metric-only variant reuses
+the SR pass of its sibling, and a model-only variant reuses the prepared set (prepared sets are
+keyed by the protocol params alone).
+
+Then every paper cell (``reported.csv``: suite, protocol, split, model, metric, value, std) is
+compared with every variant: the reproduced mean and its 95 % bootstrap CI, the distance to the
+paper value in units of the paper's std where it gives one (else relative to the value), whether
+the paper value lies inside our CI (read as value +- half a unit of its last printed digit) and
+whether our mean lies within one paper std. ``sweep.csv`` holds every (variant, cell),
+``closest.csv`` the closest readings per cell, and ``sweep.md`` the plain findings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from medsr_bench.benchmark import settings as st
+from medsr_bench.benchmark.tasks import Plan
+from medsr_bench.core import atomic_write_text, canonical_json
+
+#: The open choices each paper leaves, with the plausible values (``bench sweep --suite S`` uses
+#: these when no ``--grid`` is given). Sources: ../shared/papers/README.md and each params
+#: dataclass's docstring.
+DEFAULT_GRIDS: dict[str, dict[str, list]] = {
+    # P1 (Aghelan & Rouhani): blur strength and kernel, which bicubic, RGB vs Y, crop border.
+    "aghelan": {
+        "drive.blur_sigma": [0.0, 1.0, 2.0],
+        "drive.lr_resize": ["matlab-bicubic", "cv2-bicubic", "pil-bicubic"],
+        "metric.channel": ["rgb", "y"],
+        "metric.crop_border": [0, 4],
+    },
+    # P2 (Khandare et al.): nothing about the degradation is stated; blur and bicubic kind.
+    "khandare": {
+        "chestxray14.blur_sigma": [0.0, 1.0],
+        "chestxray14.lr_resize": ["matlab-bicubic", "cv2-bicubic"],
+        "metric.crop_border": [0, 4],
+    },
+    # P3 (Rashid et al.): normalisation unit, antialiased bilinear or not, NRMSE denominator,
+    # VIF scale, metric domain ([0, 1] floats or 8-bit).
+    "rashid": {
+        "brats2018.normalisation": ["slice", "volume"],
+        "brats2018.lr_resize": ["cv2-bilinear", "pil-bilinear"],
+        "metric.nrmse_norm": ["mean", "euclidean", "min-max"],
+        "metric.vif_rescale": [True, False],
+    },
+    # P4 (Beallor et al.): window vs min-max, HR filtered or not, bicubic kind, crop border.
+    "beallor": {
+        "cptac-gbm.intensity": ["minmax", "window"],
+        "cptac-gbm.filter_hr": [False, True],
+        "cptac-gbm.lr_resize": ["cv2-bicubic", "pil-bicubic"],
+        "metric.crop_border": [0, 4],
+    },
+}
+
+SWEEP_COLUMNS = ("suite", "protocol", "split", "model", "metric", "paper", "paper_std", "variant",
+                 "label", "mean", "ci_low", "ci_high", "n", "distance", "distance_unit",
+                 "in_ci", "within_std", "note")
+
+
+class SweepError(ValueError):
+    """A bad grid (unknown key, bad value, too many variants); one line."""
+
+
+def estimate(plan: Plan, n_points: int, n_dropped: int) -> str:
+    """One line: variants, SR passes and preparations with sharing vs the naive product."""
+    c, n = plan.counts(), plan.naive
+    return (f"{n_points} grid points ({n_dropped} invalid combinations dropped) -> "
+            f"{len(plan.variants)} variants; SR passes: {c['images']} images in {c['tasks']} tasks "
+            f"(naive product: {n['images']} images in {n['tasks']} tasks); preparations: "
+            f"{c['preparations']} (naive: {n['preparations']})")
+
+
+def parse_grid(items: Sequence[str], grid_file: Path | None = None) -> dict[str, list]:
+    """``["metric.vif_rescale=true,false", ...]`` (and a TOML grid file: ``[grid]`` table of
+    lists, or top-level keys) -> ``{key: [raw values]}``.
+
+    Raises:
+        SweepError: an item without ``=`` or an empty value list; unreadable grid file.
+    """
+    grid: dict[str, list] = {}
+    if grid_file is not None:
+        import tomllib
+
+        try:
+            data = tomllib.loads(Path(grid_file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise SweepError(f"--grid-file {grid_file}: cannot read ({e})") from None
+        data = data.get("grid", data)
+        for k, v in st._flatten(data).items():
+            grid[k] = list(v) if isinstance(v, (list, tuple)) else [v]
+    for item in items:
+        key, sep, values = item.partition("=")
+        vals = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not vals:
+            raise SweepError(f"--grid {item!r}: expected KEY=V1,V2,... e.g. metric.vif_rescale=true,false")
+        grid[key.strip()] = vals
+    return grid
+
+
+def grid_points(grid: Mapping[str, list], base: Mapping[str, Any]) -> tuple[list[dict], list]:
+    """Every combination of ``grid`` on top of ``base`` settings, validated.
+
+    Returns:
+        ``(points, dropped)``: ``points`` are normalised settings dicts (defaults dropped, as
+        :func:`settings.validate_settings` gives them), deduplicated; ``dropped`` lists the
+        combinations an owner rejects (e.g. ``quantize`` with a non-integer ``data_range``).
+
+    Raises:
+        SweepError: an unknown key or a value invalid on its own (one line).
+    """
+    infos = st.setting_infos()
+    for k, vals in grid.items():
+        if k not in infos:
+            raise SweepError(str(st._unknown(k, infos)))
+        for v in vals:
+            try:
+                st.validate_settings({k: v})
+            except st.SettingError as e:
+                raise SweepError(f"--grid {k}: {e}") from None
+    keys = list(grid)
+    points, dropped, seen = [], [], set()
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        raw = {**base, **dict(zip(keys, combo, strict=True))}
+        try:
+            pt = st.validate_settings(raw)
+        except st.SettingError as e:
+            dropped.append((raw, str(e)))
+            continue
+        sig = canonical_json(pt)
+        if sig not in seen:
+            seen.add(sig)
+            points.append(pt)
+    return points, dropped
+
+
+# ---------------------------------------------------------------- analysis
+def _axis_values(v, axes: Sequence[str]) -> dict:
+    """The value of each grid axis in variant ``v`` (its settings, else the default)."""
+    infos = st.setting_infos()
+    groups = {v.protocol, "metric", "model"}
+    return {a: v.settings.get(a, infos[a].default) for a in axes if a.split(".", 1)[0] in groups}
+
+
+def analyse(run_dir: Path, axes: Sequence[str], paper_path: Path | None = None,
+            suites: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(sweep, closest)`` frames for a sweep's run dir (see module doc).
+
+    Distance: ``|mean - paper| / paper_std`` when the paper gives a std (unit ``paper std``),
+    else ``|mean - paper| / |paper|`` (unit ``relative``). ``closest`` keeps, per cell, every
+    reading ranked by distance (ties by label), with ``any_within``: whether any reading has
+    ``in_ci`` or ``within_std``.
+    """
+    from medsr_bench.benchmark.report.paper import load_paper_tables
+    from medsr_bench.benchmark.report.rundata import load_run
+    from medsr_bench.benchmark.report.verdicts import inside, mean_ci, model_values
+
+    run = load_run(run_dir)
+    paper = load_paper_tables(paper_path)
+    paper = paper[paper["image"].fillna("") == ""]
+    if suites:
+        paper = paper[paper.suite.isin(suites)]
+    rows = []
+    for pr in paper.itertuples(index=False):
+        for v in run.variants_of(pr.suite, pr.protocol):
+            if v.meta.get("split") not in (None, pr.split) and pr.split != "all":
+                continue
+            vals, why = model_values(run, v, pr.model, pr.metric, pr.split)
+            base = {"suite": pr.suite, "protocol": pr.protocol, "split": pr.split,
+                    "model": pr.model, "metric": pr.metric, "paper": pr.value,
+                    "paper_std": pr.std, "variant": v.id,
+                    "label": v.label or "default", **{f"set:{k}": x for k, x in
+                                                      _axis_values(v, axes).items()}}
+            if vals is None:
+                rows.append({**base, "mean": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                             "n": 0, "distance": math.nan, "distance_unit": "", "in_ci": False,
+                             "within_std": False, "note": why})
+                continue
+            mean, lo, hi = mean_ci(vals.to_numpy())
+            has_std = pr.std is not None and not pd.isna(pr.std) and pr.std > 0
+            d = abs(mean - pr.value)
+            rows.append({**base, "mean": mean, "ci_low": lo, "ci_high": hi, "n": len(vals),
+                         "distance": d / pr.std if has_std else d / abs(pr.value),
+                         "distance_unit": "paper std" if has_std else "relative",
+                         "in_ci": bool(math.isfinite(lo) and inside(pr.value, pr.decimals, lo, hi)),
+                         "within_std": bool(has_std and d <= pr.std), "note": ""})
+    sweep = pd.DataFrame(rows)
+    if sweep.empty:
+        return sweep, sweep
+    cell = ["suite", "protocol", "split", "model", "metric"]
+    ok = sweep[sweep.distance.notna()].copy()
+    ok["within"] = ok.in_ci | ok.within_std
+    ok = ok.sort_values([*cell, "distance", "label"], kind="mergesort")
+    ok["rank"] = ok.groupby(cell, sort=False).cumcount() + 1
+    anyw = ok.groupby(cell, sort=False)["within"].transform("any")
+    ok["any_within"] = anyw
+    closest = ok[[*cell, "rank", "label", "variant", "mean", "ci_low", "ci_high", "paper",
+                  "paper_std", "distance", "distance_unit", "within", "any_within"]]
+    return sweep, closest.reset_index(drop=True)
+
+
+def findings(sweep: pd.DataFrame, axes: Sequence[str]) -> list[str]:
+    """Plain sentences: per cell, which readings match (or the closest one), per axis that moves
+    no cell, that it is irrelevant; per suite, the best reading overall (lowest mean distance)."""
+    out: list[str] = []
+    if sweep.empty:
+        return ["No paper cell could be compared (no finite values)."]
+    ok = sweep[sweep.distance.notna()].copy()
+    ok["within"] = ok.in_ci | ok.within_std
+    set_cols = [c for c in ok.columns if c.startswith("set:")]
+    for suite, g in ok.groupby("suite", sort=False):
+        best = g.groupby("label")["distance"].mean().sort_values(kind="mergesort")
+        out.append(f"{suite}: best reading overall: {best.index[0]} (mean distance "
+                   f"{best.iloc[0]:.3g} over {g[['model', 'metric']].drop_duplicates().shape[0]} "
+                   "cells).")
+    for key, g in ok.groupby(["suite", "model", "metric"], sort=False):
+        suite, model, metric = key
+        g = g.sort_values(["distance", "label"], kind="mergesort")
+        name = f"{suite} {model} {metric.upper()} (paper {g.paper.iloc[0]:g})"
+        w = g[g.within]
+        if w.empty:
+            b = g.iloc[0]
+            out.append(f"{name}: no reading lies within the paper's uncertainty; closest "
+                       f"{b.label} at {b['mean']:.4g} ({b.distance:.3g} {b.distance_unit}).")
+            continue
+        only = []
+        for c in set_cols:
+            vals_w = set(map(str, w[c].dropna()))
+            vals_all = set(map(str, g[c].dropna()))
+            if len(vals_w) == 1 and len(vals_all) > 1:
+                only.append(f"{c[4:]}={next(iter(vals_w))}")
+        cond = f"only when {' and '.join(only)}" if only else f"for {len(w)} of {len(g)} readings"
+        out.append(f"{name}: matches {cond} (closest {w.iloc[0].label} at "
+                   f"{w.iloc[0]['mean']:.4g}).")
+    for c in set_cols:
+        moved = False
+        for _, g in ok.groupby(["suite", "protocol", "model", "metric"], sort=False):
+            others = [x for x in set_cols if x != c]
+            for _, gg in g.groupby(others, dropna=False) if others else [(None, g)]:
+                if gg["mean"].max() - gg["mean"].min() > 1e-12 * max(1.0, abs(gg["mean"]).max()):
+                    moved = True
+                    break
+            if moved:
+                break
+        if not moved:
+            out.append(f"{c[4:]} moves no cell: irrelevant for these cells.")
+    return out
+
+
+def write_outputs(run_dir: Path, axes: Sequence[str], sp_text: str, paper_path: Path | None = None,
+                  suites: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Write ``sweep.csv``, ``closest.csv`` and ``sweep.md`` into ``run_dir``; return the frames
+    and the findings."""
+    sweep, closest = analyse(run_dir, axes, paper_path, suites)
+    run_dir = Path(run_dir)
+    atomic_write_text(run_dir / "sweep.csv", sweep.to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(run_dir / "closest.csv", closest.to_csv(index=False, float_format="%.10g"))
+    lines = findings(sweep, axes)
+    md = ["# Which reading reproduces the paper?", "", f"Run: `{run_dir}`", "", sp_text, "",
+          "Grid axes: " + ", ".join(f"`{a}`" for a in axes), "", "## Findings", ""]
+    md += [f"- {x}" for x in lines]
+    if not closest.empty:
+        md += ["", "## Closest readings per cell (top 3)", "",
+               "| cell | rank | reading | mean [95 % CI] | paper | distance | within |",
+               "|---|---|---|---|---|---|---|"]
+        for r in closest[closest["rank"] <= 3].itertuples(index=False):
+            ps = f" ± {r.paper_std:g}" if not pd.isna(r.paper_std) else ""
+            md.append(f"| {r.suite} {r.model} {r.metric} | {r.rank} | {r.label} | "
+                      f"{r.mean:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}] | {r.paper:g}{ps} | "
+                      f"{r.distance:.3g} {r.distance_unit} | {'yes' if r.within else 'no'} |")
+    atomic_write_text(run_dir / "sweep.md", "\n".join(md) + "\n")
+    return sweep, closest, lines
