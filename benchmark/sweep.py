@@ -279,3 +279,39 @@ def write_outputs(run_dir: Path, axes: Sequence[str], sp_text: str, paper_path: 
                       f"{r.distance:.3g} {r.distance_unit} | {'yes' if r.within else 'no'} |")
     atomic_write_text(run_dir / "sweep.md", "\n".join(md) + "\n")
     return sweep, closest, lines
+
+
+def report_context(run_dir: Path) -> dict | None:
+    """What the report's "Which reading reproduces the paper?" section shows, from the run dir's
+    ``sweep.csv`` / ``closest.csv`` (None when the run is no sweep): per suite the best reading,
+    the findings, a distance heatmap (reading x cell) and the three closest readings per cell."""
+    import base64
+
+    from medsr_bench.benchmark.report.plots import distance_heatmap
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "sweep.csv").is_file():
+        return None
+    try:
+        sweep = pd.read_csv(run_dir / "sweep.csv", keep_default_na=False, na_values=[""])
+        closest = pd.read_csv(run_dir / "closest.csv", keep_default_na=False, na_values=[""])
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    if sweep.empty:
+        return None
+    axes = [c[4:] for c in sweep.columns if c.startswith("set:")]
+    suites = []
+    for suite, g in sweep.groupby("suite", sort=False):
+        g = g[g.distance.notna()]
+        if g.empty:
+            continue
+        g = g.assign(cell=g.model + " " + g.metric.str.upper())
+        matrix = g.pivot_table(index="label", columns="cell", values="distance", aggfunc="first")
+        matrix = matrix.loc[matrix.mean(axis=1).sort_values(kind="mergesort").index]
+        png = distance_heatmap(matrix, f"{suite}: distance to the paper per reading and cell")
+        c = closest[(closest.suite == suite) & (closest["rank"] <= 3)]
+        suites.append({
+            "suite": suite, "findings": [x for x in findings(sweep[sweep.suite == suite], axes)],
+            "heatmap": base64.b64encode(png).decode() if png else None,
+            "closest": c.to_dict("records"), "n_readings": int(matrix.shape[0])})
+    return {"axes": axes, "suites": suites}

@@ -321,6 +321,7 @@ def build_context(run_dir: Path, settings: ReportSettings = ReportSettings()) ->
         ReportError: the run directory cannot be read.
     """
     from medsr_bench.benchmark.report.plots import training_figures
+    from medsr_bench.benchmark.sweep import report_context as sweep_context
 
     try:
         run = load_run(run_dir)
@@ -342,7 +343,7 @@ def build_context(run_dir: Path, settings: ReportSettings = ReportSettings()) ->
         "verdict_class": {REPRODUCED: "v-rep", CONTRADICTED: "v-con", "inconclusive": "v-inc",
                           "not testable here": "v-nt"},
         "model_rows": [{"name": k, **run.meta["models"][k]} for k in b.models],
-        "verdicts": verdicts, "num": num,
+        "verdicts": verdicts, "num": num, "sweep": sweep_context(run.run_dir),
     }
 
 

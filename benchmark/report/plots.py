@@ -100,6 +100,31 @@ def paired_scatter_figure(panels: list[dict], title: str = "") -> bytes | None:
     return png_bytes(fig)
 
 
+def distance_heatmap(matrix: pd.DataFrame, title: str = "", cap: float = 3.0) -> bytes | None:
+    """Heatmap of a sweep's distances: rows = readings (variants), columns = paper cells, colour
+    = distance to the paper value (capped at ``cap``; green within 1, red far), value printed.
+    Returns PNG bytes, or None for an empty matrix."""
+    if matrix.empty:
+        return None
+    plt = _plt()
+    n_r, n_c = matrix.shape
+    fig, ax = plt.subplots(figsize=(min(2.0 + 1.0 * n_c, 14), min(1.2 + 0.32 * n_r, 30)))
+    data = np.clip(matrix.to_numpy(dtype=float), 0, cap)
+    im = ax.imshow(data, cmap="RdYlGn_r", vmin=0, vmax=cap, aspect="auto")
+    ax.set_xticks(range(n_c), matrix.columns, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(n_r), matrix.index, fontsize=7)
+    for i in range(n_r):
+        for j in range(n_c):
+            v = matrix.iat[i, j]
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, fraction=0.03, label=f"distance (capped at {cap:g})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
 def training_figures(run_dir: Path) -> list[tuple[str, bytes]]:
     """One figure per ``training/*.csv`` of the run (columns ``iter`` and one or more losses or
     validation scores): each numeric column against ``iter``. Files without ``iter`` are skipped.

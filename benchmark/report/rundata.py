@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 # Status of a dataset/variant whose rows may be shown ("running": an interrupted run).
-USABLE_STATUSES = ("done", "running")
+USABLE_STATUSES = ("done", "running", "incomplete")
 
 
 class RunDirError(Exception):
