@@ -1,0 +1,124 @@
+"""bench sweep (issue 14): SR passes shared by metric-only variants, a planted setting recovered,
+deterministic closest.csv, one-line grid errors, the report section."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from medsr_bench.benchmark.cli import app
+from medsr_bench.benchmark.results_io import read_per_image
+
+runner = CliRunner()
+
+
+def bench(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    w = tmp_path / "weights"
+    w.mkdir()
+    monkeypatch.setenv("BENCH_WEIGHTS", str(w))
+    monkeypatch.setenv("BENCH_PREPARED", str(tmp_path / "prepared"))
+    monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
+    return tmp_path
+
+
+def test_metric_only_sweep_does_one_sr_pass_per_image_and_model(env, monkeypatch):
+    import medsr_bench.benchmark.execute as ex
+
+    calls = []
+    orig = ex.execute
+
+    def counting(task, ctx, samples=None):
+        calls.append((task.protocol, task.shard, task.model, len(task.scorings)))
+        return orig(task, ctx, samples)
+
+    monkeypatch.setattr(ex, "execute", counting)
+    out = env / "sweep"
+    r = bench("sweep", "--suite", "demo", "--limit", "2", "--models", "bilinear,bicubic",
+              "--grid", "metric.vif_rescale=true,false", "--grid", "metric.nrmse_norm=mean,euclidean",
+              "--workers", "1", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "SR passes: 16 images in 8 tasks (naive product: 64 images in 32 tasks)" in r.output
+    assert "preparations: 4 (naive: 16)" in r.output
+    assert len(calls) == 8  # 4 datasets x 2 models, each scored by the 4 metric readings
+    assert {n for *_, n in calls} == {4}
+    df = read_per_image(out / "per_image.csv")
+    assert df.groupby("dataset").variant.nunique().eq(4).all()
+    assert not df.duplicated(["suite", "dataset", "variant", "image_id", "model"]).any()
+    # SR is shared, so metrics that no metric setting touches agree across the four readings
+    psnr = df.groupby(["dataset", "image_id", "model"]).psnr.nunique()
+    assert (psnr == 1).all()
+
+
+def test_sweep_recovers_a_planted_blur_sigma_and_closest_is_deterministic(env):
+    ref = env / "planted"
+    args = ["--suite", "demo", "--limit", "2", "--models", "bicubic", "-q"]
+    assert bench("run", *args, "--set", "demo-retina.blur_sigma=1.5", "--out", ref).exit_code == 0
+    s = pd.read_csv(ref / "summary.csv")
+    value = s[(s.dataset == "demo-retina") & (s.metric == "psnr")]["mean"].iloc[0]
+    table = env / "planted.csv"
+    table.write_text("suite,protocol,split,model,image,metric,value,std,source\n"
+                     f"demo,demo-retina,test,bicubic,,psnr,{value:.6f},,planted blur 1.5\n")
+    out = env / "sweep"
+    r = bench("sweep", *args, "--grid", "demo-retina.blur_sigma=0.5,1.0,1.5,2.0", "--paper-table",
+              table, "--out", out)
+    assert r.exit_code == 0, r.output
+    closest = pd.read_csv(out / "closest.csv")
+    top = closest[closest["rank"] == 1].iloc[0]
+    assert top.label == "demo-retina.blur_sigma=1.5" and bool(top.within)
+    first = (out / "closest.csv").read_bytes()
+    from medsr_bench.benchmark.sweep import write_outputs
+
+    write_outputs(out, ["demo-retina.blur_sigma"], "again", table, ["demo"])
+    assert (out / "closest.csv").read_bytes() == first
+    md = (out / "sweep.md").read_text()
+    assert "best reading overall: demo-retina.blur_sigma=1.5" in md
+    html = env / "r.html"
+    assert bench("report", "--run", out, "--out", html).exit_code == 0
+    text = html.read_text()
+    assert "Which reading reproduces the paper?" in text and "distance heatmap demo" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "drive.blur_sgma=1,2"], "valid keys of drive"),
+    (["--grid", "metric.channel=gray,purple"], "channel must be one of"),
+    (["--grid", "metric.vif_rescale"], "expected KEY=V1,V2"),
+    (["--grid", "demo-retina.blur_sigma=0,1,2", "--grid", "demo-retina.seed=1,2,3",
+      "--max-variants", "4"], "the grid has 9 points, more than --max-variants 4"),
+])
+def test_bad_grids_fail_with_one_line(env, args, message):
+    r = runner.invoke(app, ["sweep", "--suite", "demo", *args, "--out", str(env / "x")])
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert message in lines[0]
+
+
+def test_default_grids_name_valid_settings():
+    from medsr_bench.benchmark.sweep import DEFAULT_GRIDS, grid_points
+
+    for suite, grid in DEFAULT_GRIDS.items():
+        points, dropped = grid_points(grid, {})
+        n = 1
+        for v in grid.values():
+            n *= len(v)
+        assert len(points) + len(dropped) == n and points, suite
+
+
+def test_sweep_resumes_and_refuses_another_grid(env):
+    out = env / "sweep"
+    args = ["sweep", "--suite", "demo", "--limit", "1", "--models", "bicubic", "-q", "--out", out]
+    assert bench(*args, "--grid", "metric.vif_rescale=true,false").exit_code == 0
+    meta = json.loads((out / "run.json").read_text())
+    assert len(meta["configs"]) == 2
+    before = (out / "per_image.csv").read_bytes()
+    assert bench(*args, "--grid", "metric.vif_rescale=true,false").exit_code == 0
+    assert (out / "per_image.csv").read_bytes() == before
+    r = runner.invoke(app, [str(a) for a in (*args, "--grid", "metric.crop_border=0,2")])
+    assert r.exit_code == 2 and "metric.crop_border=2" in r.output
