@@ -234,14 +234,16 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def default_weights_dir() -> Path:
-    """``$BENCH_WEIGHTS`` or the user cache dir ``~/.cache/medsr-bench/weights``."""
+    """``$BENCH_WEIGHTS``, else ``weights/`` in the user cache dir of platformdirs
+    (``~/.cache/medsr-bench/weights`` on Linux, honouring ``XDG_CACHE_HOME``)."""
     import os
+
+    import platformdirs
 
     env = os.environ.get("BENCH_WEIGHTS")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "medsr-bench" / "weights"
+    return Path(platformdirs.user_cache_dir("medsr-bench", appauthor=False)) / "weights"
 
 
 def discover_trained(weights_dir: Path | None) -> list[str]:

@@ -20,10 +20,8 @@ state dicts. ``RRDB_ESRGAN_x4.pth`` also uses the pre-BasicSR names (``RRDB_trun
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,13 +227,6 @@ def load_strict(net: torch.nn.Module, state: Mapping, name: str, path: Path | st
 
 
 # ----------------------------------------------------------------------------- fetch
-def _progress(total: int | None, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                disable=not enabled, leave=False)
-
-
 def fetch(
     spec: ModelSpec,
     weights_dir: Path | str | None = None,
@@ -247,8 +238,9 @@ def fetch(
 ) -> Path:
     """Download ``spec``'s checkpoint into the weights dir and check its sha256.
 
-    The file is written to ``<file>.part`` while hashing, then renamed, so an interrupted download
-    never leaves a file under the final name. An existing file is kept when its hash matches (or
+    The download goes through ``torch.hub.download_url_to_file`` (a temp file beside the target,
+    sha256 checked, then moved in), so an interrupted or corrupt download never leaves a file under
+    the final name. An existing file is kept when its hash matches (or
     none is published); ``force`` re-downloads.
 
     Args:
@@ -276,31 +268,27 @@ def fetch(
         raise FetchError(f"{spec.name}: no download URL ({cfg.obtain}); expected at {dest}")
     by_hand = f"download it by hand from {src} and put it at {dest}"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    h = hashlib.sha256()
-    try:
-        req = urllib.request.Request(src, headers={"User-Agent": "medsr-bench"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp, open(part, "wb") as out:
-            length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
-            total = int(length) if length and length.isdigit() else cfg.size
-            with _progress(total, cfg.file, progress) as bar:
-                while block := resp.read(1 << 20):
-                    out.write(block)
-                    h.update(block)
-                    bar.update(len(block))
-    except (TimeoutError, urllib.error.URLError, OSError, ValueError) as e:
-        part.unlink(missing_ok=True)
-        reason = getattr(e, "reason", None) or e
-        raise FetchError(f"{spec.name}: cannot download ({reason}); {by_hand}") from None
-    digest = h.hexdigest()
-    if cfg.sha256 and digest != cfg.sha256:
-        part.unlink(missing_ok=True)
+    import socket
+
+    import torch.hub
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:  # torch.hub writes a temp file beside dest and moves it in only when complete + verified
+        torch.hub.download_url_to_file(src, str(dest), hash_prefix=cfg.sha256 or None,
+                                       progress=progress)
+    except RuntimeError as e:  # torch.hub's hash check: 'invalid hash value (expected "x", got "y")'
+        got = re.search(r'got "([0-9a-f]+)"', str(e))
         hint = " (the URL is a web page, not the file)" if cfg.manual else ""
         raise FetchError(
-            f"{spec.name}: downloaded file has sha256 {digest[:16]}..., expected "
-            f"{cfg.sha256[:16]}...{hint}; {by_hand}"
-        )
-    os.replace(part, dest)
+            f"{spec.name}: downloaded file has sha256 {(got.group(1) if got else '?')[:16]}..., "
+            f"expected {cfg.sha256[:16]}...{hint}; {by_hand}") from None
+    except (TimeoutError, urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise FetchError(f"{spec.name}: cannot download ({reason}); {by_hand}") from None
+    finally:
+        socket.setdefaulttimeout(old)
+    digest = sha256_file(dest)
     _HASH_CACHE[(str(dest.resolve()), dest.stat().st_size, dest.stat().st_mtime_ns)] = digest
     return dest
 
