@@ -43,12 +43,11 @@ def fail(msg: str, code: int = 2) -> None:
 def _mount() -> None:
     from medsr_bench.benchmark.metrics.cli import metrics_app
     from medsr_bench.data_prep.cli import data_app
-    from medsr_bench.models.cli import perf, weights_app
+    from medsr_bench.models.cli import weights_app
 
     app.add_typer(data_app, name="data", help="Prepare and inspect datasets (HR/LR pairs + manifests).")
     app.add_typer(weights_app, name="weights", help="List, fetch and verify model weights.")
     app.add_typer(metrics_app, name="metrics", help="Metric registry and metric-engine benchmark.")
-    app.command("perf", help="Inference engine vs RealESRGANer: images/s, ratio, max diff.")(perf)
     app.command("train", help="Train a paper's model from its recipe; registers the checkpoint.")(__import__("medsr_bench.models.train.cli", fromlist=["train"]).train)
 
 
@@ -323,9 +322,9 @@ def sweep(
     """Run the product of settings as variants of one run (sharing SR passes and preparations) and
     say which reading comes closest to each paper cell (sweep.csv, closest.csv, sweep.md). Every
     `bench run` option is accepted (see `bench run --help`)."""
-    import typer.main
+    from typer.main import get_command
 
-    run_cmd = typer.main.get_command(app).commands["run"]
+    run_cmd = get_command(app).commands["run"]
     sub = run_cmd.make_context("sweep", list(ctx.args), parent=ctx)
     _run_impl(dict(sub.params), sweep={"grid": grid, "grid_file": grid_file,
                                        "max_variants": max_variants, "paper_table": paper_table})
@@ -355,6 +354,71 @@ def _render_config(cfg, executor: str) -> str:
     head = ("# bench run --config FILE reads this back. [metric] applies to every suite's metric "
             "settings;\n# each suite's own defaults are listed in run.json (variants).\n")
     return head + render_toml(run_opts, groups)
+
+
+@app.command("perf", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def perf_cmd(
+    ctx: typer.Context,
+    pipeline: bool = typer.Option(False, "--pipeline", help="Profile a whole bench run: images/s "
+                                                            "end to end and the split between "
+                                                            "reading, SR, metrics and writing."),
+    scaling: bool = typer.Option(False, "--scaling", help="Images/s with the local executor and "
+                                                          "1 and 2 local Ray workers, and the "
+                                                          "per-shard overhead."),
+    suite: str = typer.Option("rashid", "--suite", help="Suite of --pipeline / --scaling."),
+    data_root: Path = typer.Option(None, "--data-root", envvar="BENCH_DATA_ROOT",
+                                   help="Datasets folder (--pipeline / --scaling)."),
+    models: str = typer.Option("bilinear,bicubic", "--models", help="Models (--pipeline / --scaling)."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Images per dataset [default: all]."),
+    write: Path = typer.Option(None, "--write", help="Also write the Markdown table to this file."),
+) -> None:
+    """Speed benchmarks. Without --pipeline / --scaling: the inference engine vs RealESRGANer
+    (images/s, ratio, max diff); its options (--sizes, --precision, --tiled, ...) are listed by
+    `bench perf --engine-help`."""
+    if not (pipeline or scaling):
+        from typer.main import get_command
+
+        from medsr_bench.models.cli import perf as engine_perf
+
+        sub = typer.Typer(add_completion=False, rich_markup_mode=None)
+        sub.command()(engine_perf)
+        args = ["--help" if a == "--engine-help" else a for a in ctx.args]
+        get_command(sub).main(args=args, prog_name="bench perf", standalone_mode=False)
+        return
+    import shlex
+    import sys
+    import tempfile
+
+    from medsr_bench.benchmark import perf
+    from medsr_bench.benchmark.runner import RunConfig
+    from medsr_bench.benchmark.suites import resolve_suites
+    from medsr_bench.data_prep.prepared import default_prepared_dir
+    from medsr_bench.models.registry import default_weights_dir
+
+    try:
+        suites = [s.name for s in resolve_suites(suite)]
+    except KeyError as e:
+        fail(str(e.args[0]))
+    root = _data_root(data_root)
+    if root is None and suite != "demo":
+        fail(f"--suite {suite} needs --data-root (or BENCH_DATA_ROOT)")
+    command = "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:
+        cfg = RunConfig(suites=suites, models=[m.strip() for m in models.split(",") if m.strip()],
+                        data_root=root, limit=limit, out=Path(tmp) / "run",
+                        weights_dir=default_weights_dir(), prepared_dir=default_prepared_dir(),
+                        show_progress=False)
+        text = ""
+        if pipeline:
+            text += "## Pipeline\n\n" + perf.pipeline_markdown(perf.pipeline_profile(cfg), command)
+        if scaling:
+            setups = [("local", 1), ("local", 2), ("ray", 1), ("ray", 2)]
+            text += "\n## Scaling\n\n" + perf.scaling_markdown(perf.scaling(cfg, setups), command)
+    typer.echo(text)
+    if write is not None:
+        from medsr_bench.core import atomic_write_text
+
+        atomic_write_text(write, text)
 
 
 @app.command("status")

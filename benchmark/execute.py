@@ -106,12 +106,21 @@ def one_line(e: BaseException) -> str:
 
 
 def load_shard(task: Task, ctx: ExecContext) -> list:
-    """The shard's samples (``Sample`` list, manifest order).
+    """The shard's samples (``Sample`` list, manifest order); the time it takes is added to
+    :data:`READ_SECONDS`.
 
     Raises:
         WorkerSetupError: the data root or prepared set is not visible from this worker.
         DataError: unreadable prepared file (or any input under strict).
     """
+    t0 = time.perf_counter()
+    try:
+        return _load_shard(task, ctx)
+    finally:
+        READ_SECONDS[0] += time.perf_counter() - t0
+
+
+def _load_shard(task: Task, ctx: ExecContext) -> list:
     from medsr_bench.data_prep import get_protocol
 
     proto = get_protocol(task.protocol, _params(task))
@@ -225,6 +234,7 @@ def execute(task: Task, ctx: ExecContext, samples: list | None = None) -> dict:
     from medsr_bench.benchmark.metrics import compute_metrics_batch, to_metric_domain
 
     t_start = time.perf_counter()
+    phases = {"sr": 0.0, "metrics": 0.0}
     _check_fail_once(task)
     dataset = ""
     rows: list[dict] = []
@@ -251,7 +261,7 @@ def execute(task: Task, ctx: ExecContext, samples: list | None = None) -> dict:
             model_entry = {"status": "ok", "info": model.info()}
             for batch in _batches(samples, ctx.batch_size):
                 brows, btimes, ok = _run_batch(task, ctx, model, batch, figures,
-                                               compute_metrics_batch, to_metric_domain)
+                                               compute_metrics_batch, to_metric_domain, phases)
                 rows.extend(brows)
                 timings.extend(btimes)
                 complete = complete and ok
@@ -266,7 +276,7 @@ def execute(task: Task, ctx: ExecContext, samples: list | None = None) -> dict:
     return {"format": PART_FORMAT, "key": task.key, "task": task.to_dict(), "dataset": dataset,
             "rows": rows, "timings": timings, "figures": figures, "model": model_entry,
             "complete": complete, "host": socket.gethostname(), "device": ctx.device,
-            "seconds": time.perf_counter() - t_start}
+            "seconds": time.perf_counter() - t_start, "phases": phases}
 
 
 def _dataset_of(task: Task, ctx: ExecContext) -> str:
@@ -280,7 +290,8 @@ def _dataset_of(task: Task, ctx: ExecContext) -> str:
 
 
 def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
-               compute_metrics_batch, to_metric_domain) -> tuple[list[dict], list[dict], bool]:
+               compute_metrics_batch, to_metric_domain,
+               phases: dict) -> tuple[list[dict], list[dict], bool]:
     meta0 = batch[0].meta
     lr = np.stack([s.lr for s in batch])
     hr = np.stack([s.hr for s in batch])
@@ -297,7 +308,9 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
         ids = [s.meta.image_id for s in batch]
         return _status_rows(task, ids, [s.meta.split for s in batch], meta0.dataset, "error",
                             note), [], False
+    phases["sr"] += time.perf_counter() - t0
     seconds = (time.perf_counter() - t0) / len(batch)
+    t_metrics = time.perf_counter()
     diag = getattr(model, "diagnostics", {}) or {}
     for i, s in enumerate(batch):
         if s.meta.image_id == task.figure_image:
@@ -330,6 +343,7 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
             r.update({k2: float(v[i]) for k2, v in diag.items()})
             rows.append(r)
     times = [{"image_id": s.meta.image_id, "seconds": seconds} for s in batch]
+    phases["metrics"] += time.perf_counter() - t_metrics
     return rows, times, True
 
 
@@ -361,6 +375,11 @@ def _region_masks(task: Task, ctx: ExecContext, batch: list) -> tuple[dict, dict
 
 
 # ---------------------------------------------------------------- the worker-side wrapper
+#: seconds this process spent reading samples / storing parts (``bench perf --pipeline``)
+READ_SECONDS = [0.0]
+WRITE_SECONDS = [0.0]
+
+
 def part_path(run_dir: Path, key: str) -> Path:
     return Path(run_dir) / "parts" / f"{key}.json"
 
@@ -388,8 +407,10 @@ def run_task(task_dict: dict, ctx_dict: dict, run_dir: str, samples: list | None
                                             "since": time.time()}).encode())
     try:
         part = execute(task, ctx, samples)
+        t0 = time.perf_counter()
         atomic_write_bytes(part_path(run_dir, task.key),
                            (json.dumps(part, sort_keys=True, allow_nan=True) + "\n").encode())
+        WRITE_SECONDS[0] += time.perf_counter() - t0
         (parts / f"{task.key}.failed").unlink(missing_ok=True)
     except BaseException as e:
         atomic_write_bytes(parts / f"{task.key}.failed",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class RunResult:
     failed: dict[str, str] = field(default_factory=dict)
     computed: int = 0
     reused: int = 0
+    merge_seconds: float = 0.0
 
     @property
     def evaluated(self) -> int:
@@ -133,7 +135,9 @@ def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = 
         finally:
             bar.close()
             meta["end_time"] = provenance.now_iso()
+            t0 = time.perf_counter()
             res.meta = rundir.merge(out, p, meta)
+            res.merge_seconds = time.perf_counter() - t0
         if res.failed:
             res.meta["failed_shards"] = res.failed
             provenance.atomic_write_json(out / "run.json", res.meta)

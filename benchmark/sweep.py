@@ -256,6 +256,44 @@ def findings(sweep: pd.DataFrame, axes: Sequence[str]) -> list[str]:
     return out
 
 
+def sensitivity(run_dir: Path, axes: Sequence[str]) -> pd.DataFrame:
+    """How much each grid axis moves each reproduced mean, paper cell or not: for every (suite,
+    dataset, model, metric) and axis, the largest change of the mean between readings that differ
+    in that axis alone. Columns: suite, dataset, model, metric, axis, max_change, low, high (the
+    range of the mean over all readings)."""
+    import json
+
+    run_dir = Path(run_dir)
+    summary = pd.read_csv(run_dir / "summary.csv", dtype={"variant": str})
+    meta = json.loads((run_dir / "run.json").read_text())
+    infos = st.setting_infos()
+    summary = summary[summary.status == "ok"]
+    rows = []
+    for (suite, dataset, model, metric), g in summary.groupby(["suite", "dataset", "model",
+                                                                "metric"], sort=False):
+        vals = {}
+        for r in g.itertuples(index=False):
+            v = meta["variants"].get(r.variant, {})
+            groups = {v.get("protocol"), "metric", "model"}
+            vals[r.variant] = (tuple((a, str(v.get("settings", {}).get(a, infos[a].default)))
+                                     for a in axes if a.split(".", 1)[0] in groups), r.mean)
+        lo, hi = g["mean"].min(), g["mean"].max()
+        for a in axes:
+            best = 0.0
+            by_rest: dict = {}
+            for key, mean in vals.values():
+                rest = tuple(x for x in key if x[0] != a)
+                if any(x[0] == a for x in key):
+                    by_rest.setdefault(rest, []).append(mean)
+            for means in by_rest.values():
+                if len(means) > 1:
+                    best = max(best, max(means) - min(means))
+            if by_rest:
+                rows.append({"suite": suite, "dataset": dataset, "model": model, "metric": metric,
+                             "axis": a, "max_change": best, "low": lo, "high": hi})
+    return pd.DataFrame(rows)
+
+
 def write_outputs(run_dir: Path, axes: Sequence[str], sp_text: str, paper_path: Path | None = None,
                   suites: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Write ``sweep.csv``, ``closest.csv`` and ``sweep.md`` into ``run_dir``; return the frames
@@ -277,6 +315,18 @@ def write_outputs(run_dir: Path, axes: Sequence[str], sp_text: str, paper_path: 
             md.append(f"| {r.suite} {r.model} {r.metric} | {r.rank} | {r.label} | "
                       f"{r.mean:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}] | {r.paper:g}{ps} | "
                       f"{r.distance:.3g} {r.distance_unit} | {'yes' if r.within else 'no'} |")
+    sens = sensitivity(run_dir, axes)
+    if not sens.empty:
+        md += ["", "## How much each choice moves the reproduced means", "",
+               "Largest change of the mean between readings that differ in that choice alone "
+               "(every model and metric of the run, paper cell or not).", "",
+               "| dataset | model | metric | range over readings | " + " | ".join(axes) + " |",
+               "|---|---|---|---|" + "---|" * len(axes)]
+        for (ds, model, metric), g in sens.groupby(["dataset", "model", "metric"], sort=False):
+            ch = dict(zip(g.axis, g.max_change, strict=True))
+            md.append(f"| {ds} | {model} | {metric} | {g['low'].iloc[0]:.4g} to "
+                      f"{g['high'].iloc[0]:.4g} | "
+                      + " | ".join(f"{ch[a]:.3g}" if a in ch else "-" for a in axes) + " |")
     atomic_write_text(run_dir / "sweep.md", "\n".join(md) + "\n")
     return sweep, closest, lines
 
