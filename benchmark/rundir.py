@@ -316,6 +316,24 @@ def _family(t: Task) -> str:
                         "options": t.model_options})
 
 
+def _copy_training_logs(meta: dict, models: dict) -> None:
+    """Copy the training curves of the ``bench train`` checkpoints a run used into
+    ``<run dir>/training/<model>.csv`` (the report plots them); the run dir is ``meta["out"]``."""
+    import shutil
+
+    out = meta.get("out")
+    wd = meta.get("weights_dir")
+    if not out or not wd:
+        return
+    for name, e in models.items():
+        rec = ((e.get("info") or {}).get("weights") or {}).get("trained") or {}
+        src = Path(wd) / "trained" / rec["log_file"] if rec.get("log_file") else None
+        if src is not None and src.is_file():
+            dest = Path(out) / "training" / f"{name}.csv"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+
+
 def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, done: int,
                  pending: int) -> dict:
     from medsr_bench.models import get_spec
@@ -364,6 +382,7 @@ def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, don
     datasets: dict[str, dict] = {}
     for vid, e in variants.items():  # one entry per protocol (the first variant): old readers
         datasets.setdefault(e["protocol"], {**e, "variant": vid, "config": {"split": e["split"]}})
+    _copy_training_logs(meta, model_entries)
     meta.update(variants=variants, datasets=datasets, models=model_entries,
                 suites=plan.suites, model_order=list(plan.models),
                 tasks={"total": len(plan.tasks), "done": done, "pending": pending},

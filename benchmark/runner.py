@@ -159,6 +159,7 @@ def _base_meta(prev: dict, cfg: RunConfig, configs: list[dict], executor: str) -
         "configs": configs,
         "config": {**cfg.identity(), "resolved_settings": _resolved(cfg)},
         "executor": executor,
+        "out": str(cfg.out),
         "data_root": str(cfg.data_root) if cfg.data_root else None,
         "limit": cfg.limit,
         "batch_size": cfg.batch_size,

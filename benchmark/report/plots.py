@@ -135,6 +135,8 @@ def training_figures(run_dir: Path) -> list[tuple[str, bytes]]:
             df = pd.read_csv(path)
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
             continue
+        if "iteration" in df.columns and "iter" not in df.columns:  # bench train's log.csv
+            df = df.rename(columns={"iteration": "iter"})
         if "iter" not in df.columns or df.empty:
             continue
         cols = [c for c in df.columns if c != "iter" and pd.api.types.is_numeric_dtype(df[c])]

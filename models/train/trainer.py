@@ -518,6 +518,9 @@ class Trainer:
         tmp = dest.with_name(f".{dest.name}.tmp")
         shutil.copyfile(model_path, tmp)
         tmp.replace(dest)
+        if (self.out / "log.csv").is_file():  # the curves travel with the checkpoint
+            rec = {**rec, "log_file": f"{self.row}.log.csv"}
+            shutil.copyfile(self.out / "log.csv", trained.trained_dir(self.wd) / rec["log_file"])
         atomic_write_json(trained.record_path(self.wd, self.row), rec)
         log(f"registered {self.row}: {dest} ({trained.label(rec)})")
 
