@@ -218,14 +218,19 @@ def findings(sweep: pd.DataFrame, axes: Sequence[str]) -> list[str]:
     ok["within"] = ok.in_ci | ok.within_std
     set_cols = [c for c in ok.columns if c.startswith("set:")]
     for suite, g in ok.groupby("suite", sort=False):
-        best = g.groupby("label")["distance"].mean().sort_values(kind="mergesort")
-        out.append(f"{suite}: best reading overall: {best.index[0]} (mean distance "
-                   f"{best.iloc[0]:.3g} over {g[['model', 'metric']].drop_duplicates().shape[0]} "
-                   "cells).")
-    for key, g in ok.groupby(["suite", "model", "metric"], sort=False):
-        suite, model, metric = key
+        # a reading = its settings (variants of several splits share them)
+        g = g.assign(reading=g[set_cols].astype(str).agg(" ".join, axis=1) if set_cols else g.label)
+        best = g.groupby("reading")["distance"].mean().sort_values(kind="mergesort")
+        label = g[g.reading == best.index[0]].label.iloc[0]
+        n_cells = g[["protocol", "split", "model", "metric"]].drop_duplicates().shape[0]
+        out.append(f"{suite}: best reading overall: {label} (mean distance {best.iloc[0]:.3g} "
+                   f"over {n_cells} cells).")
+    multi_split = ok.groupby(["suite", "protocol"]).split.nunique().max() > 1
+    for key, g in ok.groupby(["suite", "protocol", "split", "model", "metric"], sort=False):
+        suite, _, split, model, metric = key
         g = g.sort_values(["distance", "label"], kind="mergesort")
-        name = f"{suite} {model} {metric.upper()} (paper {g.paper.iloc[0]:g})"
+        where = f" ({split} set)" if multi_split else ""
+        name = f"{suite} {model} {metric.upper()}{where} (paper {g.paper.iloc[0]:g}, n={g.n.iloc[0]})"
         w = g[g.within]
         if w.empty:
             b = g.iloc[0]
@@ -312,7 +317,7 @@ def write_outputs(run_dir: Path, axes: Sequence[str], sp_text: str, paper_path: 
                "|---|---|---|---|---|---|---|"]
         for r in closest[closest["rank"] <= 3].itertuples(index=False):
             ps = f" ± {r.paper_std:g}" if not pd.isna(r.paper_std) else ""
-            md.append(f"| {r.suite} {r.model} {r.metric} | {r.rank} | {r.label} | "
+            md.append(f"| {r.suite} {r.split} {r.model} {r.metric} | {r.rank} | {r.label} | "
                       f"{r.mean:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}] | {r.paper:g}{ps} | "
                       f"{r.distance:.3g} {r.distance_unit} | {'yes' if r.within else 'no'} |")
     sens = sensitivity(run_dir, axes)
