@@ -34,3 +34,16 @@ def shared_weights() -> Path:
     if not p.is_dir():
         pytest.skip(f"real weights not available: {p} is absent (set BENCH_SHARED)")
     return p
+
+
+@pytest.fixture
+def bench_env(tmp_path, monkeypatch) -> Path:
+    """A clean environment for ``bench`` runs: empty weights dir, prepared cache under
+    ``tmp_path``, no data root or fault hook from the caller's shell; returns ``tmp_path``."""
+    w = tmp_path / "weights"
+    w.mkdir()
+    monkeypatch.setenv("BENCH_WEIGHTS", str(w))
+    monkeypatch.setenv("BENCH_PREPARED", str(tmp_path / "prepared"))
+    monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
+    monkeypatch.delenv("MEDSR_BENCH_FAIL_ONCE", raising=False)
+    return tmp_path

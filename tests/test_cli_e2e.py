@@ -8,16 +8,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import bench, runner
 
 from medsr_bench.benchmark.cli import app
 from medsr_bench.benchmark.results_io import KEY, read_per_image
-
-runner = CliRunner()
-
-
-def bench(*args, env=None):
-    return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
 
 
 def finite(df, model, metrics=("psnr", "ssim", "mse", "nrmse", "mae", "vif")):
@@ -29,13 +23,9 @@ def finite(df, model, metrics=("psnr", "ssim", "mse", "nrmse", "mae", "vif")):
 
 
 @pytest.fixture
-def no_weights(tmp_path, monkeypatch):
-    d = tmp_path / "empty-weights"
-    d.mkdir()
-    monkeypatch.setenv("BENCH_WEIGHTS", str(d))
-    monkeypatch.setenv("BENCH_PREPARED", str(tmp_path / "prepared"))
-    monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
-    return d
+def no_weights(bench_env):
+    """An empty weights dir (and the clean environment of ``bench_env``)."""
+    return bench_env / "weights"
 
 
 def test_demo_suite_end_to_end(tmp_path, no_weights):

@@ -14,28 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import bench, runner
 
 from medsr_bench.benchmark.cli import app
 from medsr_bench.benchmark.results_io import KEY, read_per_image
 
-runner = CliRunner()
 DEMO = ["run", "--suite", "demo", "--limit", "2", "--models", "bilinear,bicubic,esrgan", "-q"]
 
 
-def bench(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    w = tmp_path / "weights"
-    w.mkdir()
-    monkeypatch.setenv("BENCH_WEIGHTS", str(w))
-    monkeypatch.setenv("BENCH_PREPARED", str(tmp_path / "prepared"))
-    monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
-    monkeypatch.delenv("MEDSR_BENCH_FAIL_ONCE", raising=False)
-    return tmp_path
 
 
 def tables(out: Path) -> tuple[bytes, bytes]:
@@ -43,8 +31,8 @@ def tables(out: Path) -> tuple[bytes, bytes]:
 
 
 @pytest.fixture
-def local_ref(env):
-    out = env / "local"
+def local_ref(bench_env):
+    out = bench_env / "local"
     r = bench(*DEMO, "--shard-size", "1", "--out", out)
     assert r.exit_code == 0, r.output
     return out
@@ -75,16 +63,16 @@ def test_every_protocol_field_is_settable_and_changes_the_prepared_hash():
     ("model.gray=green", "gray must be one of average, luma"),
     ("drive.blur_sigma", "expected KEY=VALUE"),
 ])
-def test_bad_settings_fail_with_one_line(assignment, message, env):
-    r = runner.invoke(app, ["run", "--suite", "demo", "--set", assignment, "--out", str(env / "x")])
+def test_bad_settings_fail_with_one_line(assignment, message, bench_env):
+    r = runner.invoke(app, ["run", "--suite", "demo", "--set", assignment, "--out", str(bench_env / "x")])
     lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.output
     assert message in lines[0]
-    assert not (env / "x" / "run.json").exists()
+    assert not (bench_env / "x" / "run.json").exists()
 
 
-def test_config_file_and_print_config(env):
-    cfg = env / "run.toml"
+def test_config_file_and_print_config(bench_env):
+    cfg = bench_env / "run.toml"
     cfg.write_text('suite = "demo"\nmodels = ["bicubic"]\nlimit = 1\n\n[demo-brain]\n'
                    'normalisation = "volume"\n\n[metric]\nvif_rescale = false\n')
     r = bench("run", "--config", cfg, "--set", "model.gray=luma", "--print-config")
@@ -92,7 +80,7 @@ def test_config_file_and_print_config(env):
     assert 'normalisation = "volume"  # set (default "slice")' in r.output
     assert "vif_rescale = false  # set" in r.output and 'gray = "luma"  # set' in r.output
     assert 'models = ["bicubic"]' in r.output and "limit = 1" in r.output
-    out = env / "cfgrun"
+    out = bench_env / "cfgrun"
     assert bench("run", "--config", cfg, "--out", out, "-q").exit_code == 0
     meta = json.loads((out / "run.json").read_text())
     brain = [v for v in meta["variants"].values() if v["protocol"] == "demo-brain"]
@@ -105,14 +93,14 @@ def test_config_file_and_print_config(env):
 
 
 # ---------------------------------------------------------------- identity, --add, lock
-def test_changed_configuration_is_refused_and_add_adds_variants(env):
-    out = env / "run"
+def test_changed_configuration_is_refused_and_add_adds_variants(bench_env):
+    out = bench_env / "run"
     base = ["run", "--suite", "demo", "--limit", "1", "--models", "bicubic", "-q", "--out", out]
     assert bench(*base).exit_code == 0
     before = tables(out)
     for extra, what in ((["--set", "demo-brain.normalisation=volume"],
                          "demo-brain.normalisation=volume (recorded: default)"),
-                        (["--data-root", env], "data_root"),
+                        (["--data-root", bench_env], "data_root"),
                         (["--strict"], "strict True (recorded: False)")):
         r = runner.invoke(app, [str(a) for a in (*base, *extra)])
         assert r.exit_code == 2 and what in r.output and "--add" in r.output, r.output
@@ -132,10 +120,10 @@ def test_changed_configuration_is_refused_and_add_adds_variants(env):
     assert bench(*base).exit_code == 0 and tables(out) == after
 
 
-def test_a_second_writer_is_refused_with_the_holder_named(env):
+def test_a_second_writer_is_refused_with_the_holder_named(bench_env):
     from medsr_bench.benchmark.rundir import RunDirLock
 
-    out = env / "run"
+    out = bench_env / "run"
     with RunDirLock(out):
         r = runner.invoke(app, [*DEMO, "--out", str(out)])
     lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
@@ -143,8 +131,8 @@ def test_a_second_writer_is_refused_with_the_holder_named(env):
     assert str(os.getpid()) in lines[0]
 
 
-def test_two_processes_on_one_out_one_runs_one_stops(env):
-    out = env / "run"
+def test_two_processes_on_one_out_one_runs_one_stops(bench_env):
+    out = bench_env / "run"
     cmd = [sys.executable, "-m", "medsr_bench", *DEMO[:-1], "--out", str(out)]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
@@ -159,8 +147,8 @@ def test_two_processes_on_one_out_one_runs_one_stops(env):
     assert not df.duplicated(list(KEY)).any() and len(df) == 3 * 4 * 2
 
 
-def test_stale_lock_of_a_killed_run_is_detected(env):
-    out = env / "run"
+def test_stale_lock_of_a_killed_run_is_detected(bench_env):
+    out = bench_env / "run"
     out.mkdir()
     (out / ".lock.json").write_text(json.dumps({"pid": 999999, "host": os.uname().nodename,
                                                 "command": "bench run", "since": "then"}))
@@ -170,12 +158,12 @@ def test_stale_lock_of_a_killed_run_is_detected(env):
 
 
 # ---------------------------------------------------------------- executors
-def test_ray_cluster_gives_byte_identical_tables_and_retries_a_failed_shard(env, local_ref,
+def test_ray_cluster_gives_byte_identical_tables_and_retries_a_failed_shard(bench_env, local_ref,
                                                                             monkeypatch):
     pytest.importorskip("ray")
-    marker = env / "failed-once"
+    marker = bench_env / "failed-once"
     monkeypatch.setenv("MEDSR_BENCH_FAIL_ONCE", f"demo-cxr:0@{marker}")
-    out = env / "ray"
+    out = bench_env / "ray"
     r = bench(*DEMO, "--shard-size", "1", "--executor", "ray", "--workers", "2", "--out", out)
     assert r.exit_code == 0, r.output
     assert marker.exists()  # the shard failed once and was retried by Ray
@@ -183,24 +171,24 @@ def test_ray_cluster_gives_byte_identical_tables_and_retries_a_failed_shard(env,
     assert not list((out / "parts").glob("*.failed"))
 
 
-def test_submitit_local_executor_gives_byte_identical_tables(env, local_ref):
+def test_submitit_local_executor_gives_byte_identical_tables(bench_env, local_ref):
     pytest.importorskip("submitit")
-    out = env / "slurm"
+    out = bench_env / "slurm"
     r = bench(*DEMO, "--shard-size", "1", "--executor", "slurm", "--slurm-cluster", "local",
               "--out", out)
     assert r.exit_code == 0, r.output
     assert tables(out) == tables(local_ref)
 
 
-def test_local_executor_retries_and_reports_failures(env, local_ref, monkeypatch):
-    marker = env / "failed-once"
+def test_local_executor_retries_and_reports_failures(bench_env, local_ref, monkeypatch):
+    marker = bench_env / "failed-once"
     monkeypatch.setenv("MEDSR_BENCH_FAIL_ONCE", f"demo-ct:1@{marker}")
-    out = env / "retried"
+    out = bench_env / "retried"
     assert bench(*DEMO, "--shard-size", "1", "--out", out).exit_code == 0
     assert marker.exists() and tables(out) == tables(local_ref)
     # no retries left: the shard fails, nothing partial is written, the run exits 1
     marker.unlink()
-    out2 = env / "failed"
+    out2 = bench_env / "failed"
     r = runner.invoke(app, [*DEMO, "--shard-size", "1", "--max-retries", "0", "--out", str(out2)])
     assert r.exit_code == 1 and "task(s) failed" in r.output
     r = bench("status", out2)
@@ -210,7 +198,7 @@ def test_local_executor_retries_and_reports_failures(env, local_ref, monkeypatch
     assert "0 failed, 0 pending" in bench("status", out2).output
 
 
-def test_ray_missing_gives_the_install_line(env, monkeypatch):
+def test_ray_missing_gives_the_install_line(bench_env, monkeypatch):
     import builtins
 
     real = builtins.__import__
@@ -221,7 +209,7 @@ def test_ray_missing_gives_the_install_line(env, monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
-    r = runner.invoke(app, [*DEMO, "--executor", "ray", "--out", str(env / "x")])
+    r = runner.invoke(app, [*DEMO, "--executor", "ray", "--out", str(bench_env / "x")])
     assert r.exit_code == 2 and "pip install -e '.[ray]'" in r.output
 
 
@@ -240,9 +228,9 @@ def _brats_root(root: Path, cases: dict[str, str], blank: tuple[str, ...] = ()) 
     return root
 
 
-def test_a_few_brats_volumes_evaluate_at_least_one_slice(env):
-    root = _brats_root(env / "data", {"C1": "HGG", "C2": "LGG"})
-    out = env / "run"
+def test_a_few_brats_volumes_evaluate_at_least_one_slice(bench_env):
+    root = _brats_root(bench_env / "data", {"C1": "HGG", "C2": "LGG"})
+    out = bench_env / "run"
     r = bench("run", "--suite", "rashid", "--data-root", root, "--models", "bicubic", "--limit", "2",
               "--out", out)
     assert r.exit_code == 0, r.output
@@ -251,34 +239,34 @@ def test_a_few_brats_volumes_evaluate_at_least_one_slice(env):
     assert v["n_evaluated"] >= 1 and "evaluated split gets at least one" in v["selection_rule"]
 
 
-def test_nothing_evaluated_exits_1_with_the_reason(env):
-    root = _brats_root(env / "data", {"C1": "HGG"})
+def test_nothing_evaluated_exits_1_with_the_reason(bench_env):
+    root = _brats_root(bench_env / "data", {"C1": "HGG"})
     r = runner.invoke(app, ["run", "--suite", "rashid", "--data-root", str(root), "--models",
-                            "bicubic", "--out", str(env / "run")])
+                            "bicubic", "--out", str(bench_env / "run")])
     assert r.exit_code == 1
     assert "rashid/brats2018[test]: empty - no image in split 'test'" in r.output
     assert "error: run incomplete: nothing was evaluated" in r.output
 
 
 @pytest.mark.shared
-def test_a_few_dicom_slices_evaluate_at_least_one(env, shared_data):
+def test_a_few_dicom_slices_evaluate_at_least_one(bench_env, shared_data):
     src = sorted(p for p in (shared_data / "CT_head_DICOM").rglob("*") if p.is_file()
                  and p.suffix.lower() in (".dcm", "") and p.name not in ("SHA256SUMS",))[:10]
-    d = env / "data" / "CT_head_DICOM"
+    d = bench_env / "data" / "CT_head_DICOM"
     d.mkdir(parents=True)
     for i, p in enumerate(src):
         shutil.copy(p, d / f"s{i:02d}.dcm")
-    r = bench("run", "--suite", "beallor", "--data-root", env / "data", "--models", "bicubic",
-              "--out", env / "run")
+    r = bench("run", "--suite", "beallor", "--data-root", bench_env / "data", "--models", "bicubic",
+              "--out", bench_env / "run")
     assert r.exit_code == 0, r.output
     assert "beallor/ct-head-standin[val]: empty - no image in split 'val' (counts: kept_after_p_d 2" \
         in r.output
-    meta = json.loads((env / "run" / "run.json").read_text())
+    meta = json.loads((bench_env / "run" / "run.json").read_text())
     test = [v for v in meta["variants"].values() if v["split"] == "test"]
     assert test[0]["n_evaluated"] >= 1
 
 
-def test_usage_errors_are_one_line_through_the_entry_point(env):
+def test_usage_errors_are_one_line_through_the_entry_point(bench_env):
     for args, msg in ((["run", "--limit", "0"], "--limit"), (["run", "--sett", "x"], "--sett"),
                       (["status"], "run_dir")):
         p = subprocess.run([sys.executable, "-m", "medsr_bench", *args], capture_output=True,
@@ -300,20 +288,20 @@ def test_limit_takes_nested_subsets(shared_data):
 
 
 # ---------------------------------------------------------------- user datasets and regions
-def test_user_dataset_config_runs_end_to_end_and_bad_config_is_one_line(env):
+def test_user_dataset_config_runs_end_to_end_and_bad_config_is_one_line(bench_env):
     import cv2
     import skimage.data
 
-    imgs = env / "lab" / "imgs"
+    imgs = bench_env / "lab" / "imgs"
     imgs.mkdir(parents=True)
     for n in ("camera", "moon", "coins"):
         cv2.imwrite(str(imgs / f"{n}.png"), getattr(skimage.data, n)())
-    cfg = env / "lab" / "my.toml"
+    cfg = bench_env / "lab" / "my.toml"
     cfg.write_text('models = ["bicubic"]\n[datasets.lab-gray]\ntitle = "Lab photos"\n'
                    'images = "imgs/*.png"\n[datasets.lab-gray.intensity]\nhr_bits = 8\n'
                    '[datasets.lab-gray.split]\nrule = "all"\n'
                    '[datasets.lab-gray.metrics]\ndata_range = 255\n')
-    out = env / "run"
+    out = bench_env / "run"
     r = bench("run", "--config", cfg, "--set", "custom-lab-gray.blur_sigma=1.0", "--out", out)
     assert r.exit_code == 0, r.output
     assert "custom/lab-gray[test] (custom-lab-gray.blur_sigma=1.0): 3 images evaluated" in r.output
@@ -321,18 +309,18 @@ def test_user_dataset_config_runs_end_to_end_and_bad_config_is_one_line(env):
     (v,) = meta["variants"].values()
     assert v["suite"] == "custom" and v["params"]["blur_sigma"] == 1.0
     assert meta["suites"]["custom"]["title"].startswith("User datasets")
-    assert bench("report", "--run", out, "--out", env / "r.html").exit_code == 0
-    assert "lab-gray" in (env / "r.html").read_text()
-    bad = env / "lab" / "bad.toml"
+    assert bench("report", "--run", out, "--out", bench_env / "r.html").exit_code == 0
+    assert "lab-gray" in (bench_env / "r.html").read_text()
+    bad = bench_env / "lab" / "bad.toml"
     bad.write_text(cfg.read_text().replace("hr_bits = 8", "hr_bits = 7"))
-    r = runner.invoke(app, ["run", "--config", str(bad), "--out", str(env / "r2")])
+    r = runner.invoke(app, ["run", "--config", str(bad), "--out", str(bench_env / "r2")])
     lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and "hr_bits" in lines[0], r.output
 
 
 @pytest.mark.shared
-def test_region_metrics_are_columns_of_drive_and_brats(env, shared_data):
-    out = env / "run"
+def test_region_metrics_are_columns_of_drive_and_brats(bench_env, shared_data):
+    out = bench_env / "run"
     r = bench("run", "--suite", "aghelan,rashid", "--data-root", shared_data, "--limit", "1",
               "--models", "bicubic", "--out", out, "-q")
     assert r.exit_code == 0, r.output

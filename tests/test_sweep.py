@@ -7,29 +7,13 @@ import json
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import bench, runner
 
 from medsr_bench.benchmark.cli import app
 from medsr_bench.benchmark.results_io import read_per_image
 
-runner = CliRunner()
 
-
-def bench(*args):
-    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    w = tmp_path / "weights"
-    w.mkdir()
-    monkeypatch.setenv("BENCH_WEIGHTS", str(w))
-    monkeypatch.setenv("BENCH_PREPARED", str(tmp_path / "prepared"))
-    monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
-    return tmp_path
-
-
-def test_metric_only_sweep_does_one_sr_pass_per_image_and_model(env, monkeypatch):
+def test_metric_only_sweep_does_one_sr_pass_per_image_and_model(bench_env, monkeypatch):
     import medsr_bench.benchmark.execute as ex
 
     calls = []
@@ -40,7 +24,7 @@ def test_metric_only_sweep_does_one_sr_pass_per_image_and_model(env, monkeypatch
         return orig(task, ctx, samples)
 
     monkeypatch.setattr(ex, "execute", counting)
-    out = env / "sweep"
+    out = bench_env / "sweep"
     r = bench("sweep", "--suite", "demo", "--limit", "2", "--models", "bilinear,bicubic",
               "--grid", "metric.vif_rescale=true,false", "--grid", "metric.nrmse_norm=mean,euclidean",
               "--workers", "1", "--out", out)
@@ -57,16 +41,16 @@ def test_metric_only_sweep_does_one_sr_pass_per_image_and_model(env, monkeypatch
     assert (psnr == 1).all()
 
 
-def test_sweep_recovers_a_planted_blur_sigma_and_closest_is_deterministic(env):
-    ref = env / "planted"
+def test_sweep_recovers_a_planted_blur_sigma_and_closest_is_deterministic(bench_env):
+    ref = bench_env / "planted"
     args = ["--suite", "demo", "--limit", "2", "--models", "bicubic", "-q"]
     assert bench("run", *args, "--set", "demo-retina.blur_sigma=1.5", "--out", ref).exit_code == 0
     s = pd.read_csv(ref / "summary.csv")
     value = s[(s.dataset == "demo-retina") & (s.metric == "psnr")]["mean"].iloc[0]
-    table = env / "planted.csv"
+    table = bench_env / "planted.csv"
     table.write_text("suite,protocol,split,model,image,metric,value,std,source\n"
                      f"demo,demo-retina,test,bicubic,,psnr,{value:.6f},,planted blur 1.5\n")
-    out = env / "sweep"
+    out = bench_env / "sweep"
     r = bench("sweep", *args, "--grid", "demo-retina.blur_sigma=0.5,1.0,1.5,2.0", "--paper-table",
               table, "--out", out)
     assert r.exit_code == 0, r.output
@@ -80,7 +64,7 @@ def test_sweep_recovers_a_planted_blur_sigma_and_closest_is_deterministic(env):
     assert (out / "closest.csv").read_bytes() == first
     md = (out / "sweep.md").read_text()
     assert "best reading overall: demo-retina.blur_sigma=1.5" in md
-    html = env / "r.html"
+    html = bench_env / "r.html"
     assert bench("report", "--run", out, "--out", html).exit_code == 0
     text = html.read_text()
     assert "Which reading reproduces the paper?" in text and "distance heatmap demo" in text
@@ -93,8 +77,8 @@ def test_sweep_recovers_a_planted_blur_sigma_and_closest_is_deterministic(env):
     (["--grid", "demo-retina.blur_sigma=0,1,2", "--grid", "demo-retina.seed=1,2,3",
       "--max-variants", "4"], "the grid has 9 points, more than --max-variants 4"),
 ])
-def test_bad_grids_fail_with_one_line(env, args, message):
-    r = runner.invoke(app, ["sweep", "--suite", "demo", *args, "--out", str(env / "x")])
+def test_bad_grids_fail_with_one_line(bench_env, args, message):
+    r = runner.invoke(app, ["sweep", "--suite", "demo", *args, "--out", str(bench_env / "x")])
     lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.output
     assert message in lines[0]
@@ -111,8 +95,8 @@ def test_default_grids_name_valid_settings():
         assert len(points) + len(dropped) == n and points, suite
 
 
-def test_sweep_resumes_and_refuses_another_grid(env):
-    out = env / "sweep"
+def test_sweep_resumes_and_refuses_another_grid(bench_env):
+    out = bench_env / "sweep"
     args = ["sweep", "--suite", "demo", "--limit", "1", "--models", "bicubic", "-q", "--out", out]
     assert bench(*args, "--grid", "metric.vif_rescale=true,false").exit_code == 0
     meta = json.loads((out / "run.json").read_text())
