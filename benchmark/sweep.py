@@ -215,6 +215,10 @@ def findings(sweep: pd.DataFrame, axes: Sequence[str]) -> list[str]:
     if sweep.empty:
         return ["No paper cell could be compared (no finite values)."]
     ok = sweep[sweep.distance.notna()].copy()
+    if ok.empty:
+        why = sorted({f"{r.model} {r.metric}: {r.note}" for r in sweep.itertuples() if r.note})
+        return ["No paper cell could be compared here" + (f" ({'; '.join(why[:6])})" if why else "")
+                + "; the table below shows how much each choice moves the reproduced means."]
     ok["within"] = ok.in_ci | ok.within_std
     set_cols = [c for c in ok.columns if c.startswith("set:")]
     for suite, g in ok.groupby("suite", sort=False):
