@@ -2,10 +2,10 @@
 
 ``plan(config) -> Plan`` turns a :class:`RunConfig` into
 
-* **variants**: one reading of one protocol as scored by one suite: protocol + params, split, metric
-  settings and model options. Its id, :func:`variant_id`, is the hash of exactly those, so two
-  readings of one protocol (``--set drive.blur_sigma=1.5`` beside the default) live side by side in
-  one run dir, and suites that read a protocol the same way share one id;
+* **variants**: one reading of one protocol as scored by one suite: suite, protocol + params, split,
+  metric settings and model options. Its id, :func:`variant_id`, is the hash of exactly those, so
+  two readings of one protocol (``--set drive.blur_sigma=1.5`` beside the default) live side by
+  side in one run dir; suites that read a protocol the same way share the SR pass;
 * **tasks**: frozen, JSON-serialisable units of work: protocol + params, split, shard (index,
   count, image ids), one model with its engine options and weights sha256, and the metric settings
   of every (suite, variant) scoring it. :attr:`Task.key` (a stable hash of all of that and the
@@ -221,11 +221,13 @@ class Plan:
         self.models = list(dict.fromkeys([*self.models, *other.models]))
 
 
-def variant_id(protocol: str, params_hash: str, split: str, metric_settings: Mapping,
-               model_options: Mapping) -> str:
-    """The id of one reading: hash of protocol params, split, metric settings and model options."""
-    return stable_hash({"protocol": protocol, "params_hash": params_hash, "split": split,
-                        "metric_settings": dict(metric_settings),
+def variant_id(suite: str, protocol: str, params_hash: str, split: str,
+               metric_settings: Mapping, model_options: Mapping) -> str:
+    """The id of one reading of one suite: hash of the suite, protocol params, split, metric
+    settings and model options (two suites reading a protocol the same way share the SR pass,
+    not the id, so each keeps its own run.json entry)."""
+    return stable_hash({"suite": suite, "protocol": protocol, "params_hash": params_hash,
+                        "split": split, "metric_settings": dict(metric_settings),
                         "model_options": dict(model_options)})
 
 
@@ -288,7 +290,7 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
                 "limit": cfg.limit}
         entries = []
         for s, d, ms in users:
-            vid = variant_id(pname, ph, split, dataclasses.asdict(ms), opts)
+            vid = variant_id(s.name, pname, ph, split, dataclasses.asdict(ms), opts)
             changed = {k: v for k, v in cfg.settings.items()
                        if k.split(".", 1)[0] in (pname, "metric", "model")}
             e = {**base, "suite": s.name, "paper_table": d.paper_table, "why": d.why,

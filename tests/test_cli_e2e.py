@@ -61,6 +61,10 @@ def test_all_suites_on_real_data(tmp_path, shared_data, shared_weights, monkeypa
     df = read_per_image(out / "per_image.csv")
     assert {"drive", "chestxray14", "brats2018", "ct-head-standin"} <= set(df.dataset)
     assert set(df.suite) == {"aghelan", "khandare", "rashid", "beallor"}
+    meta = json.loads((out / "run.json").read_text())
+    read = {(v["suite"], v["protocol"], v["split"]) for v in meta["variants"].values()}
+    assert {("aghelan", "chestxray14", "test"), ("khandare", "chestxray14", "test"),
+            ("beallor", "cptac-gbm", "val"), ("beallor", "cptac-gbm", "test")} <= read
     for m in ("bicubic", "lanczos"):
         finite(df, m)
     finite(df, "srgan-leftthomas-x4", metrics=("psnr", "ssim"))
