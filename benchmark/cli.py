@@ -370,6 +370,8 @@ def perf_cmd(
                                    help="Datasets folder (--pipeline / --scaling)."),
     models: str = typer.Option("bilinear,bicubic", "--models", help="Models (--pipeline / --scaling)."),
     limit: int = typer.Option(None, "--limit", min=1, help="Images per dataset [default: all]."),
+    weights_dir: Path = typer.Option(None, "--weights-dir", envvar="BENCH_WEIGHTS",
+                                     help="Weight files (--pipeline / --scaling)."),
     write: Path = typer.Option(None, "--write", help="Also write the Markdown table to this file."),
 ) -> None:
     """Speed benchmarks. Without --pipeline / --scaling: the inference engine vs RealESRGANer
@@ -406,7 +408,8 @@ def perf_cmd(
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:
         cfg = RunConfig(suites=suites, models=[m.strip() for m in models.split(",") if m.strip()],
                         data_root=root, limit=limit, out=Path(tmp) / "run",
-                        weights_dir=default_weights_dir(), prepared_dir=default_prepared_dir(),
+                        weights_dir=weights_dir or default_weights_dir(),
+                        prepared_dir=default_prepared_dir(),
                         show_progress=False)
         text = ""
         if pipeline:
