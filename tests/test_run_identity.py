@@ -329,3 +329,26 @@ def test_region_metrics_are_columns_of_drive_and_brats(bench_env, shared_data):
     assert all(np.isfinite(drive[c]) for c in ("psnr@fov", "ssim@vessel", "ssim@thin_vessel"))
     brats = df[df.dataset == "brats2018"].iloc[0]
     assert np.isfinite(brats["ssim@brain"]) and np.isnan(drive["ssim@brain"])
+
+
+def test_user_config_over_pngs_dicoms_and_a_nifti_runs_and_sweeps(bench_env):
+    from test_custom_config import make_folder
+
+    make_folder(bench_env / "lab")
+    cfg = bench_env / "mixed.toml"
+    cfg.write_text('models = ["bilinear", "bicubic"]\n[datasets.mixed]\nimages = "lab"\n'
+                   '[datasets.mixed.geometry]\nhr_size = [32, 32]\n'
+                   '[datasets.mixed.split]\nrule = "all"\n')
+    out = bench_env / "run"
+    r = bench("run", "--config", cfg, "--out", out)
+    assert r.exit_code == 0, r.output
+    df = read_per_image(out / "per_image.csv")
+    ids = set(df.image_id)
+    assert any("gray16" in i for i in ids) and any("s1" in i for i in ids)
+    assert any(i.startswith("nii") or "v_" in i or "v.nii" in i or "_z" in i for i in ids), ids
+    assert (df.status == "ok").all()
+    sw = bench_env / "sweep"
+    r = bench("sweep", "--config", cfg, "--grid", "custom-mixed.blur_sigma=0,1", "--out", sw)
+    assert r.exit_code == 0, r.output
+    md = (sw / "sweep.md").read_text()
+    assert "No paper cell could be compared" in md and "| mixed | bicubic | psnr |" in md
