@@ -385,6 +385,8 @@ def perf_cmd(
         sub = typer.Typer(add_completion=False, rich_markup_mode=None)
         sub.command()(engine_perf)
         args = ["--help" if a == "--engine-help" else a for a in ctx.args]
+        if weights_dir is not None:  # an option of both modes: hand it on
+            args += ["--weights-dir", str(weights_dir)]
         get_command(sub).main(args=args, prog_name="bench perf", standalone_mode=False)
         return
     import shlex

@@ -182,7 +182,7 @@ def perf(
     batch: int = typer.Option(0, help="Engine images per forward pass (0 = all --n-images)."),
     io: str = typer.Option("float", help="Engine I/O: float (host conversions) | uint8 (device-side "
                            "pre/post-processing, uint8 over the bus)."),
-    channels_last: str = typer.Option("auto", help="auto (CUDA only) | on | off."),
+    channels_last: str = typer.Option("auto", help="auto (= on: faster on CPU and CUDA) | on | off."),
     compile_mode: str = typer.Option("", "--compile", help="torch.compile mode: default, "
                                      "reduce-overhead, max-autotune, max-autotune-no-cudagraphs."),
     compile_backend: str = typer.Option("inductor", help="torch.compile backend."),
@@ -190,7 +190,8 @@ def perf(
     pin_memory: bool = typer.Option(False, help="Pinned host staging + non_blocking copies (CUDA)."),
     tile: int = typer.Option(256, help="Tile size (LR px) for the --tiled sizes."),
     tile_pad: int = typer.Option(10, help="Tile padding (LR px) for the --tiled sizes."),
-    tile_batch: int = typer.Option(16, help="Engine tiles per forward pass."),
+    tile_batch: int = typer.Option(1, help="Engine tiles per forward pass (1 is fastest on CPU; "
+                                           "raise it on a GPU)."),
     out: Path | None = typer.Option(None, help="Write the Markdown table here."),
 ):
     """Engine vs realesrgan's RealESRGANer: images/s, ratio, max abs output difference, TFLOP/s."""

@@ -14,7 +14,7 @@
   with least context never contribute. With ``tile_pad`` at least the network's receptive radius,
   tiled output equals untiled output up to float rounding.
 - **precision**: ``fp32`` | ``bf16`` | ``fp16`` through ``torch.autocast`` (weights stay fp32, the
-  output is returned as float32); ``channels_last`` memory format (``auto``: on CUDA only);
+  output is returned as float32); ``channels_last`` memory format (``auto``: on, CPU and CUDA alike);
   ``torch.inference_mode``; ``device`` ``auto`` = CUDA when available, else CPU.
 - **speed options** (what the field uses on GPUs; all off by default, all tested on CPU where they
   apply): ``compile`` (``torch.compile`` of the network with a mode, e.g. ``default``,
@@ -57,10 +57,14 @@ class EngineSettings:
         precision: ``fp32`` | ``bf16`` | ``fp16`` (autocast dtype; fp32 = no autocast).
         tile: tile core size in LR pixels; 0 = whole image.
         tile_pad: context on each side of a tile (LR pixels); overlap between tiles is 2*tile_pad.
-        tile_batch: windows per forward pass when tiling.
+        tile_batch: windows per forward pass when tiling (default 1: on CPU one window at a time
+            measured 2.5x faster than 4 per pass, results/perf/engine_cpu.md; raise it on a GPU).
         pre_pad: reflect padding (right/bottom) before the network, cropped after.
         batch_size: images per forward pass without tiling.
-        channels_last: ``auto`` (CUDA only) | True | False.
+        channels_last: ``auto`` (= True) | True | False. NHWC tensors and weights: oneDNN on CPU
+            runs the SR networks about 1.3-1.9x faster that way (RRDBNet 64^2, SRVGGNetCompact
+            128^2-256^2, measured on this project's CPU machine; see results/perf/engine_cpu.md),
+            as cuDNN does on CUDA; outputs agree to 1e-5.
         compile: ``""`` (off) or a ``torch.compile`` mode (``default``, ``reduce-overhead``,
             ``max-autotune``, ``max-autotune-no-cudagraphs``).
         compile_backend: ``torch.compile`` backend (``inductor``; ``eager`` / ``aot_eager`` check
@@ -73,7 +77,7 @@ class EngineSettings:
     precision: str = "fp32"
     tile: int = 0
     tile_pad: int = 10
-    tile_batch: int = 4
+    tile_batch: int = 1
     pre_pad: int = 0
     batch_size: int = 4
     channels_last: bool | str = "auto"
@@ -147,7 +151,7 @@ class Engine:
         self.scale = int(scale)
         self.input_multiple = int(input_multiple)
         cl = self.settings.channels_last
-        self.channels_last = (self.device.type == "cuda") if cl == "auto" else bool(cl)
+        self.channels_last = True if cl == "auto" else bool(cl)
         if self.settings.cuda_graphs and self.device.type != "cuda":
             raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
         if self.settings.pin_memory and self.device.type != "cuda":

@@ -52,7 +52,7 @@ DEEP_DEFAULTS = {
     "precision": "fp32",
     "tile": 0,
     "tile_pad": 10,
-    "tile_batch": 4,
+    "tile_batch": 1,
     "pre_pad": 0,
     "batch_size": 4,
     "channels_last": "auto",

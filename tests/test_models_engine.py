@@ -212,4 +212,4 @@ def test_outputs_clipped_and_info():
     assert out.min() >= 0 and out.max() <= 1
     eng = m.info()["engine"]
     assert eng["tile"] == 8 and eng["tile_pad"] == 4 and eng["precision"] == "bf16"
-    assert eng["device"] == "cpu" and eng["channels_last"] is False
+    assert eng["device"] == "cpu" and eng["channels_last"] is True
