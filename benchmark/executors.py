@@ -1,8 +1,9 @@
-"""Executors: where tasks run. ``local`` (this process), ``ray`` (Ray tasks on a local or remote
-cluster) and ``slurm`` (a submitit job array; ``--slurm-cluster local`` runs the same jobs as local
-processes). They only decide where :func:`~medsr_bench.benchmark.execute.run_bundle` runs: every
-executor ships the same bundles (the tasks of one shard, all models), the worker stores each task's
-part under ``parts/``, and the driver merges, so the tables are identical whatever the executor.
+"""Executors: where tasks run. ``local`` (worker processes on this machine, or this process),
+``ray`` (Ray tasks on a local or remote cluster) and ``slurm`` (a submitit job array;
+``--slurm-cluster local`` runs the same jobs as local processes). They only decide where
+:func:`~medsr_bench.benchmark.execute.run_bundle` runs (one task per unit with several workers, the
+tasks of one shard per unit in one process or one Slurm job), the worker stores each task's part
+under ``parts/``, and the driver merges, so the tables are identical whatever the executor.
 
 A bundle that raises is retried (``max_retries``; Ray's own ``max_retries`` with
 ``retry_exceptions``, a resubmission for submitit); one that still fails leaves a ``.failed`` note
@@ -61,6 +62,14 @@ def bundles(tasks: list[Task]) -> list[Bundle]:
     return list(groups.values())
 
 
+def per_task(bs: list[Bundle]) -> list[Bundle]:
+    """One task per unit, for executors with several workers: a shard of big images (40
+    ChestX-ray14 images x 8 deep models) would otherwise be one unit of about half the main job,
+    run by one worker while the others idle. Each task re-reads its shard (cheap from the prepared
+    cache)."""
+    return [[t] for b in bs for t in b]
+
+
 def _dicts(b: Bundle) -> list[dict]:
     return [t.to_dict() for t in b]
 
@@ -75,8 +84,9 @@ def run_local(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorO
     import os
 
     workers = opts.workers or os.cpu_count() or 1
-    if workers > 1 and len(bs) > 1:
-        return _run_pool(bs, ctx, run_dir, opts, on_done, min(workers, len(bs)))
+    units = per_task(bs)
+    if workers > 1 and len(units) > 1:
+        return _run_pool(units, ctx, run_dir, opts, on_done, min(workers, len(units)))
     from medsr_bench.benchmark.execute import set_threads
 
     set_threads(ctx.threads)
@@ -164,10 +174,10 @@ def _run_pool(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorO
 # ---------------------------------------------------------------- ray
 def run_ray(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOptions,
             on_done: OnDone) -> None:
-    """One Ray task per bundle (``max_retries`` + ``retry_exceptions``). A worker process keeps
-    the models it loaded (module-level cache), so one model instance serves many shards. With
-    ``--device cuda`` bundles holding deep models ask for a GPU; interpolation bundles run on
-    CPU workers."""
+    """One Ray task per planned task (``max_retries`` + ``retry_exceptions``). A worker process
+    keeps the models it loaded (module-level cache), so one model instance serves many shards.
+    With ``--device cuda`` tasks of deep models ask for a GPU; interpolation tasks run on CPU
+    workers."""
     try:
         import ray
     except ImportError:
@@ -184,7 +194,7 @@ def run_ray(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOpt
     try:
         remote = ray.remote(max_retries=opts.max_retries, retry_exceptions=True)(run_bundle)
         refs = {}
-        for b in bs:
+        for b in per_task(bs):
             gpu = 1 if ctx.device.startswith("cuda") and _has_deep(b) else 0
             bctx = ctx if gpu else _cpu_ctx(ctx)
             refs[remote.options(num_gpus=gpu, num_cpus=1).remote(_dicts(b), bctx.to_dict(),
