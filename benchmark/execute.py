@@ -121,9 +121,7 @@ def load_shard(task: Task, ctx: ExecContext) -> list:
 
 
 def _load_shard(task: Task, ctx: ExecContext) -> list:
-    from medsr_bench.data_prep import get_protocol
-
-    proto = get_protocol(task.protocol, _params(task))
+    proto = _protocol(task)
     root = Path(ctx.data_root) if ctx.data_root else None
     if root is not None and not root.is_dir():
         raise WorkerSetupError(f"worker {socket.gethostname()} cannot see the data root {root}: "
@@ -148,21 +146,27 @@ def _load_shard(task: Task, ctx: ExecContext) -> list:
                            "shared path")
 
 
-def _params(task: Task):
+_PROTOS: dict[str, object] = {}
+
+
+def _protocol(task: Task):
+    """The task's protocol with its params, built once per process (and params hash)."""
     from medsr_bench.benchmark.settings import params_from_dict
     from medsr_bench.data_prep import get_protocol
+    from medsr_bench.data_prep.registry import params_class
 
-    if task.protocol.startswith("custom-"):
-        from medsr_bench.data_prep.protocols.custom import CustomParams
-
-        return params_from_dict(CustomParams, task.params)
-    return params_from_dict(get_protocol(task.protocol).params_cls, task.params)
+    key = f"{task.protocol}:{task.params_hash}"
+    if key not in _PROTOS:
+        params = params_from_dict(params_class(task.protocol), task.params)
+        _PROTOS[key] = get_protocol(task.protocol, params)
+    return _PROTOS[key]
 
 
 def _metric_settings(d: dict):
     from medsr_bench.benchmark.metrics import MetricSettings
+    from medsr_bench.benchmark.settings import params_from_dict
 
-    return MetricSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return params_from_dict(MetricSettings, d)
 
 
 def _batches(samples: list, size: int) -> Iterable[list]:
@@ -280,9 +284,7 @@ def execute(task: Task, ctx: ExecContext, samples: list | None = None) -> dict:
 
 
 def _dataset_of(task: Task, ctx: ExecContext) -> str:
-    from medsr_bench.data_prep import get_protocol
-
-    proto = get_protocol(task.protocol, _params(task))
+    proto = _protocol(task)
     try:
         return proto.resolve(Path(ctx.data_root) if ctx.data_root else Path(".")).dataset
     except Exception:
@@ -347,20 +349,11 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
     return rows, times, True
 
 
-_PROTOS: dict[str, object] = {}
-
-
 def _region_masks(task: Task, ctx: ExecContext, batch: list) -> tuple[dict, dict[int, str]]:
     """Diagnostic-region masks of a batch (``{region: bool (N, H, W)}``) from the protocol's
     ``regions`` hook (DRIVE FOV / vessels, BraTS brain), and per-image notes naming a missing mask
     file. A region absent for some image of the batch is all-False there (its value is NaN)."""
-    from medsr_bench.data_prep import get_protocol
-
-    key = f"{task.protocol}:{task.params_hash}"
-    if key not in _PROTOS:
-        _PROTOS[key] = get_protocol(task.protocol, _params(task))
-    proto = _PROTOS[key]
-    hook = getattr(proto, "regions", None)
+    hook = getattr(_protocol(task), "regions", None)
     if hook is None:
         return {}, {}
     root = Path(ctx.data_root) if ctx.data_root else None

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from medsr_bench.benchmark import settings as st
-from medsr_bench.core import sha256_file, stable_hash
+from medsr_bench.core import stable_hash
 
 log = logging.getLogger("medsr_bench")
 
@@ -231,9 +231,6 @@ def variant_id(suite: str, protocol: str, params_hash: str, split: str,
                         "model_options": dict(model_options)})
 
 
-_SHA_CACHE: dict[tuple, str] = {}
-
-
 def _weights_state(model: str, weights_dir: Path | None) -> tuple[str, str]:
     """``(sha256 of the weights file, missing note)``: ('', '') for models without weights,
     ('', note) when the file is absent (the model row is then ``missing-weights``)."""
@@ -247,11 +244,9 @@ def _weights_state(model: str, weights_dir: Path | None) -> tuple[str, str]:
         return "", ""
     if not path.is_file():
         return "", f"expected {path.name} in {path.parent}; get it: {obtain}"
-    stat = path.stat()
-    k = (str(path), stat.st_size, stat.st_mtime_ns)
-    if k not in _SHA_CACHE:
-        _SHA_CACHE[k] = sha256_file(path)
-    return _SHA_CACHE[k], ""
+    from medsr_bench.models.weights import sha256_file  # memoised on path, size and mtime
+
+    return sha256_file(path), ""
 
 
 def plan(cfg: RunConfig, progress=None) -> Plan:
@@ -283,8 +278,9 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
         proto = get_protocol(pname, st.protocol_params(pname, cfg.settings))
         split = split_opt or proto.eval_split
         ph = proto.params_hash()
+        pdict = proto.params_dict()
         scorings = []
-        base = {"protocol": pname, "split": split, "params": proto.params_dict(), "params_hash": ph,
+        base = {"protocol": pname, "split": split, "params": pdict, "params_hash": ph,
                 "title": proto.title, "scale": proto.scale, "paper": proto.paper,
                 "model_options": opts, "selection_rule": getattr(proto, "selection_rule", ""),
                 "limit": cfg.limit}
@@ -351,7 +347,7 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
                 status, note = "missing-weights", missing
             for i, (cids, csplits) in enumerate(chunks):
                 out.tasks.append(Task(
-                    protocol=pname, params=proto.params_dict(), params_hash=ph, split=split,
+                    protocol=pname, params=pdict, params_hash=ph, split=split,
                     limit=cfg.limit, shard=(i, len(chunks)), image_ids=cids, image_splits=csplits,
                     model=m, model_options=dict(opts), weights_sha256=sha,
                     scorings=tuple(scorings),

@@ -119,6 +119,20 @@ def get_protocol(name: str, params=None) -> Protocol:
 _CUSTOM: dict[str, tuple] = {}  # custom-<name> -> (default CustomParams, config source)
 
 
+def params_class(name: str) -> type:
+    """The params dataclass of protocol ``name`` without building it (``custom-*`` user datasets
+    need not be registered in this process: their class is always ``CustomParams``).
+
+    Raises:
+        KeyError: unknown name.
+    """
+    if name.startswith("custom-"):
+        from medsr_bench.data_prep.protocols.custom import CustomParams
+
+        return CustomParams
+    return get_protocol(name).params_cls
+
+
 def register_custom(protocol) -> None:
     """Make a user dataset (a :class:`~data_prep.protocols.custom.CustomProtocol` built from a
     dataset config) reachable by name (``custom-<name>``) for this process, like a registered

@@ -19,7 +19,6 @@ state dicts. ``RRDB_ESRGAN_x4.pth`` also uses the pre-BasicSR names (``RRDB_trun
 
 from __future__ import annotations
 
-import hashlib
 import re
 import urllib.error
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from medsr_bench.core import sha256_file as core_sha256_file
 from medsr_bench.models.registry import ModelSpec, WeightsError, WeightsMissing, default_weights_dir
 
 __all__ = [
@@ -81,11 +81,7 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
     st = path.stat()
     memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if memo not in _HASH_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(chunk):
-                h.update(block)
-        _HASH_CACHE[memo] = h.hexdigest()
+        _HASH_CACHE[memo] = core_sha256_file(path, chunk)
     return _HASH_CACHE[memo]
 
 
