@@ -171,9 +171,7 @@ def analyse(run_dir: Path, axes: Sequence[str], paper_path: Path | None = None,
         paper = paper[paper.suite.isin(suites)]
     rows = []
     for pr in paper.itertuples(index=False):
-        for v in run.variants_of(pr.suite, pr.protocol):
-            if v.meta.get("split") not in (None, pr.split) and pr.split != "all":
-                continue
+        for v in run.variants_of(pr.suite, pr.protocol, pr.split):
             vals, why = model_values(run, v, pr.model, pr.metric, pr.split)
             base = {"suite": pr.suite, "protocol": pr.protocol, "split": pr.split,
                     "model": pr.model, "metric": pr.metric, "paper": pr.value,

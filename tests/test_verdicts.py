@@ -136,3 +136,16 @@ def test_region_metric_absent_is_not_testable_with_reason(tmp_path):
     run = load_run(make_run(tmp_path / "run"))
     vals, why = model_values(run, run.variants[0], "bicubic", "ssim@vessel", "test")
     assert vals is None and "ssim@vessel not in this run" in why and "masks" in why
+
+
+def test_cells_and_claims_use_only_the_variants_of_the_papers_split():
+    from medsr_bench.benchmark.report.rundata import RunData, Variant
+
+    val = Variant("v1", "beallor", "cptac-gbm", "ct", meta={"split": "val"})
+    test = Variant("v2", "beallor", "cptac-gbm", "ct", meta={"split": "test"})
+    old = Variant("", "beallor", "cptac-gbm", "ct", meta={})
+    run = RunData(None, {}, pd.DataFrame(), pd.DataFrame(), [val, test, old])
+    assert run.variants_of("beallor", "cptac-gbm", "val") == [val, old]
+    assert run.variants_of("beallor", "cptac-gbm", "test") == [test, old]
+    assert run.variants_of("beallor", "cptac-gbm", "all") == [val, test, old]
+    assert run.variants_of("beallor", "cptac-gbm") == [val, test, old]

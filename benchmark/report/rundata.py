@@ -71,9 +71,12 @@ class RunData:
     per_image: pd.DataFrame
     variants: list[Variant]
 
-    def variants_of(self, suite: str, protocol: str) -> list[Variant]:
-        """The variants of one suite's protocol, in run order."""
-        return [v for v in self.variants if v.suite == suite and v.protocol == protocol]
+    def variants_of(self, suite: str, protocol: str, split: str | None = None) -> list[Variant]:
+        """The variants of one suite's protocol, in run order. With ``split`` (a paper's split),
+        only the variants that evaluate it: every variant for ``"all"`` and for old runs whose
+        variants do not record their split."""
+        return [v for v in self.variants if v.suite == suite and v.protocol == protocol
+                and (split in (None, "all") or v.meta.get("split") in (None, split))]
 
     def rows(self, v: Variant) -> pd.DataFrame:
         """Per-image rows of one variant."""

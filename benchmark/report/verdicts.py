@@ -428,17 +428,17 @@ class Verdicts:
 def evaluate(run: RunData, paper: pd.DataFrame, claims: pd.DataFrame,
              s: StatsSettings = DEFAULT_STATS) -> Verdicts:
     """Every paper cell (``image == ""`` rows of ``reported.csv``) and every claim of the run's
-    suites, on each variant of the claim's (suite, protocol). Single-image paper values (P2) are
+    suites, on each variant of the claim's (suite, protocol) that evaluates the paper's split. Single-image paper values (P2) are
     not cells: the papers do not name their images (shown beside our spread in the report)."""
     suites = set(run.meta.get("suites", {}))
     cells: list[CellVerdict] = []
     means = paper[(paper["image"] == "") & paper["suite"].isin(suites)]
     for prow in means.itertuples(index=False):
-        for v in run.variants_of(prow.suite, prow.protocol):
+        for v in run.variants_of(prow.suite, prow.protocol, prow.split):
             cells.append(evaluate_cell(run, v, prow, s))
     out: list[ClaimVerdict] = []
     for claim in claims[claims["suite"].isin(suites)].itertuples(index=False):
-        for v in run.variants_of(claim.suite, claim.protocol):
+        for v in run.variants_of(claim.suite, claim.protocol, claim.split):
             cv = ClaimVerdict(claim.id, claim.suite, claim.protocol, v.id, v.label, claim.split,
                               claim.ranking, claim.metrics, claim.statement, claim.source)
             for metric in claim.metric_list:
