@@ -28,6 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
+    import tomli as tomllib
+
 
 class SettingError(ValueError):
     """An unknown setting key or an invalid value; ``str()`` is one line for the user."""
@@ -333,8 +338,6 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     Raises:
         SettingError: unreadable file, TOML syntax error, or an unknown top-level key.
     """
-    import tomllib
-
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:

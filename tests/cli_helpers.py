@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from medsr_bench.benchmark.cli import app
+from medsr_bench.cli import app
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ from medsr_bench.benchmark.check import (
     read_table,
     tolerance_for,
 )
-from medsr_bench.benchmark.cli import app
+from medsr_bench.cli import app
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from cli_helpers import bench, runner
 
-from medsr_bench.benchmark.cli import app
 from medsr_bench.benchmark.results_io import KEY, read_per_image
+from medsr_bench.cli import app
 
 
 def finite(df, model, metrics=("psnr", "ssim", "mse", "nrmse", "mae", "vif")):

@@ -18,8 +18,8 @@ from data_fixtures import (
 )
 from typer.testing import CliRunner
 
+from medsr_bench.cli.data import data_app
 from medsr_bench.data_prep import DataError, get_protocol
-from medsr_bench.data_prep.cli import data_app
 from medsr_bench.data_prep.manifest import COLUMNS, MANIFEST_CSV, MANIFEST_JSON
 from medsr_bench.data_prep.prepared import iter_samples, set_dir
 from medsr_bench.data_prep.protocols.brats2018 import BratsParams

@@ -7,8 +7,8 @@ import math
 import numpy as np
 from typer.testing import CliRunner
 
-from medsr_bench.benchmark.metrics import bench as B
-from medsr_bench.benchmark.metrics.cli import metrics_app
+from medsr_bench.cli.metrics import metrics_app
+from medsr_bench.perf import metrics as B
 
 RUNNER = CliRunner()
 

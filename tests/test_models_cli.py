@@ -10,8 +10,8 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+from medsr_bench.cli.models import perf, weights_app
 from medsr_bench.models import get_spec
-from medsr_bench.models.cli import perf, weights_app
 
 app = typer.Typer()
 app.add_typer(weights_app, name="weights")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from medsr_bench.models.engine import Engine, EngineSettings
-from medsr_bench.models.perf import PerfOptions, run_perf
+from medsr_bench.perf.engine import PerfOptions, run_perf
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,10 +15,10 @@ import pytest
 from report_fixtures import VARIANT, make_run
 from typer.testing import CliRunner
 
-from medsr_bench.benchmark.cli import app
 from medsr_bench.benchmark.report.browser import check_page, find_chromium
 from medsr_bench.benchmark.report.export import num
 from medsr_bench.benchmark.report.figures import parse_region, zoom_region
+from medsr_bench.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -9,8 +9,8 @@ import socket
 import typer
 from typer.testing import CliRunner
 
+from medsr_bench.cli.models import weights_app
 from medsr_bench.models import registry
-from medsr_bench.models.cli import weights_app
 
 app = typer.Typer()
 app.add_typer(weights_app, name="weights")

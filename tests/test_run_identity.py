@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from cli_helpers import bench, runner
 
-from medsr_bench.benchmark.cli import app
 from medsr_bench.benchmark.results_io import KEY, read_per_image
+from medsr_bench.cli import app
 
 DEMO = ["run", "--suite", "demo", "--limit", "2", "--models", "bilinear,bicubic,esrgan", "-q"]
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from cli_helpers import bench, runner
 
-from medsr_bench.benchmark.cli import app
 from medsr_bench.benchmark.results_io import read_per_image
+from medsr_bench.cli import app
 
 
 def test_metric_only_sweep_does_one_sr_pass_per_image_and_model(bench_env, monkeypatch):

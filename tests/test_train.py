@@ -143,7 +143,7 @@ def test_missing_vgg_stops_with_one_line(shared_data, tmp_path):
 
 
 def test_cli_missing_vgg_and_unknown_recipe(shared_data, tmp_path):
-    from medsr_bench.benchmark.cli import app
+    from medsr_bench.cli import app
 
     runner = CliRunner()
     res = runner.invoke(app, ["train", "--recipe", "beallor-srgan", "--data-root", str(shared_data),

@@ -13,14 +13,14 @@ Steps, each appending to its own file as soon as it has a result (a run stopped 
 keeps what it finished):
 
 1. ``env.md``: device name, driver (``nvidia-smi``), torch / CUDA versions, the peak used.
-2. ``inference.md``: ``bench perf`` (:func:`medsr_bench.models.perf.run_perf`) on RRDBNet x4
+2. ``inference.md``: ``bench perf`` (:func:`medsr_bench.perf.engine.run_perf`) on RRDBNet x4
    (``realesrgan-x4plus``, random-init weights in the official layout when the file is absent) at
    64^2, 128^2, 256^2 and one 1024^2 tiled case, fp16 and bf16, for a ladder of engine options
    (plain; + uint8 device-side I/O + pinned memory; + CUDA graphs; + channels_last off; large
    batch; torch.compile on one size), TFLOP/s against the bf16 dense peak ``--peak-tflops``
    (default 989: H100/H200 SXM datasheet, dense bf16).
 3. ``metrics.md``: the metric engine on the device vs torchmetrics on the device
-   (:func:`medsr_bench.benchmark.metrics.bench.run_peer_bench`) on the 256^2 and 1024^2 gray stacks
+   (:func:`medsr_bench.perf.metrics.run_peer_bench`) on the 256^2 and 1024^2 gray stacks
    (and 512^2 RGB), with the max differences to skimage / sewar.
 """
 
@@ -84,7 +84,7 @@ def inference(out: Path, device: str, sizes, tiled, precisions, n_images: int, r
               model: str, weights_dir, batch_large: int, deadline: float, tile: int,
               max_steps: int = 0) -> None:
     """The option ladder of :data:`LADDER` (+ one large-batch line), appended to inference.md."""
-    from medsr_bench.models.perf import TABLE_HEAD, PerfOptions, run_perf
+    from medsr_bench.perf.engine import TABLE_HEAD, PerfOptions, run_perf
 
     f = out / "inference.md"
     f.write_text("# Inference engine vs RealESRGANer\n")
@@ -114,7 +114,7 @@ def inference(out: Path, device: str, sizes, tiled, precisions, n_images: int, r
                 fh.write(f"\n## {label}\n\nfailed: {type(e).__name__}: {e}\n")
             print(f"{label}: failed: {e}", flush=True)
             continue
-        from medsr_bench.models.perf import format_row
+        from medsr_bench.perf.engine import format_row
 
         with f.open("a") as fh:
             fh.write(f"\n## {label}\n\n- model: {header['model']}\n- machine: {header['machine']}\n"
@@ -128,13 +128,13 @@ def inference(out: Path, device: str, sizes, tiled, precisions, n_images: int, r
 
 def metrics(out: Path, device: str, cases, reps: int, data_dir, n: int | None = None) -> None:
     """Metric engine on ``device`` vs torchmetrics on ``device`` -> metrics.md."""
-    from medsr_bench.benchmark.metrics.bench import (
+    from medsr_bench.core import machine_description
+    from medsr_bench.perf.metrics import (
         TORCHMETRICS_MISSING,
         format_peer_markdown,
         have_torchmetrics,
         run_peer_bench,
     )
-    from medsr_bench.core import machine_description
 
     f = out / "metrics.md"
     if not have_torchmetrics():

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from medsr_bench.core import machine_description
+from medsr_bench.core import machine_description, resolve_device
+from medsr_bench.models.train.trainer import Trainer
 
 
 def variants(device: str) -> list[tuple[str, dict]]:
@@ -33,8 +34,6 @@ def throughput_table(recipe, settings, iters: int, warmup: int = 2, log=print) -
     the run folders are temporary. Data loading (patch sampling, online degradation) is inside the
     timed step, as in training.
     """
-    from medsr_bench.core import resolve_device
-    from medsr_bench.models.train.trainer import Trainer
 
     device = resolve_device(settings.device)
     rows = []

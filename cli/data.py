@@ -11,8 +11,16 @@ from pathlib import Path
 
 import typer
 
+from medsr_bench.benchmark.suites import resolve_suites
 from medsr_bench.data_prep.errors import DataError, DatasetMissing
-from medsr_bench.data_prep.prepared import default_prepared_dir
+from medsr_bench.data_prep.manifest import read_manifest
+from medsr_bench.data_prep.prepared import (
+    default_prepared_dir,
+    iter_samples,
+    resolve_selection,
+    set_dir,
+)
+from medsr_bench.data_prep.protocols.base import RunContext
 from medsr_bench.data_prep.registry import get_protocol, list_protocols
 
 data_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -28,9 +36,6 @@ def _datasets(suite: list[str] | None, dataset: list[str] | None) -> list[tuple[
     """``[(protocol name, split or None)]`` from ``--suite`` (via benchmark.suites) and ``--dataset``."""
     out: list[tuple[str, str | None]] = []
     for name in suite or []:
-        from medsr_bench.benchmark.suites import (
-            resolve_suites,  # lazy: the suites live with the benchmark
-        )
 
         try:
             suites = resolve_suites(name)
@@ -68,7 +73,6 @@ def prepare(
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even when a matching prepared set exists."),
 ) -> None:
     """Write lossless HR/LR pairs + manifest.csv/manifest.json per dataset; print counts per split."""
-    from medsr_bench.data_prep.prepared import iter_samples, resolve_selection, set_dir
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     root, cache = _data_root(data_root), _out(out)
@@ -98,7 +102,6 @@ def prepare(
 
 
 def _print_set(name: str, folder: Path, n: int, n_skipped: int) -> None:
-    from medsr_bench.data_prep.manifest import read_manifest
 
     found = read_manifest(folder)
     if found is None:
@@ -135,8 +138,6 @@ def info(
                                                     "print the inputs per split."),
 ) -> None:
     """Per dataset: protocol, source (or how to obtain it), and prepared sets with counts per split."""
-    from medsr_bench.data_prep.manifest import read_manifest
-    from medsr_bench.data_prep.protocols.base import RunContext
 
     root, cache = _data_root(data_root), _out(out)
     names = [n for n, _ in _datasets(suite, dataset)] if (suite or dataset) else list_protocols()

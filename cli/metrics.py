@@ -1,6 +1,6 @@
 """``bench metrics ...``: list the metric registry and run the speed benchmark.
 
-The lead mounts :data:`metrics_app` as ``bench metrics`` in ``benchmark/cli.py``; it also runs alone
+The lead mounts :data:`metrics_app` as ``bench metrics`` in ``cli/__init__.py``; it also runs alone
 as ``python -m benchmark.metrics.cli``.
 """
 
@@ -12,7 +12,18 @@ from pathlib import Path
 
 import typer
 
-from medsr_bench.benchmark.metrics.bench import PEER_CASES
+from medsr_bench.benchmark.metrics import get_metric, list_metrics
+from medsr_bench.core import machine_description
+from medsr_bench.perf.metrics import (
+    PEER_CASES,
+    PEER_HEAD,
+    TORCHMETRICS_MISSING,
+    format_markdown,
+    format_peer_markdown,
+    have_torchmetrics,
+    run_bench,
+    run_peer_bench,
+)
 
 metrics_app = typer.Typer(help="Image-quality metrics: registry and speed benchmark.", no_args_is_help=True)
 
@@ -20,7 +31,6 @@ metrics_app = typer.Typer(help="Image-quality metrics: registry and speed benchm
 @metrics_app.command("list")
 def list_cmd() -> None:
     """Print every registered metric with direction, range, weights need and reference."""
-    from medsr_bench.benchmark.metrics import get_metric, list_metrics
 
     typer.echo(f"{'name':8} {'better':6} {'range':18} {'weights':8} {'unit':12} reference")
     for name in list_metrics():
@@ -51,16 +61,6 @@ def bench_cmd(
     table) and vs torchmetrics fed float32 (peer table, per metric, 256^2 / 1024^2 gray, 512^2 RGB)."""
     import torch
 
-    from medsr_bench.benchmark.metrics.bench import (
-        PEER_HEAD,
-        TORCHMETRICS_MISSING,
-        format_markdown,
-        format_peer_markdown,
-        have_torchmetrics,
-        run_bench,
-        run_peer_bench,
-    )
-    from medsr_bench.core import machine_description
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -95,7 +95,7 @@ def _own_command() -> str:
     """The command line as typed (``bench metrics bench ...`` or ``python -m ...``)."""
     prog = Path(sys.argv[0]).name
     if prog in ("cli.py", "__main__.py"):
-        prog = "python -m medsr_bench.benchmark.metrics.cli"
+        prog = "python -m medsr_bench.cli.metrics"
     return " ".join([prog] + [shlex.quote(a) for a in sys.argv[1:]])
 
 

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 
 from medsr_bench.core import machine_description
+from medsr_bench.models.engine import Engine, EngineSettings, resolve_device
+from medsr_bench.models.network import load_network
 from medsr_bench.models.registry import WeightsMissing, get_spec
 
 
@@ -90,7 +92,6 @@ def perf_images(size: int, n: int) -> np.ndarray:
 
 def _network(model: str, weights_dir) -> tuple[torch.nn.Module, str, str | None]:
     """(network on CPU, label, checkpoint path); random-init architecture when the file is absent."""
-    from medsr_bench.models.network import load_network
 
     spec = get_spec(model)
     try:
@@ -184,7 +185,6 @@ def run_perf(model: str = "realesrgan-x4plus", weights_dir=None, sizes=(64, 128,
     """
     from realesrgan import RealESRGANer
 
-    from medsr_bench.models.engine import Engine, EngineSettings, resolve_device
 
     opt = options or PerfOptions()
     spec = get_spec(model)

@@ -16,6 +16,16 @@ from pathlib import Path
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
+from medsr_bench.models.registry import _AUX, get_spec, list_checkpoints
+from medsr_bench.models.weights import (
+    WeightsError,
+    cache_dir,
+    fetch,
+    sha256_file,
+    verify,
+    weights_path,
+)
+from medsr_bench.perf.engine import TABLE_HEAD, PerfOptions, markdown, run_perf
 
 weights_app = typer.Typer(
     help="List, fetch and verify model weights (cache: --weights-dir, $BENCH_WEIGHTS or "
@@ -33,7 +43,6 @@ def _err(msg: str, code: int = 1):
 
 
 def _specs(names: list[str] | None):
-    from medsr_bench.models.registry import get_spec, list_checkpoints
 
     if not names:
         return list_checkpoints()
@@ -56,8 +65,6 @@ def list_cmd(
                                help="Hash present files against the published sha256."),
 ):
     """Every registered checkpoint: file, present or not, sha256 status, where to get it."""
-    from medsr_bench.models.registry import _AUX
-    from medsr_bench.models.weights import cache_dir, sha256_file, weights_path
 
     wd = cache_dir(weights_dir)
     typer.echo(f"weights dir: {wd}")
@@ -92,7 +99,6 @@ def fetch_cmd(
                                    "one that has a URL; one line per file that cannot be had."),
 ):
     """Download checkpoints into the cache with a progress bar and a sha256 check."""
-    from medsr_bench.models.weights import cache_dir, weights_path
 
     if all_files:
         if names or url:
@@ -124,7 +130,6 @@ def fetch_cmd(
 def _fetch_each(specs, fail_line, **fetch_kwargs) -> None:
     """Fetch every spec, one line each (``ok NAME: PATH`` or ``fail_line(spec, error)`` on
     stderr); exit code 1 when any failed."""
-    from medsr_bench.models.weights import WeightsError, fetch
 
     failed = 0
     for spec in specs:
@@ -144,7 +149,6 @@ def verify_cmd(
     weights_dir: Path | None = WeightsDir,
 ):
     """sha256 against the published value and a strict load into the architecture."""
-    from medsr_bench.models.weights import verify, weights_path
 
     specs = _specs(names)
     if not names:
@@ -195,7 +199,6 @@ def perf(
     out: Path | None = typer.Option(None, help="Write the Markdown table here."),
 ):
     """Engine vs realesrgan's RealESRGANer: images/s, ratio, max abs output difference, TFLOP/s."""
-    from medsr_bench.models.perf import TABLE_HEAD, PerfOptions, markdown, run_perf
 
     if quick:
         sizes, n_images, reps = "64", 2, 1

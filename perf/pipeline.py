@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from medsr_bench.benchmark import execute, runner
 from medsr_bench.benchmark.executors import ExecutorOptions
 from medsr_bench.benchmark.tasks import RunConfig, plan
 from medsr_bench.core import machine_description
@@ -25,7 +26,6 @@ def _prepare(cfg: RunConfig) -> None:
 
 
 def _timed_run(cfg: RunConfig, executor: str, opts: ExecutorOptions) -> tuple[float, dict, object]:
-    from medsr_bench.benchmark import runner
 
     t0 = time.perf_counter()
     res = runner.run(cfg, executor=executor, opts=opts)
@@ -50,7 +50,6 @@ def pipeline_profile(cfg: RunConfig) -> dict:
     """
     import json
 
-    from medsr_bench.benchmark import execute
 
     _prepare(cfg)
     execute.WRITE_SECONDS[0] = execute.READ_SECONDS[0] = 0.0

@@ -12,6 +12,53 @@ from pathlib import Path
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
+from medsr_bench.benchmark.check import CheckError, run_check
+from medsr_bench.benchmark.executors import EXECUTORS, ExecutorOptions
+from medsr_bench.benchmark.report import (
+    FORMATS,
+    ReportError,
+    ReportSettings,
+    default_extension,
+    render_report,
+)
+from medsr_bench.benchmark.report.figures import parse_region
+from medsr_bench.benchmark.rundir import status
+from medsr_bench.benchmark.runner import RunConfig, RunError, health_lines
+from medsr_bench.benchmark.runner import run as run_config
+from medsr_bench.benchmark.settings import (
+    SettingError,
+    parse_assignment,
+    read_config_file,
+    render_toml,
+    setting_infos,
+    toml_value,
+    validate_settings,
+)
+from medsr_bench.benchmark.suites import (
+    SUITES,
+    register_user_datasets,
+    resolve_suites,
+    user_dataset_entries,
+)
+from medsr_bench.benchmark.sweep import (
+    DEFAULT_GRIDS,
+    SweepError,
+    estimate,
+    grid_points,
+    parse_grid,
+    write_outputs,
+)
+from medsr_bench.benchmark.tasks import DEFAULT_SHARD_SIZE
+from medsr_bench.cli.data import data_app
+from medsr_bench.cli.metrics import metrics_app
+from medsr_bench.cli.models import perf as engine_perf
+from medsr_bench.cli.models import weights_app
+from medsr_bench.core import atomic_write_text, resolve_device
+from medsr_bench.data_prep.config import ConfigError, load_custom_config
+from medsr_bench.data_prep.prepared import default_prepared_dir
+from medsr_bench.models import get_spec, list_models
+from medsr_bench.models.registry import default_weights_dir, discover_trained
+from medsr_bench.perf import pipeline as perf
 
 app = typer.Typer(
     help="medsr-bench: reproduce four medical-image super-resolution papers side by side.",
@@ -41,14 +88,11 @@ def fail(msg: str, code: int = 2) -> None:
 
 
 def _mount() -> None:
-    from medsr_bench.benchmark.metrics.cli import metrics_app
-    from medsr_bench.data_prep.cli import data_app
-    from medsr_bench.models.cli import weights_app
 
     app.add_typer(data_app, name="data", help="Prepare and inspect datasets (HR/LR pairs + manifests).")
     app.add_typer(weights_app, name="weights", help="List, fetch and verify model weights.")
     app.add_typer(metrics_app, name="metrics", help="Metric registry and metric-engine benchmark.")
-    app.command("train", help="Train a paper's model from its recipe; registers the checkpoint.")(__import__("medsr_bench.models.train.cli", fromlist=["train"]).train)
+    app.command("train", help="Train a paper's model from its recipe; registers the checkpoint.")(__import__("medsr_bench.cli.train", fromlist=["train"]).train)
 
 
 _mount()
@@ -133,15 +177,6 @@ def run(
 
 def _run_impl(a: dict, sweep: dict | None = None) -> None:
     """The body of ``bench run`` (and of ``bench sweep``, which adds ``sweep``: its grid options)."""
-    from medsr_bench.benchmark.executors import EXECUTORS, ExecutorOptions
-    from medsr_bench.benchmark.runner import RunConfig, RunError, health_lines
-    from medsr_bench.benchmark.runner import run as run_config
-    from medsr_bench.benchmark.settings import SettingError, parse_assignment, validate_settings
-    from medsr_bench.benchmark.suites import resolve_suites
-    from medsr_bench.benchmark.tasks import DEFAULT_SHARD_SIZE
-    from medsr_bench.core import resolve_device
-    from medsr_bench.models import list_models
-    from medsr_bench.models.registry import default_weights_dir
 
     suite, data_root, models, limit, out, device = (a["suite"], a["data_root"], a["models"],
                                                     a["limit"], a["out"], a["device"])
@@ -159,7 +194,6 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
     raw_settings: dict = {}
     try:
         if config is not None:
-            from medsr_bench.benchmark.settings import read_config_file
 
             fc, raw_settings = read_config_file(config)
         for a in set_ or []:
@@ -171,8 +205,6 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
             raw_settings["metric.crop_border"] = crop_border
         user = []
         if fc.get("datasets"):
-            from medsr_bench.benchmark.suites import register_user_datasets, user_dataset_entries
-            from medsr_bench.data_prep.config import ConfigError, load_custom_config
 
             try:
                 user = user_dataset_entries(load_custom_config(config))
@@ -195,7 +227,6 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
              "(or run --suite demo on the embedded images)")
     wd = _pick(weights_dir, fc.get("weights_dir"), None)
     wd = Path(wd) if wd else default_weights_dir()
-    from medsr_bench.models.registry import discover_trained
 
     discover_trained(wd)  # rows of checkpoints `bench train` recorded there
     known = list_models()
@@ -218,7 +249,6 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
     if no_prepared_cache:
         prepared = None
     else:
-        from medsr_bench.data_prep.prepared import default_prepared_dir
 
         prepared = Path(_pick(prepared_dir, fc.get("prepared_dir"), default_prepared_dir()))
     cfg = RunConfig(suites=[s.name for s in suites], models=names, data_root=root,
@@ -262,13 +292,6 @@ def _sweep_points(cfg, sweep: dict, suites: list[str]):
     """Grid points of a sweep as run identities, and the hook printing the estimate."""
     from dataclasses import replace
 
-    from medsr_bench.benchmark.sweep import (
-        DEFAULT_GRIDS,
-        SweepError,
-        estimate,
-        grid_points,
-        parse_grid,
-    )
 
     try:
         grid = parse_grid(sweep["grid"] or [], sweep["grid_file"])
@@ -298,7 +321,6 @@ def _sweep_points(cfg, sweep: dict, suites: list[str]):
 
 
 def _sweep_outputs(out: Path, axes: list[str], sweep: dict, suites: list[str], before) -> None:
-    from medsr_bench.benchmark.sweep import write_outputs
 
     _, closest, lines = write_outputs(out, axes, before.state["text"], sweep["paper_table"], suites)
     for line in lines:
@@ -333,8 +355,6 @@ def sweep(
 def _render_config(cfg, executor: str) -> str:
     """The resolved configuration as TOML: run options, then every field of each setting group the
     run uses, with the values in force (set ones marked)."""
-    from medsr_bench.benchmark.settings import render_toml, setting_infos
-    from medsr_bench.benchmark.suites import SUITES
 
     infos = setting_infos()
     used = ["metric", "model", *dict.fromkeys(d.protocol for s in cfg.suites
@@ -380,7 +400,6 @@ def perf_cmd(
     if not (pipeline or scaling):
         from typer.main import get_command
 
-        from medsr_bench.models.cli import perf as engine_perf
 
         sub = typer.Typer(add_completion=False, rich_markup_mode=None)
         sub.command()(engine_perf)
@@ -393,11 +412,6 @@ def perf_cmd(
     import sys
     import tempfile
 
-    from medsr_bench.benchmark import perf
-    from medsr_bench.benchmark.runner import RunConfig
-    from medsr_bench.benchmark.suites import resolve_suites
-    from medsr_bench.data_prep.prepared import default_prepared_dir
-    from medsr_bench.models.registry import default_weights_dir
 
     try:
         suites = [s.name for s in resolve_suites(suite)]
@@ -421,7 +435,6 @@ def perf_cmd(
             text += "\n## Scaling\n\n" + perf.scaling_markdown(perf.scaling(cfg, setups), command)
     typer.echo(text)
     if write is not None:
-        from medsr_bench.core import atomic_write_text
 
         atomic_write_text(write, text)
 
@@ -429,8 +442,6 @@ def perf_cmd(
 @app.command("status")
 def status_cmd(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Done / running / failed / pending shards of a run (any executor)."""
-    from medsr_bench.benchmark.rundir import status
-    from medsr_bench.benchmark.tasks import RunError
 
     try:
         st = status(run_dir)
@@ -457,7 +468,6 @@ def status_cmd(run_dir: Path = typer.Argument(..., help="A run directory.")) -> 
 def settings_cmd(group: str = typer.Argument(None, help="Only this group (metric, model, a "
                                                         "protocol).")) -> None:
     """Every open choice settable with --set KEY=VALUE: key, default, type and where it comes from."""
-    from medsr_bench.benchmark.settings import setting_infos, toml_value
 
     infos = [i for i in setting_infos().values() if group is None or i.group == group]
     if not infos:
@@ -482,14 +492,6 @@ def report(
                                          "four papers)."),
 ) -> None:
     """Render a run: the HTML page (verdicts, paper vs reproduced, plots, crop-zoom) or the tables."""
-    from medsr_bench.benchmark.report import (
-        FORMATS,
-        ReportError,
-        ReportSettings,
-        default_extension,
-        render_report,
-    )
-    from medsr_bench.benchmark.report.figures import parse_region
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -532,7 +534,6 @@ def check(
     """CI gate: compare the run's summary.csv with a baseline on (suite, dataset, variant, model,
     metric). Exit 0 within tolerance; exit 1 with a diff table when a number moved or a row
     appeared or vanished."""
-    from medsr_bench.benchmark.check import CheckError, run_check
 
     created = update and not baseline.is_file()
     try:
@@ -557,7 +558,6 @@ def check(
 @app.command("suites")
 def list_suites() -> None:
     """List the suites, their datasets and paper tables."""
-    from medsr_bench.benchmark.suites import SUITES
 
     for s in SUITES.values():
         typer.echo(f"{s.name:10s} {s.paper:3s} {s.title}")
@@ -568,7 +568,6 @@ def list_suites() -> None:
 @app.command("models")
 def list_models_cmd() -> None:
     """List the registered models with their native scale and weight file."""
-    from medsr_bench.models import get_spec, list_models
 
     for name in list_models():
         spec = get_spec(name)

@@ -13,6 +13,12 @@ from pathlib import Path
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
+from medsr_bench.data_prep import get_protocol
+from medsr_bench.data_prep.errors import DataError, DatasetMissing
+from medsr_bench.models.registry import WeightsError
+from medsr_bench.models.train.recipes import get_recipe, list_recipes
+from medsr_bench.models.train.trainer import Trainer, TrainError, TrainSettings
+from medsr_bench.perf.train import throughput_table
 
 
 def _err(msg: str, code: int = 2):
@@ -50,10 +56,6 @@ def train(
 ) -> None:
     """Train a paper's model from its recipe; the finished checkpoint is registered so that
     `bench run` scores it in the matching model row."""
-    from medsr_bench.data_prep.errors import DataError, DatasetMissing
-    from medsr_bench.models.registry import WeightsError
-    from medsr_bench.models.train.recipes import get_recipe, list_recipes
-    from medsr_bench.models.train.trainer import Trainer, TrainError, TrainSettings
 
     if list_:
         for name in list_recipes():
@@ -69,7 +71,6 @@ def train(
     try:
         rec = get_recipe(recipe).with_overrides(sets or [])
         if dataset is not None:
-            from medsr_bench.data_prep import get_protocol
 
             get_protocol(dataset)
         settings = TrainSettings(data_root=data_root, dataset=dataset, out=out, weights_dir=weights_dir,
@@ -77,7 +78,6 @@ def train(
                                  channels_last=channels_last, smoke=smoke, limit=limit,
                                  progress=not quiet)
         if throughput:
-            from medsr_bench.models.train.bench import throughput_table
 
             throughput_table(rec, settings, throughput, log=typer.echo)
             return
