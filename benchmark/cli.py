@@ -48,6 +48,9 @@ def _mount() -> None:
     app.add_typer(data_app, name="data", help="Prepare and inspect datasets (HR/LR pairs + manifests).")
     app.add_typer(weights_app, name="weights", help="List, fetch and verify model weights.")
     app.add_typer(metrics_app, name="metrics", help="Metric registry and metric-engine benchmark.")
+    from medsr_bench.benchmark.clinical.cli import reader_app  # issue 21: blinded reader study
+
+    app.add_typer(reader_app, name="reader", help="Blinded reader study: rating page, MOS analysis.")
     app.command("train", help="Train a paper's model from its recipe; registers the checkpoint.")(__import__("medsr_bench.models.train.cli", fromlist=["train"]).train)
 
 

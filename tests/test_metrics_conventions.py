@@ -254,7 +254,7 @@ def test_registry_contents():
         assert lo < hi
         assert spec.to_dict()["name"] == n
     higher = {n for n in names if get_metric(n).higher_is_better}
-    assert higher == {"psnr", "ssim", "ms-ssim", "vif", "dice", "cldice", "improvement"}
+    assert higher == {"psnr", "ssim", "ms-ssim", "vif", "dice", "cldice", "improvement", "mos"}
     assert [n for n in names if get_metric(n).needs_weights] == ["lpips"]
     assert get_metric("niqe").no_reference
     assert get_metric("MSSSIM").name == "ms-ssim" and get_metric("vifp").name == "vif"

@@ -41,5 +41,17 @@ for _name, _higher, _rng, _unit, _tol, _desc, _ref in (
                                needs_weights=False, reference=_ref, unit=_unit, description=_desc,
                                fn=_not_pairwise, check_tolerance=_tol))
 
+register_metric(MetricSpec(
+    name="mos", higher_is_better=True, value_range=(1.0, 5.0), needs_weights=False,
+    reference="bench reader score (benchmark/clinical/reader.py): mean of 1-5 reader scores",
+    unit="score", description="mean opinion score of blinded readers on P4's 1-5 scale",
+    fn=_not_pairwise, check_tolerance=CheckTolerance(0.01, 0.0, "MOS is printed to 2 decimals")))
+
 #: the clinical measure names (not image-pair metrics)
-CLINICAL_MEASURES = ("dice", "cldice", "improvement", "omission", "hallucination")
+CLINICAL_MEASURES = ("dice", "cldice", "improvement", "omission", "hallucination", "mos")
+
+#: why a measure is absent from a run and what makes it computable (verdict reasons)
+MISSING_REASONS = {
+    "mos": ("testable with your readers: bench reader make RUN --out DIR, readers rate the page, "
+            "then bench reader score CSV... --run RUN"),
+}
