@@ -152,3 +152,25 @@ def test_scripted_readers_in_headless_chromium(tmp_path):
     assert set(per_image.model) == set(MODELS) and len(per_image) == 6
     assert len(res.pairs) == 3
     assert res.agreement.get("alpha_ordinal") is None or res.agreement["alpha_ordinal"] > 0.5
+
+
+def test_mos_cells_are_testable_with_readers_then_scored(tmp_path):
+    """Without ratings a MOS value is missing with the reader-study commands; after ``bench reader
+    score`` wrote ``reader/mos_per_image.csv`` the report's rows carry a ``mos`` column."""
+    from medsr_bench.benchmark.report.rundata import load_run
+    from medsr_bench.benchmark.report.verdicts import model_values
+    from tests.report_fixtures import make_run
+
+    run_dir = make_run(tmp_path / "run")
+    run = load_run(run_dir)
+    v = run.variants[0]
+    vals, why = model_values(run, v, "bicubic", "mos", "all")
+    assert vals is None and "testable with your readers" in why and "bench reader make" in why
+    rows = run.rows(v)
+    ok = rows[(rows.model == "bicubic") & (rows.status == "ok")]
+    (run_dir / "reader").mkdir()
+    pd.DataFrame({"suite": v.suite, "dataset": v.dataset, "variant": v.id, "image_id": ok.image_id,
+                  "model": "bicubic", "mos": np.linspace(2, 4, len(ok))}).to_csv(
+        run_dir / "reader" / "mos_per_image.csv", index=False)
+    vals, why = model_values(load_run(run_dir), v, "bicubic", "mos", "all")
+    assert not why and len(vals) == len(ok) and vals.mean() == pytest.approx(3.0)
