@@ -233,3 +233,32 @@ def test_degrade_hr_is_the_protocols_own_degradation(name):
     proto = get_protocol(name)
     s = next(iter(proto.samples(None, proto.eval_split, 1)))
     assert np.array_equal(proto.degrade_hr(s.hr, s.meta), s.lr)
+
+
+def test_run_writes_clinical_columns_and_honours_the_setting(bench_env):
+    """``bench run`` scores the clinical columns on the embedded demo; ``--set
+    clinical.evaluators=lr-consistency`` keeps only that evaluator and is recorded in run.json."""
+    import json
+
+    import pandas as pd
+
+    from tests.cli_helpers import bench
+
+    out = bench_env / "run"
+    r = bench("run", "--suite", "demo", "--models", "bilinear,bicubic", "--limit", "1", "--out", out,
+              "--workers", "1", "-q")
+    assert r.exit_code == 0, r.output
+    d = pd.read_csv(out / "per_image.csv")
+    for c in ("psnr@lr", "ssim@lr", "hallucination@opensr", "omission@opensr", "improvement@opensr"):
+        assert d[c].notna().all(), c
+    assert (d[d.model == "bicubic"]["omission@opensr"] == 100.0).all()  # the baseline itself
+    s = pd.read_csv(out / "summary.csv")
+    assert "psnr@lr" in set(s.metric)
+    out2 = bench_env / "run2"
+    r = bench("run", "--suite", "demo", "--models", "bicubic", "--limit", "1", "--out", out2,
+              "--workers", "1", "-q", "--set", "clinical.evaluators=lr-consistency")
+    assert r.exit_code == 0, r.output
+    d = pd.read_csv(out2 / "per_image.csv")
+    assert "psnr@lr" in d and "hallucination@opensr" not in d
+    assert json.loads((out2 / "run.json").read_text())["config"]["settings"] == {
+        "clinical.evaluators": ["lr-consistency"]}

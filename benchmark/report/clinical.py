@@ -14,16 +14,25 @@ import pandas as pd
 
 #: column -> (header, what it says); the order of the table
 COLUMNS = {
-    "dice@vessel": ("vessel Dice vs manual", "seg(SR) vs DRIVE 1st_manual"),
-    "cldice@vessel": ("vessel clDice vs manual", "centreline Dice: thin, connected vessels"),
+    "dice@vessel": ("Dice vs manual", "seg(SR) vs 1st_manual"),
+    "cldice@vessel": ("clDice vs manual", "thin, connected vessels"),
     "dice@vessel-hrseg": ("Dice vs seg(HR)", "what SR changed for the segmenter"),
     "cldice@vessel-hrseg": ("clDice vs seg(HR)", ""),
-    "psnr@lr": ("LR-consistency PSNR (dB)", "degrade(SR) vs LR input"),
-    "ssim@lr": ("LR-consistency SSIM", ""),
-    "improvement@opensr": ("improvement %", "opensr-test correctness"),
+    "psnr@lr": ("LR PSNR (dB)", "degrade(SR) vs LR"),
+    "ssim@lr": ("LR SSIM", ""),
+    "improvement@opensr": ("improvement %", "opensr-test"),
     "omission@opensr": ("omission %", ""),
     "hallucination@opensr": ("hallucination %", ""),
     "mos": ("MOS (readers)", "bench reader score"),
+}
+
+#: the section's tables: name -> columns
+GROUPS = {
+    "Task fidelity (vessel segmentation)": ("dice@vessel", "cldice@vessel", "dice@vessel-hrseg",
+                                            "cldice@vessel-hrseg"),
+    "Consistency with the input and correctness": ("psnr@lr", "ssim@lr", "improvement@opensr",
+                                                   "omission@opensr", "hallucination@opensr"),
+    "Reader study": ("mos",),
 }
 
 READER_HOWTO = ("testable with your readers: <code>bench reader make RUN --out DIR</code>, give "
@@ -55,18 +64,25 @@ def clinical_context(run, models: list[str]) -> dict | None:
         present = [c for c in cols if c in ok and pd.to_numeric(ok[c], errors="coerce").notna().any()]
         if not present:
             continue
-        table = []
-        for m in models:
-            g = ok[ok.model == m]
-            if g.empty:
+        tables = []
+        for gname, gcols in GROUPS.items():
+            gcols = [c for c in gcols if c in present]
+            if not gcols:
                 continue
-            cells = []
-            for c in present:
-                x = pd.to_numeric(g[c], errors="coerce").dropna()
-                sd = x.std(ddof=1) if len(x) > 1 else math.nan
-                cells.append({"text": _fmt(float(x.mean()), c) if len(x) else "",
-                              "sd": f"± {_fmt(float(sd), c)}" if math.isfinite(sd) else "", "n": len(x)})
-            table.append({"model": m, "cells": cells})
+            table = []
+            for m in models:
+                g = ok[ok.model == m]
+                if g.empty:
+                    continue
+                cells = []
+                for c in gcols:
+                    x = pd.to_numeric(g[c], errors="coerce").dropna()
+                    sd = x.std(ddof=1) if len(x) > 1 else math.nan
+                    cells.append({"text": _fmt(float(x.mean()), c) if len(x) else "",
+                                  "sd": f"± {_fmt(float(sd), c)}" if math.isfinite(sd) else "",
+                                  "n": len(x)})
+                table.append({"model": m, "cells": cells})
+            tables.append({"name": gname, "headers": [COLUMNS[c] for c in gcols], "rows": table})
         seg = None
         if "vessel_hr_dice" in ok:
             hd = pd.to_numeric(ok.drop_duplicates("image_id")["vessel_hr_dice"], errors="coerce").dropna()
@@ -75,7 +91,7 @@ def clinical_context(run, models: list[str]) -> dict | None:
                 seg = {"hr_dice": f"{hd.mean():.3f}", "sd": f"{hd.std(ddof=1):.3f}" if len(hd) > 1 else "",
                        "n": len(hd), "thresholds": ", ".join(f"{t:.4g}" for t in sorted(th))}
         sections.append({"title": f"{v.suite} / {v.dataset}" + (f" ({v.label})" if getattr(v, "label", "") else ""),
-                         "headers": [COLUMNS[c] for c in present], "rows": table, "seg": seg,
+                         "tables": tables, "seg": seg,
                          "protocol": v.protocol})
     reader = _reader(Path(run.run_dir)) if run.run_dir else None
     return {"sections": sections, "reader": reader, "reader_howto": READER_HOWTO}
