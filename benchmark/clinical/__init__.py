@@ -270,6 +270,14 @@ def evaluate_batch(protocol, samples: list, sr: np.ndarray, data_root: Path | No
     return cols, notes
 
 
-def settings_dict(s: ClinicalSettings) -> dict:
-    """JSON-able settings plus the descriptions of the evaluators (run.json)."""
-    return dataclasses.asdict(s)
+def clinical_meta(overrides: dict) -> dict:
+    """run.json's ``clinical`` entry: the resolved settings (defaults + ``clinical.*`` overrides),
+    the correctness settings, and per evaluator its description (and a task's full definition)."""
+    from medsr_bench.benchmark.settings import params_from_dict
+
+    s = params_from_dict(ClinicalSettings, overrides) if overrides else ClinicalSettings()
+    tasks = {t.name: t for t in ([DRIVE_VESSELS] + (load_task_config(s.tasks_file) if s.tasks_file else []))}
+    names = list(dict.fromkeys([*s.evaluators, *(t for t in tasks if t != DRIVE_VESSELS.name and s.tasks_file)]))
+    return {"settings": dataclasses.asdict(s), "correctness": dataclasses.asdict(s.correctness()),
+            "evaluators": {n: {"description": EVALUATORS[n].description,
+                               **({"task": tasks[n].describe()} if n in tasks else {})} for n in names}}

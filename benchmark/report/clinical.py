@@ -94,7 +94,15 @@ def clinical_context(run, models: list[str]) -> dict | None:
                          "tables": tables, "seg": seg,
                          "protocol": v.protocol})
     reader = _reader(Path(run.run_dir)) if run.run_dir else None
-    return {"sections": sections, "reader": reader, "reader_howto": READER_HOWTO}
+    meta = run.meta.get("clinical") or {}
+    settings = [(k, json.dumps(v)) for k, v in (meta.get("settings") or {}).items()]
+    for name, e in (meta.get("evaluators") or {}).items():
+        for k, v in ((e.get("task") or {}).get("segmenter") or {}).items():
+            settings.append((f"{name}.segmenter.{k}", json.dumps(v)))
+        if e.get("task"):
+            settings.append((f"{name}.fit", json.dumps(e["task"]["fit"])))
+    return {"sections": sections, "reader": reader, "reader_howto": READER_HOWTO,
+            "settings": settings or [("settings", "not recorded in run.json (run made before issue 21)")]}
 
 
 def _reader(run_dir: Path) -> dict | None:
