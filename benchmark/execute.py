@@ -318,6 +318,7 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
         if s.meta.image_id == task.figure_image:
             figures["sr"] = base64.b64encode(png16(sr[i])).decode()
     masks, mask_notes = _region_masks(task, ctx, batch)
+    clinical_memo: dict = {}  # clinical evaluators that ignore metric settings run once per batch
     scored: dict = {}  # suites with identical metric settings share one computation
     rows: list[dict] = []
     for sc in task.scorings:
@@ -337,6 +338,9 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
                     notes[i] = "; ".join(x for x in (notes[i], f"{col}: {why}") if x)
             for i, extra in mask_notes.items():
                 notes[i] = "; ".join(x for x in (notes[i], extra) if x)
+            cvals, cnotes = _clinical(task, ctx, batch, sr, ms, clinical_memo)
+            vals = {**vals, **cvals}
+            notes = ["; ".join(x for x in (a, b) if x) for a, b in zip(notes, cnotes, strict=True)]
             scored[k] = (vals, notes)
         vals, notes = scored[k]
         for i, s in enumerate(batch):
@@ -347,6 +351,17 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
     times = [{"image_id": s.meta.image_id, "seconds": seconds} for s in batch]
     phases["metrics"] += time.perf_counter() - t_metrics
     return rows, times, True
+
+
+def _clinical(task: Task, ctx: ExecContext, batch: list, sr: np.ndarray, ms,
+              memo: dict) -> tuple[dict, list[str]]:
+    """Clinical-fidelity columns of a batch (:mod:`benchmark.clinical`, settings ``clinical.*``)."""
+    from medsr_bench.benchmark.clinical import ClinicalSettings, evaluate_batch
+    from medsr_bench.benchmark.settings import params_from_dict
+
+    settings = params_from_dict(ClinicalSettings, task.clinical) if task.clinical else ClinicalSettings()
+    root = Path(ctx.data_root) if ctx.data_root else None
+    return evaluate_batch(_protocol(task), batch, sr, root, ms, settings, memo)
 
 
 def _region_masks(task: Task, ctx: ExecContext, batch: list) -> tuple[dict, dict[int, str]]:

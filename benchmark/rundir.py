@@ -389,4 +389,12 @@ def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, don
                 seeds={e["protocol"]: {k: v for k, v in e["params"].items() if "seed" in k}
                        for e in variants.values()},
                 merged_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    meta["clinical"] = _clinical_meta(plan)  # issue 21: the clinical evaluators' settings
     return meta
+
+
+def _clinical_meta(plan: Plan) -> dict:
+    """run.json's ``clinical``: the resolved :class:`ClinicalSettings` and every evaluator used."""
+    from medsr_bench.benchmark.clinical import clinical_meta
+
+    return clinical_meta(plan.tasks[0].clinical if plan.tasks else {})

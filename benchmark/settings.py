@@ -123,10 +123,12 @@ def _type_text(tp) -> str:
 def setting_infos() -> dict[str, SettingInfo]:
     """Every settable key, in a fixed order: ``metric.*``, ``model.*``, then each registered
     protocol's fields (registry order)."""
+    from medsr_bench.benchmark.clinical import ClinicalSettings
     from medsr_bench.benchmark.metrics import MetricSettings
     from medsr_bench.data_prep import get_protocol, list_protocols
 
-    infos = [*_dataclass_infos("metric", MetricSettings), *_model_infos()]
+    infos = [*_dataclass_infos("metric", MetricSettings), *_model_infos(),
+             *_dataclass_infos("clinical", ClinicalSettings)]
     for name in list_protocols():
         proto = get_protocol(name)
         infos.extend(_dataclass_infos(name, proto.params_cls, proto.params))
@@ -201,10 +203,12 @@ def _hint(info: SettingInfo):
         if isinstance(info.default, bool) or info.default == "auto":  # channels_last: bool | "auto"
             return bool | str if info.default == "auto" else bool
         return type(info.default)
+    from medsr_bench.benchmark.clinical import ClinicalSettings
     from medsr_bench.benchmark.metrics import MetricSettings
     from medsr_bench.data_prep import get_protocol
 
-    cls = MetricSettings if info.group == "metric" else get_protocol(info.group).params_cls
+    cls = {"metric": MetricSettings, "clinical": ClinicalSettings}.get(info.group) or \
+        get_protocol(info.group).params_cls
     return _field_types(cls)[info.field]
 
 
@@ -281,6 +285,10 @@ def _build(group: str, fields: Mapping[str, Any]):
         from medsr_bench.benchmark.metrics import MetricSettings
 
         return MetricSettings(**fields)
+    if group == "clinical":
+        from medsr_bench.benchmark.clinical import ClinicalSettings
+
+        return ClinicalSettings(**fields)
     if group == "model":
         from medsr_bench.models.engine import EngineSettings
         from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES

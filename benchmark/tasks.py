@@ -138,6 +138,7 @@ class Task:
     scale: int
     plan_status: str = ""
     plan_note: str = ""
+    clinical: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -155,6 +156,8 @@ class Task:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["scorings"] = [dataclasses.asdict(s) for s in self.scorings]
+        if not d["clinical"]:  # default clinical settings: keys of earlier runs stay the same
+            d.pop("clinical")
         return d
 
     @classmethod
@@ -352,7 +355,8 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
                     model=m, model_options=dict(opts), weights_sha256=sha,
                     scorings=tuple(scorings),
                     figure_image=figure if (figure in cids or not cids) else "",
-                    source_fingerprint=fp, scale=proto.scale, plan_status=status, plan_note=note))
+                    source_fingerprint=fp, scale=proto.scale, plan_status=status, plan_note=note,
+                    clinical=st.group_overrides(cfg.settings, "clinical")))
     return out
 
 

@@ -92,6 +92,7 @@ def _mount() -> None:
     app.add_typer(data_app, name="data", help="Prepare and inspect datasets (HR/LR pairs + manifests).")
     app.add_typer(weights_app, name="weights", help="List, fetch and verify model weights.")
     app.add_typer(metrics_app, name="metrics", help="Metric registry and metric-engine benchmark.")
+    app.add_typer(reader_app, name="reader", help="Blinded reader study: rating page, MOS analysis.")
     app.command("train", help="Train a paper's model from its recipe; registers the checkpoint.")(__import__("medsr_bench.cli.train", fromlist=["train"]).train)
 
 

@@ -121,13 +121,15 @@ def test_p4_tables_use_their_own_splits_and_p2_audit_flags_every_pair():
     p4 = paper[paper.suite == "beallor"]
     assert set(p4[p4.source.str.contains("Table 1")].split) == {"val"}
     assert set(p4[p4.source.str.contains("Table 2")].split) == {"test"}
-    assert len(p4[(p4.model == "bicubic")]) == 4  # bicubic is in both tables
+    assert len(p4[(p4.model == "bicubic")]) == 5  # bicubic is in both tables (+ Table 2's MOS)
     audit = audit_psnr_mse(paper)
     assert len(audit) == 9 and not any(a["consistent"] for a in audit)
     claims = load_claims()
     assert {"P1-drive-ssim", "P1-drive-vessels", "P3-ssim-vif", "P4-deep", "P4-interp"} <= set(claims.id)
     vessels = claims[claims.id == "P1-drive-vessels"].iloc[0]
-    assert vessels.metric_list == ["ssim@vessel", "ssim@thin_vessel"]
+    assert vessels.metric_list == ["dice@vessel", "cldice@vessel"]
+    pixels = claims[claims.id == "P1-drive-vessel-pixels"].iloc[0]
+    assert pixels.metric_list == ["ssim@vessel", "ssim@thin_vessel"]
 
 
 def test_region_metric_absent_is_not_testable_with_reason(tmp_path):

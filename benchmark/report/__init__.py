@@ -163,6 +163,9 @@ class _Builder:
                 label += f"\n{num(r.psnr.iloc[0])} dB / {num(r.ssim.iloc[0])}"
             panels.append((label, read_png01(p)))
         panels.append((f"HR {hr.shape[1]}x{hr.shape[0]}", hr))
+        from medsr_bench.benchmark.report.clinical import correctness_panels  # issue 21
+
+        panels += correctness_panels(d, hr, lr, self.models)
         png = crop_zoom_figure(panels, hr, title=f"{v.dataset} / {v.figure_image}",
                                region=self.s.zoom, per_row=self.s.per_row)
         fig = {"id": f"fig-{len(self.figures) + 1}", "number": len(self.figures) + 1,
@@ -344,7 +347,14 @@ def build_context(run_dir: Path, settings: ReportSettings = ReportSettings()) ->
                           "not testable here": "v-nt"},
         "model_rows": [{"name": k, **run.meta["models"][k]} for k in b.models],
         "verdicts": verdicts, "num": num, "sweep": sweep_context(run.run_dir),
+        "clinical": _clinical_context(run, b.models),
     }
+
+
+def _clinical_context(run, models):
+    from medsr_bench.benchmark.report.clinical import clinical_context  # issue 21
+
+    return clinical_context(run, models)
 
 
 def render_report(run_dir: Path, out: Path, fmt: str = "html",

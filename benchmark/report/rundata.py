@@ -159,4 +159,14 @@ def load_run(run_dir: Path) -> RunData:
         summary = _read_csv(run_dir / "summary.csv")
     if (run_dir / "per_image.csv").is_file():
         per_image = _read_csv(run_dir / "per_image.csv")
+    per_image = _join_reader_mos(run_dir, per_image)
     return RunData(run_dir, meta, summary, per_image, _variants(meta))
+
+
+def _join_reader_mos(run_dir: Path, per_image: pd.DataFrame) -> pd.DataFrame:
+    """Add the ``mos`` column from ``reader/mos_per_image.csv`` (``bench reader score``), if any."""
+    f = run_dir / "reader" / "mos_per_image.csv"
+    if not f.is_file() or per_image.empty:
+        return per_image
+    mos = _read_csv(f)[["suite", "dataset", "variant", "image_id", "model", "mos"]]
+    return per_image.merge(mos, on=["suite", "dataset", "variant", "image_id", "model"], how="left")

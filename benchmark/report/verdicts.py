@@ -241,7 +241,10 @@ def model_values(run: RunData, v: Variant, model: str, metric: str,
             return None, f"no {split}-split images in this run (the paper scored the {split} set; " \
                          f"splits here: {have})"
     if metric not in ok.columns:
-        why = "region metric: needs the dataset's masks" if "@" in metric else "not computed"
+        from medsr_bench.benchmark.clinical.measures import MISSING_REASONS
+
+        why = MISSING_REASONS.get(metric) or (
+            "region metric: needs the dataset's masks" if "@" in metric else "not computed")
         return None, f"{metric} not in this run ({why})"
     vals = pd.to_numeric(ok.set_index("image_id")[metric], errors="coerce")
     vals = vals[np.isfinite(vals)]

@@ -171,6 +171,22 @@ class BaseProtocol(Protocol):
         """
         return RegionMasks()
 
+    def degrade_hr(self, hr: np.ndarray, meta: SampleMeta) -> np.ndarray:
+        """The protocol's own HR -> LR degradation applied to any HR-grid image (the same code
+        path ``pairs`` uses to make the LR), e.g. to degrade an SR output back to LR space.
+
+        Args:
+            hr: float32 ``(H, W)`` / ``(H, W, 3)`` in [0, 1] on the sample's HR grid.
+            meta: the sample's :class:`SampleMeta` (bit depth, image id for seeded noise).
+
+        Returns:
+            float32 LR ``(H / scale, W / scale[, 3])`` in [0, 1].
+
+        Raises:
+            NotImplementedError: the protocol has no single-image degradation.
+        """
+        raise NotImplementedError(f"{self.name}: no HR -> LR degradation hook")
+
     # ------------------------------------------------------------------ driver
     def samples(
         self,

@@ -195,8 +195,7 @@ class Brats2018Protocol(BaseProtocol):
             sl = vol[:, :, z].astype(np.float64)
             norm = ops.minmax(sl) if p.normalisation == "slice" else ops.minmax(sl, vlo, vhi)
             hr = ops.pad_to(norm, p.hr_hw, p.pad_position)
-            lr = ops.quantize(ops.resize(hr, (p.hr_hw[0] // self.scale, p.hr_hw[1] // self.scale),
-                                         p.lr_resize), None)
+            lr = self.degrade_hr(hr, None)
             out.append(self.make_sample(
                 src, item, f"{item.item_id}_z{z:03d}", split, hr, lr,
                 orig_dtype=dtype, orig_data_range=(float(sl.max() - sl.min()) if p.normalisation == "slice"
@@ -207,6 +206,11 @@ class Brats2018Protocol(BaseProtocol):
             ))
         del vol
         return iter(out)
+
+    def degrade_hr(self, hr: np.ndarray, meta) -> np.ndarray:
+        """``lr_resize`` by 1/scale, kept as floats (P3's normalised slices); ``meta`` unused."""
+        h, w = hr.shape[:2]
+        return ops.quantize(ops.resize(hr, (h // self.scale, w // self.scale), self.params.lr_resize), None)
 
     # ---------------------------------------------------------------- diagnostic regions
     def regions(self, data_root: Path | None, meta: SampleMeta, settings=None) -> RegionMasks:

@@ -13,7 +13,7 @@ import numpy as np
 
 from medsr_bench.data_prep.degrade import BicubicBlur
 from medsr_bench.data_prep.protocols.base import Item, RunContext
-from medsr_bench.data_prep.protocols.raster import Decoded, RasterProtocol
+from medsr_bench.data_prep.protocols.raster import RasterProtocol
 from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
 from medsr_bench.data_prep.splits import seeded_sample
 
@@ -53,5 +53,5 @@ class ChestXray14Protocol(RasterProtocol):
         keep = set(seeded_sample([it.item_id for it in items], self.params.n_images, self.params.seed))
         return [(it, "test") for it in items if it.item_id in keep]
 
-    def lr_from_hr(self, hr: np.ndarray, dec: Decoded) -> np.ndarray:
-        return self.params.apply(hr, self.scale, bits=dec.bits)
+    def lr_from_hr(self, hr: np.ndarray, bits: int | None) -> np.ndarray:
+        return self.params.apply(hr, self.scale, bits=bits)

@@ -208,13 +208,17 @@ class CptacGbmProtocol(BaseProtocol):
             return sorted(order[:k])
         raise ValueError(f"unknown threshold_mode {p.threshold_mode!r}")
 
+    def degrade_hr(self, hr: np.ndarray, meta) -> np.ndarray:
+        """``lr_resize`` by 1/scale, rounded to ``hr_bits`` (``meta`` unused)."""
+        h, w = hr.shape[:2]
+        return ops.quantize(ops.resize(hr, (h // self.scale, w // self.scale), self.params.lr_resize),
+                            self.params.hr_bits)
+
     def pairs(self, src: ResolvedSource, item: Item, split: str, ctx: RunContext,
               limit: int | None = None) -> Iterator[Sample]:
         dcm, x = self.load(item)
         hr = ops.quantize(self.smooth(x), self.params.hr_bits) if self.params.filter_hr else x
-        h, w = hr.shape
-        lr = ops.quantize(ops.resize(hr, (h // self.scale, w // self.scale), self.params.lr_resize),
-                          self.params.hr_bits)
+        lr = self.degrade_hr(hr, None)
         rng = float(dcm.pixels.max() - dcm.pixels.min()) if self.params.intensity == "minmax" \
             else float(self.params.window_width)
         yield self.make_sample(

@@ -532,6 +532,10 @@ class CustomProtocol(BaseProtocol):
         bits = _bits_value(p.hr_bits, file_bits)
         return ops.quantize(x, bits), bits
 
+    def degrade_hr(self, hr: np.ndarray, meta) -> np.ndarray:
+        """:meth:`degrade` with the sample's id (seeded noise) and bit depth."""
+        return self.degrade(hr, meta.image_id, meta.bit_depth)
+
     def degrade(self, hr: np.ndarray, image_id: str, hr_bits: int | None) -> np.ndarray:
         """HR float32 [0, 1] -> LR float32 [0, 1] ``(H/scale, W/scale[, 3])``: blur (HR or LR
         stage), resize, noise, JPEG, rounding to ``lr_bits``."""

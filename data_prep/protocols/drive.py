@@ -67,8 +67,8 @@ class DriveProtocol(RasterProtocol):
     def hr_images(self, dec: Decoded, item) -> list[tuple[str, np.ndarray, dict]]:
         return [(item.item_id, resize_hr(dec, self.params.hr_hw, self.params.hr_resize), {})]
 
-    def lr_from_hr(self, hr: np.ndarray, dec: Decoded) -> np.ndarray:
-        return self.params.apply(hr, self.scale, bits=dec.bits)
+    def lr_from_hr(self, hr: np.ndarray, bits: int | None) -> np.ndarray:
+        return self.params.apply(hr, self.scale, bits=bits)
 
     # ---------------------------------------------------------------- diagnostic regions
     region_settings_cls = VesselRegionSettings

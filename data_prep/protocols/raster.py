@@ -67,14 +67,18 @@ class RasterProtocol(BaseProtocol):
         """``[(image_id, hr float32 [0,1], extra)]`` of one file (default: the image itself)."""
         return [(item.item_id, dec.unit(), {})]
 
-    def lr_from_hr(self, hr: np.ndarray, dec: Decoded) -> np.ndarray:  # pragma: no cover - abstract
+    def degrade_hr(self, hr: np.ndarray, meta) -> np.ndarray:
+        """:meth:`lr_from_hr` on the sample's own bit grid (``meta.bit_depth``)."""
+        return self.lr_from_hr(hr, meta.bit_depth)
+
+    def lr_from_hr(self, hr: np.ndarray, bits: int | None) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def pairs(self, src: ResolvedSource, item: Item, split: str, ctx: RunContext,
               limit: int | None = None) -> Iterator[Sample]:
         dec = self.decode(item)
         for image_id, hr, extra in self.hr_images(dec, item):
-            lr = self.lr_from_hr(hr, dec)
+            lr = self.lr_from_hr(hr, dec.bits)
             info = {**extra, **({"gray_from": dec.image.info["gray_from"]} if "gray_from" in dec.image.info else {})}
             yield self.make_sample(
                 src, item, image_id, split, hr, lr,

@@ -40,10 +40,10 @@ class HrOnlyTrainingSet(RasterProtocol):
     eval_split = "train"
     splits = ("train",)
 
-    def lr_from_hr(self, hr: np.ndarray, dec: Decoded) -> np.ndarray:
+    def lr_from_hr(self, hr: np.ndarray, bits: int | None) -> np.ndarray:
         h, w = hr.shape[:2]
         lr = ops.resize(hr, (h // self.scale, w // self.scale), self.params.lr_resize)
-        return ops.quantize(lr, dec.bits)
+        return ops.quantize(lr, bits)
 
 
 @register_protocol
