@@ -53,6 +53,7 @@ from medsr_bench.cli.data import data_app
 from medsr_bench.cli.metrics import metrics_app
 from medsr_bench.cli.models import perf as engine_perf
 from medsr_bench.cli.models import weights_app
+from medsr_bench.cli.reader import reader_app
 from medsr_bench.core import atomic_write_text, resolve_device
 from medsr_bench.data_prep.config import ConfigError, load_custom_config
 from medsr_bench.data_prep.prepared import default_prepared_dir
