@@ -110,9 +110,13 @@ class DeepModel(SRModel):
         engine: the :class:`~models.engine.Engine` that runs it.
         weights: dict with file, path, sha256, sha256_expected, sha256_verified, key.
         companion: the x2 model when ``x2_mode='native-x2'``.
+
+    ``input_minimum`` / ``input_square`` are the network's size requirements beyond
+    ``spec.input_multiple`` (spandrel-loaded networks report them; see :class:`~models.engine.Engine`).
     """
 
-    def __init__(self, spec: ModelSpec, net: torch.nn.Module, weights: dict, device, options: dict):
+    def __init__(self, spec: ModelSpec, net: torch.nn.Module, weights: dict, device, options: dict,
+                 input_minimum: int = 0, input_square: bool = False):
         super().__init__(spec)
         opts = {**DEEP_DEFAULTS, **options}
         unknown = set(opts) - set(DEEP_DEFAULTS) - {"verify_hash", "x2_model"}
@@ -125,7 +129,8 @@ class DeepModel(SRModel):
         self.options = opts
         self.weights = weights
         self.engine = Engine(net, spec.scale, device, spec.input_multiple,
-                             EngineSettings(**{k: v for k, v in opts.items() if k in _ENGINE_KEYS}))
+                             EngineSettings(**{k: v for k, v in opts.items() if k in _ENGINE_KEYS}),
+                             input_minimum=input_minimum, input_square=input_square)
         self.net = self.engine.net
         self.companion: SRModel | None = None
 

@@ -172,6 +172,25 @@ def register_aux(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+#: names of user models (``[models.<name>]`` / ``--models FILE``, see ``models.spandrel_model``)
+_USER: set[str] = set()
+
+
+def register_user_model(spec: ModelSpec) -> ModelSpec:
+    """Register a user model for this process; registering the same name again replaces it (a
+    run re-registers its user models per configuration and per worker).
+
+    Raises:
+        ValueError: the name is a built-in model (one line).
+    """
+    _load_all()
+    if spec.name in _AUX or (spec.name in _REGISTRY and spec.name not in _USER):
+        raise ValueError(f"model name {spec.name!r} is a built-in model; expected another name")
+    _REGISTRY[spec.name] = spec
+    _USER.add(spec.name)
+    return spec
+
+
 _DISCOVERED: set[str] = set()
 
 
