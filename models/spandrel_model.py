@@ -98,6 +98,8 @@ def read_checkpoint(path: Path | str, name: str = "model") -> dict:
                 "(tensors only), e.g. re-save it with torch.save(model.state_dict(), ...) or as "
                 ".safetensors") from None
         raise WeightsError(f"{name}: {path}: cannot read as a checkpoint ({msg[:160]})") from None
+    except (AttributeError, TypeError):  # spandrel's unwrapping met a non-dict (a list, a tensor)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, not a pickle, bad safetensors header...
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(f"{name}: {path}: cannot read as a checkpoint (truncated or not a "
