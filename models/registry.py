@@ -33,8 +33,11 @@ class PretrainedCfg:
         paper: the paper / release that provides them.
         obtain: the command (or instruction) that gets the file, shown in every output where the
             file is missing (e.g. ``bench weights fetch realesrgan-x4plus``).
-        convert: name of a key-layout converter in :data:`models.weights.KEY_CONVERTERS` applied
-            after loading (e.g. ``old-esrgan`` for ``RRDB_ESRGAN_x4.pth``), or None.
+        loader: how :func:`load_model` reads the file for inference: ``basicsr`` (``arch()`` +
+            strict ``load_state_dict``; this project's and basicsr-layout files) or ``spandrel``
+            (third-party checkpoints: spandrel detects the layout, e.g. ESRGAN's old key names, and
+            builds its own module; ``models.spandrel_model``). :func:`~models.network.load_network`
+            (training, perf) always builds ``arch()``.
         size: expected file size in bytes when published (for progress bars / quick checks).
         manual: True when ``url`` is a page (Google Drive...) rather than a direct download: fetching
             still tries it, but the sha256 check will reject an HTML page and the error says so.
@@ -47,9 +50,9 @@ class PretrainedCfg:
     license: str
     paper: str
     obtain: str
-    convert: str | None = None
     size: int | None = None
     manual: bool = False
+    loader: str = "basicsr"
 
 
 @dataclass(frozen=True)

@@ -309,7 +309,8 @@ class SpandrelModel(DeepModel):
         self.descriptor = descriptor
         size = self.detected["size_requirements"]
         super().__init__(spec, descriptor.model, weights, device, opts,
-                         input_minimum=size["minimum"], input_square=size["square"])
+                         input_minimum=size["minimum"], input_square=size["square"],
+                         input_multiple=size["multiple_of"])
 
     def info(self) -> dict:
         """:meth:`DeepModel.info` plus ``spandrel`` (the detected facts) and ``precision_note``."""
@@ -346,5 +347,31 @@ def _factory(spec: ModelSpec, weights_dir, device, **options) -> SpandrelModel:
                "sha256_expected": spec.pretrained.sha256,
                "sha256_verified": bool(spec.pretrained.sha256) and verify_hash and
                digest == spec.pretrained.sha256,
-               "key": None, "convert": None, "loader": f"spandrel {entry.get('detected', {}).get('spandrel', '')}".strip()}
+               "key": None,
+               "loader": f"spandrel {entry.get('detected', {}).get('spandrel', '')}".strip()}
+    return SpandrelModel(spec, desc, weights, device, options)
+
+
+def load_registered(spec: ModelSpec, weights_dir, device, verify_hash: bool,
+                    options: dict) -> SpandrelModel:
+    """A registered third-party checkpoint (``spec.pretrained.loader == "spandrel"``) read by
+    spandrel: file present (:class:`WeightsMissing`), sha256 checked when ``verify_hash``, the
+    detected scale and input channels equal to the spec's (else :class:`WeightsError`: a wrong
+    file under the expected name)."""
+    from medsr_bench.models.weights import check_sha256, require_file, sha256_file
+
+    path = require_file(spec, weights_dir)
+    digest = check_sha256(spec, path) if verify_hash else sha256_file(path)
+    desc = load_descriptor(path, spec.name)
+    arch = desc.architecture.name
+    if desc.scale != spec.scale or desc.input_channels != spec.in_channels:
+        raise WeightsError(f"{spec.name}: {path} holds a {arch} x{desc.scale} with "
+                           f"{desc.input_channels} input channel(s); expected x{spec.scale} with "
+                           f"{spec.in_channels} (wrong file under this name)")
+    cfg = spec.pretrained
+    import spandrel
+
+    weights = {"file": cfg.file, "path": str(path), "sha256": digest, "sha256_expected": cfg.sha256,
+               "sha256_verified": bool(cfg.sha256) and verify_hash and digest == cfg.sha256,
+               "key": None, "loader": f"spandrel {spandrel.__version__}"}
     return SpandrelModel(spec, desc, weights, device, options)

@@ -208,3 +208,24 @@ def test_acceptance_aghelan_two_architectures(tmp_path, shared_weights, shared_d
     assert models["lab-compact"]["info"]["weights"]["sha256"] == COMPACT_SHA
     assert models["lab-swinir"]["info"]["spandrel"]["architecture"] == "SwinIR"
     assert models["lab-compact"]["info"]["gray_policy"] == "luma"
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["realesr-animevideov3", "realesrgan-animevideo-xsx4",
+                                  "realesrgan-animevideo-xsx2"])
+def test_real_compact_spandrel_matches_realesrgan_module(name, shared_weights):
+    """Parity on the real compact files: the registry (spandrel's SRVGGNetCompact) against
+    realesrgan's SRVGGNetCompact loaded strictly with the same weights (load_network), 1e-5."""
+    from medsr_bench.models import get_spec
+    from medsr_bench.models.network import load_network
+
+    spec = get_spec(name)
+    if not (shared_weights / spec.pretrained.file).is_file():
+        pytest.skip(f"{shared_weights / spec.pretrained.file} absent")
+    m = load_model(name, shared_weights, "cpu")
+    assert m.info()["spandrel"]["architecture"] == "Compact"
+    ref, _ = load_network(spec, shared_weights)
+    lr = np.random.default_rng(2).random((2, 20, 24, 3), dtype=np.float32)
+    with torch.inference_mode():
+        y = ref.eval()(torch.from_numpy(lr).permute(0, 3, 1, 2)).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(m.upscale(lr, spec.scale), y, rtol=0, atol=1e-5)
