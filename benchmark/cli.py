@@ -125,8 +125,11 @@ def run(
                                    "allowed). Default: all with a data root, demo without."),
     data_root: Path = typer.Option(None, "--data-root", envvar="BENCH_DATA_ROOT",
                                    help="Datasets folder."),
-    models: str = typer.Option(None, "--models", "-m", help="Comma list of model names, or all "
-                                                            "[default all]."),
+    models: str = typer.Option(None, "--models", "-m", help="Comma list of model names or "
+                                                            "checkpoint files (.pth/.pt/.ckpt/"
+                                                            ".safetensors, loaded by spandrel), or "
+                                                            "all [default all; the config's "
+                                                            "[models.*] when it has some]."),
     limit: int = typer.Option(None, "--limit", min=1, help="N images (slices) per dataset: the "
                                                            "first N of one fixed seeded order."),
     out: Path = typer.Option(None, "--out", "-o", help="Run directory [default results/runs/<suite>]."),
