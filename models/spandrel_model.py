@@ -352,6 +352,21 @@ def _factory(spec: ModelSpec, weights_dir, device, **options) -> SpandrelModel:
     return SpandrelModel(spec, desc, weights, device, options)
 
 
+def _diagnose(spec: ModelSpec, path: Path) -> None:
+    """For a file spandrel could not load: the project's strict-load message (counts and samples
+    of missing / unexpected / wrongly shaped keys against ``spec.arch()``) when the file is in
+    basicsr's layout and that check fails; returns quietly otherwise."""
+    from medsr_bench.models.weights import load_strict, read_state_dict
+
+    if spec.arch is None:
+        return
+    try:
+        state, _ = read_state_dict(spec, path)
+    except WeightsError:
+        return
+    load_strict(spec.arch(), state, spec.name, path)
+
+
 def load_registered(spec: ModelSpec, weights_dir, device, verify_hash: bool,
                     options: dict) -> SpandrelModel:
     """A registered third-party checkpoint (``spec.pretrained.loader == "spandrel"``) read by
@@ -362,7 +377,11 @@ def load_registered(spec: ModelSpec, weights_dir, device, verify_hash: bool,
 
     path = require_file(spec, weights_dir)
     digest = check_sha256(spec, path) if verify_hash else sha256_file(path)
-    desc = load_descriptor(path, spec.name)
+    try:
+        desc = load_descriptor(path, spec.name)
+    except WeightsError as e:
+        _diagnose(spec, path)  # a basicsr-layout file: name the missing / unexpected keys
+        raise e from None
     arch = desc.architecture.name
     if desc.scale != spec.scale or desc.input_channels != spec.in_channels:
         raise WeightsError(f"{spec.name}: {path} holds a {arch} x{desc.scale} with "

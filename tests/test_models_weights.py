@@ -74,14 +74,15 @@ def test_wrong_shapes(tmp_path):
     spec = get_spec("realesrgan-animevideo-xsx2")  # x2 head: 12 output channels, not 48
     path, _ = _save_random(get_spec(SMALL), tmp_path)
     path.rename(tmp_path / spec.pretrained.file)
-    with pytest.raises(WeightsError, match="shape"):
+    # spandrel reads it as the x4 compact model it is: refused as the wrong file for an x2 name
+    with pytest.raises(WeightsError, match=r"holds a RealESRGAN Compact x4 .*expected x2"):
         load_model("realesrgan-animevideo-xsx2", tmp_path, "cpu", verify_hash=False)
 
 
 def test_wrong_key(tmp_path):
     spec = get_spec(SMALL)
     torch.save({"something": {"a": 1}}, tmp_path / spec.pretrained.file)
-    with pytest.raises(WeightsError, match="no state dict under"):
+    with pytest.raises(WeightsError, match="no state dict under|not a state dict"):
         load_model(SMALL, tmp_path, "cpu", verify_hash=False)
 
 
