@@ -1,9 +1,9 @@
 """Bring your own model: any SR checkpoint spandrel can read, scored like a registered model.
 
-spandrel (PyPI ``spandrel`` 0.4, MIT; chaiNNer's loader) reads a ``.pth`` / ``.ckpt`` /
-``.safetensors`` file with a restricted unpickler (only tensors and ordered dicts; a pickle that
-needs any other global is refused, no code runs), unwraps ``params_ema`` / ``params`` /
-``state_dict`` and detects the architecture and its hyper-parameters from the keys and shapes
+A ``.pth`` / ``.pt`` / ``.ckpt`` file is read with ``torch.load(weights_only=True)`` (tensors and
+containers only; a pickle that needs any other global is refused, no code runs), a
+``.safetensors`` file by spandrel's ``ModelLoader``. spandrel (PyPI ``spandrel`` 0.4, MIT; chaiNNer's
+loader) unwraps ``params_ema`` / ``params`` / ``state_dict`` and detects the architecture and its hyper-parameters from the keys and shapes
 (ESRGAN/RRDBNet incl. Real-ESRGAN x2 pixel-unshuffle, SRVGGNetCompact, SwinIR, Swin2SR, HAT, DAT,
 RCAN, SPAN, OmniSR, ...). Its :class:`spandrel.ImageModelDescriptor` gives the native scale, the
 input/output channels, fp16/bf16 support and the size requirements (minimum side, multiple-of,
@@ -58,16 +58,27 @@ def supported_architectures() -> list[str]:
     return [a.architecture.name for a in MAIN_REGISTRY.architectures()]
 
 
-def read_checkpoint(path: Path | str, name: str = "model") -> dict:
-    """The state dict of a checkpoint file, read safely (no pickled code runs).
+#: the wrapper keys ``spandrel.canonicalize_state_dict`` unwraps, in its order (for run.json)
+_WRAPPERS = ("model_state_dict", "state_dict", "params_ema", "params-ema", "params", "model", "net")
 
-    ``.pth`` / ``.ckpt`` / ``.safetensors`` go through ``spandrel.ModelLoader`` (restricted
-    unpickler; safetensors); ``.pt`` through ``torch.load(weights_only=True)`` (spandrel would try it
-    as TorchScript first). Wrappers (``params_ema``, ``params``, ``state_dict``, ``module.``
-    prefixes) are removed by ``spandrel.canonicalize_state_dict``.
+
+def read_checkpoint(path: Path | str, name: str = "model") -> dict:
+    """The state dict of a checkpoint file (:func:`read_checkpoint_key` without the key)."""
+    return read_checkpoint_key(path, name)[0]
+
+
+def read_checkpoint_key(path: Path | str, name: str = "model") -> tuple[dict, str | None]:
+    """The state dict of a checkpoint file, read safely (no pickled code runs), and the wrapper key
+    it was found under (``params_ema``, ``params``...; None for a bare state dict or safetensors).
+
+    ``.safetensors`` goes through ``spandrel.ModelLoader``; pickles (``.pth`` / ``.pt`` /
+    ``.ckpt``) through ``torch.load(weights_only=True)`` (torch's restricted unpickler: tensors and
+    containers only, as spandrel's own; no TorchScript). Wrappers (``params_ema`` before
+    ``params``, ``state_dict``, ``module.`` prefixes) are removed by
+    ``spandrel.canonicalize_state_dict``, so spandrel sees what its own loader would.
 
     Returns:
-        ``{key: torch.Tensor}`` on CPU.
+        ``({key: torch.Tensor} on CPU, wrapper key or None)``.
 
     Raises:
         WeightsMissing: no such file. WeightsError: another suffix, a pickle that needs code
@@ -82,15 +93,18 @@ def read_checkpoint(path: Path | str, name: str = "model") -> dict:
     if suffix not in CHECKPOINT_SUFFIXES:
         raise WeightsError(f"{name}: {path}: unsupported checkpoint suffix {suffix or '(none)'!r}; "
                            f"expected one of {', '.join(CHECKPOINT_SUFFIXES)}")
+    key = None
     try:
-        if suffix == ".pt":
+        if suffix != ".safetensors":
             obj = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(obj, Mapping):
+                key = next((k for k in _WRAPPERS if isinstance(obj.get(k), Mapping)), None)
             state = canonicalize_state_dict(obj) if isinstance(obj, Mapping) else obj
         else:
             state = ModelLoader("cpu").load_state_dict_from_file(path)
     except pickle.UnpicklingError as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "forbidden" in msg or "weights_only" in msg.lower() or "Unsupported global" in str(e):
+        if "forbidden" in msg or "Unsupported global" in str(e):
             g = re.search(r"(?:Global '|GLOBAL )([\w.]+)", str(e))
             raise WeightsError(
                 f"{name}: {path}: refused: the pickle needs code execution to load "
@@ -98,8 +112,6 @@ def read_checkpoint(path: Path | str, name: str = "model") -> dict:
                 "(tensors only), e.g. re-save it with torch.save(model.state_dict(), ...) or as "
                 ".safetensors") from None
         raise WeightsError(f"{name}: {path}: cannot read as a checkpoint ({msg[:160]})") from None
-    except (AttributeError, TypeError):  # spandrel's unwrapping met a non-dict (a list, a tensor)
-        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, not a pickle, bad safetensors header...
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(f"{name}: {path}: cannot read as a checkpoint (truncated or not a "
@@ -111,7 +123,7 @@ def read_checkpoint(path: Path | str, name: str = "model") -> dict:
         raise WeightsError(f"{name}: {path}: not a state dict (holds {what}); expected a mapping "
                            "of parameter names to tensors (optionally under params_ema / params / "
                            "state_dict)")
-    return dict(state)
+    return dict(state), key
 
 
 def detect(state: Mapping, path: Path | str, name: str = "model"):
@@ -322,9 +334,12 @@ class SpandrelModel(DeepModel):
         return d
 
 
-def load_descriptor(path: Path | str, name: str = "model"):
-    """:func:`read_checkpoint` then :func:`detect`: the descriptor of a file (eval mode, CPU)."""
-    return detect(read_checkpoint(path, name), path, name)
+def load_descriptor(path: Path | str, name: str = "model", with_key: bool = False):
+    """:func:`read_checkpoint_key` then :func:`detect`: the descriptor of a file (eval mode, CPU);
+    ``(descriptor, wrapper key)`` with ``with_key``."""
+    state, key = read_checkpoint_key(path, name)
+    desc = detect(state, path, name)
+    return (desc, key) if with_key else desc
 
 
 def _factory(spec: ModelSpec, weights_dir, device, **options) -> SpandrelModel:
@@ -342,12 +357,12 @@ def _factory(spec: ModelSpec, weights_dir, device, **options) -> SpandrelModel:
         raise WeightsError(f"{spec.name}: {path} changed since the run was configured (sha256 "
                            f"{digest[:16]}..., expected {want[:16]}...); re-run with the new file "
                            "under another name or restore it")
-    desc = load_descriptor(path, spec.name)
+    desc, key = load_descriptor(path, spec.name, with_key=True)
     weights = {"file": path.name, "path": str(path), "sha256": digest,
                "sha256_expected": spec.pretrained.sha256,
                "sha256_verified": bool(spec.pretrained.sha256) and verify_hash and
                digest == spec.pretrained.sha256,
-               "key": None,
+               "key": key,
                "loader": f"spandrel {entry.get('detected', {}).get('spandrel', '')}".strip()}
     return SpandrelModel(spec, desc, weights, device, options)
 
@@ -378,7 +393,7 @@ def load_registered(spec: ModelSpec, weights_dir, device, verify_hash: bool,
     path = require_file(spec, weights_dir)
     digest = check_sha256(spec, path) if verify_hash else sha256_file(path)
     try:
-        desc = load_descriptor(path, spec.name)
+        desc, key = load_descriptor(path, spec.name, with_key=True)
     except WeightsError as e:
         _diagnose(spec, path)  # a basicsr-layout file: name the missing / unexpected keys
         raise e from None
@@ -392,5 +407,5 @@ def load_registered(spec: ModelSpec, weights_dir, device, verify_hash: bool,
 
     weights = {"file": cfg.file, "path": str(path), "sha256": digest, "sha256_expected": cfg.sha256,
                "sha256_verified": bool(cfg.sha256) and verify_hash and digest == cfg.sha256,
-               "key": None, "loader": f"spandrel {spandrel.__version__}"}
+               "key": key, "loader": f"spandrel {spandrel.__version__}"}
     return SpandrelModel(spec, desc, weights, device, options)

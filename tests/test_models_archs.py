@@ -96,8 +96,7 @@ def test_official_layout_loads_and_matches_reference(name, tmp_path):
     # this test is their parity test against basicsr's / realesrgan's module on the same weights
     if spec.pretrained.loader == "spandrel":
         assert info["loader"].startswith("spandrel") and type(m.net).__module__.startswith("spandrel")
-    else:
-        assert info["key"] == (None if layout == "old-esrgan" else layout)
+    assert info["key"] == (None if layout == "old-esrgan" else layout)
     rng = np.random.default_rng(0)
     shape = (2, size, size) if spec.in_channels == 1 else (2, size, size, 3)
     lr = rng.random(shape, dtype=np.float32)
