@@ -255,6 +255,10 @@ def execute(task: Task, ctx: ExecContext, samples: list | None = None) -> dict:
         if samples is None:
             samples = load_shard(task, ctx)
         dataset = samples[0].meta.dataset if samples else _dataset_of(task, ctx)
+        if task.model_source and not task.plan_status:
+            from medsr_bench.models.spandrel_model import register_entry
+
+            register_entry(task.model_source)  # a user model: this worker may not know it yet
         model, failed = (None, (task.plan_status, task.plan_note)) if task.plan_status else \
             get_model(task.model, task.model_options, ctx)
         if failed is not None:

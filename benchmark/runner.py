@@ -65,10 +65,16 @@ def _all_plans(configs: list[dict], cfg: RunConfig, progress) -> Plan:
     for ident in configs:
         if ident.get("user_datasets"):
             register_user_datasets(ident["user_datasets"])
+        if ident.get("user_models"):
+            from medsr_bench.models.spandrel_model import register_entry
+
+            for entry in ident["user_models"]:
+                register_entry(entry)
         c = replace(cfg, suites=list(ident["suites"]), models=list(ident["models"]),
                     data_root=Path(ident["data_root"]) if ident["data_root"] else None,
                     limit=ident["limit"], settings=dict(ident["settings"]),
-                    strict=ident["strict"], user_datasets=list(ident.get("user_datasets", [])))
+                    strict=ident["strict"], user_datasets=list(ident.get("user_datasets", [])),
+                    user_models=list(ident.get("user_models", [])))
         total.extend(plan(c, progress=progress))
     return total
 

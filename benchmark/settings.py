@@ -341,7 +341,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     ["bicubic"]``); tables are setting groups (``[drive]`` ``blur_sigma = 1.5``, ``[metric]``,
     ``[model]``) and a ``[set]`` table may hold dotted keys (``"drive.blur_sigma" = 1.5``).
     ``[datasets.<name>]`` tables define user datasets (returned under the run option
-    ``datasets``; see ``data_prep/config.py``).
+    ``datasets``; see ``data_prep/config.py``); ``[models.<name>]`` tables define user models
+    (checkpoints loaded by spandrel; returned under ``model_tables``, see ``models/config.py``).
 
     Raises:
         SettingError: unreadable file, TOML syntax error, or an unknown top-level key.
@@ -359,6 +360,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             settings.update({str(kk): vv for kk, vv in _flatten(v).items()})
         elif k == "datasets":  # user datasets: data_prep.config.load_custom_config reads them
             run["datasets"] = v
+        elif k == "models" and isinstance(v, dict):  # user models: models.config reads them
+            run["model_tables"] = v
         elif isinstance(v, dict):
             settings.update({f"{k}.{kk}": vv for kk, vv in _flatten(v).items()})
         elif k in RUN_KEYS:

@@ -62,6 +62,8 @@ class RunConfig:
         shard_size: images per shard (the unit a worker computes and resume skips).
         threads: torch threads per worker (see ``ExecContext.threads``; same value, same bits).
         show_progress: progress bars and log lines on stderr.
+        user_models: user-model entries (``models.spandrel_model.make_entry``: file, its sha256,
+            detected architecture, options) of ``[models.<name>]`` tables and ``--models FILE``.
     """
 
     suites: list[str]
@@ -79,13 +81,15 @@ class RunConfig:
     threads: int = 1
     user_datasets: list[dict] = field(default_factory=list)
     show_progress: bool = True
+    user_models: list[dict] = field(default_factory=list)
 
     def identity(self) -> dict:
         """What determines the run's results (compared on resume)."""
         return {"suites": list(self.suites), "models": list(self.models),
                 "data_root": str(Path(self.data_root).resolve()) if self.data_root else None,
                 "limit": self.limit, "settings": dict(self.settings), "strict": self.strict,
-                **({"user_datasets": self.user_datasets} if self.user_datasets else {})}
+                **({"user_datasets": self.user_datasets} if self.user_datasets else {}),
+                **({"user_models": self.user_models} if self.user_models else {})}
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,9 @@ class Task:
         scale: the protocol's scale.
         plan_status: ``''`` (compute) or a status decided at plan time (``unsupported-scale``,
             ``missing-weights``) with ``plan_note``: the task then writes status rows only.
+        model_source: a user model's entry (``models.spandrel_model``), from which any worker
+            registers it; ``{}`` for registered models (then left out of :meth:`to_dict`, so the
+            keys of other tasks do not change).
     """
 
     protocol: str
@@ -139,6 +146,7 @@ class Task:
     plan_status: str = ""
     plan_note: str = ""
     clinical: dict = field(default_factory=dict)
+    model_source: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -158,6 +166,8 @@ class Task:
         d["scorings"] = [dataclasses.asdict(s) for s in self.scorings]
         if not d["clinical"]:  # default clinical settings: keys of earlier runs stay the same
             d.pop("clinical")
+        if not d["model_source"]:
+            d.pop("model_source")
         return d
 
     @classmethod
@@ -267,6 +277,7 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
 
     out = Plan(models=list(cfg.models))
     opts = st.model_options(cfg.settings)
+    sources = {e["name"]: e for e in cfg.user_models}
     groups: dict[tuple, list] = {}  # (protocol, split) -> [(suite, DatasetRun, MetricSettings)]
     for sname in cfg.suites:
         s = SUITES[sname]
@@ -346,6 +357,10 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
             status, note = "", ""
             if spec.scale is not None and spec.scale < proto.scale:
                 status, note = "unsupported-scale", f"native x{spec.scale} model cannot produce x{proto.scale}"
+            elif spec.scale is not None and spec.scale % proto.scale:
+                status, note = "unsupported-scale", (
+                    f"native x{spec.scale} model cannot produce x{proto.scale} (x{proto.scale} is "
+                    f"not a divisor of x{spec.scale}; only x{spec.scale} and its divisors)")
             elif missing:
                 status, note = "missing-weights", missing
             for i, (cids, csplits) in enumerate(chunks):
@@ -356,7 +371,8 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
                     scorings=tuple(scorings),
                     figure_image=figure if (figure in cids or not cids) else "",
                     source_fingerprint=fp, scale=proto.scale, plan_status=status, plan_note=note,
-                    clinical=st.group_overrides(cfg.settings, "clinical")))
+                    clinical=st.group_overrides(cfg.settings, "clinical"),
+                    model_source=dict(sources.get(m, {}))))
     return out
 
 

@@ -107,6 +107,58 @@ def _data_root(data_root: Path | None) -> Path | None:
     return data_root
 
 
+def _user_models(fc: dict, config) -> list[dict]:
+    """Entries of the config's ``[models.<name>]`` tables, registered (``error:`` line on a bad
+    table or checkpoint)."""
+    if not fc.get("model_tables"):
+        return []
+    from medsr_bench.models.config import load_model_tables
+    from medsr_bench.models.registry import WeightsError
+    from medsr_bench.models.spandrel_model import register_entry
+
+    try:
+        entries = load_model_tables(fc["model_tables"], config)
+        for e in entries:
+            register_entry(e)
+    except (WeightsError, ValueError) as e:
+        fail(str(e))
+    return entries
+
+
+def _file_models(names: list[str], taken: list[str]) -> tuple[list[str], list[dict]]:
+    """``--models`` items that are checkpoint files (a path with a .pth/.pt/.ckpt/.safetensors
+    suffix or an existing file) become user models named after the file; returns the model names
+    and their new entries (``error:`` line for a missing or unusable file)."""
+    from medsr_bench.models import get_spec, list_models
+    from medsr_bench.models.registry import WeightsError
+    from medsr_bench.models.spandrel_model import (
+        CHECKPOINT_SUFFIXES,
+        make_entry,
+        name_for_file,
+        register_entry,
+    )
+
+    out, entries = [], []
+    for n in names:
+        p = Path(n).expanduser()
+        if not (n.lower().endswith(CHECKPOINT_SUFFIXES) or ("/" in n and p.is_file())):
+            out.append(n)
+            continue
+        if not p.is_file():
+            fail(f"--models {n}: file not found; expected a checkpoint file "
+                 f"({', '.join(CHECKPOINT_SUFFIXES)}) or a model name (`bench models`)")
+        builtin = {m for m in list_models() if get_spec(m).family != "spandrel"}
+        name = name_for_file(p, builtin | set(taken) | {e["name"] for e in entries})
+        try:
+            e = make_entry(name, p, "--models")
+            register_entry(e)
+        except (WeightsError, ValueError) as err:
+            fail(f"--models {n}: {err}")
+        entries.append(e)
+        out.append(name)
+    return out, entries
+
+
 def _pick(cli, file, default):
     """A CLI option when given, else the config file's value, else the default."""
     return cli if cli is not None else (file if file is not None else default)
@@ -119,8 +171,11 @@ def run(
                                    "allowed). Default: all with a data root, demo without."),
     data_root: Path = typer.Option(None, "--data-root", envvar="BENCH_DATA_ROOT",
                                    help="Datasets folder."),
-    models: str = typer.Option(None, "--models", "-m", help="Comma list of model names, or all "
-                                                            "[default all]."),
+    models: str = typer.Option(None, "--models", "-m", help="Comma list of model names or "
+                                                            "checkpoint files (.pth/.pt/.ckpt/"
+                                                            ".safetensors, loaded by spandrel), or "
+                                                            "all [default all; the config's "
+                                                            "[models.*] when it has some]."),
     limit: int = typer.Option(None, "--limit", min=1, help="N images (slices) per dataset: the "
                                                            "first N of one fixed seeded order."),
     out: Path = typer.Option(None, "--out", "-o", help="Run directory [default results/runs/<suite>]."),
@@ -231,11 +286,17 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
     wd = Path(wd) if wd else default_weights_dir()
 
     discover_trained(wd)  # rows of checkpoints `bench train` recorded there
-    known = list_models()
-    mspec = _pick(models, fc.get("models"), "all")
+    user_models = _user_models(fc, config)
+    mspec = _pick(models, fc.get("models"), None)
     if isinstance(mspec, list):
         mspec = ",".join(mspec)
-    names = known if mspec == "all" else [m.strip() for m in mspec.split(",") if m.strip()]
+    if mspec is None:
+        mspec = ",".join(e["name"] for e in user_models) if user_models else "all"
+    names = [m.strip() for m in mspec.split(",") if m.strip()]
+    names, file_models = _file_models(names, [e["name"] for e in user_models])
+    user_models += file_models
+    known = list_models()
+    names = known if names == ["all"] else names
     unknown = [m for m in names if m not in known]
     if unknown or not names:
         fail(f"unknown model {', '.join(unknown) or repr(mspec)}; known: {', '.join(known)}")
@@ -259,7 +320,8 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
                     weights_dir=wd,
                     batch_size=_pick(batch_size, fc.get("batch_size"), 4), prepared_dir=prepared,
                     shard_size=_pick(shard_size, fc.get("shard_size"), DEFAULT_SHARD_SIZE),
-                    threads=threads, show_progress=not quiet, user_datasets=user)
+                    threads=threads, show_progress=not quiet, user_datasets=user,
+                    user_models=user_models)
     if cfg.limit is not None and cfg.limit < 1:
         fail(f"limit {cfg.limit}: expected an integer >= 1")
     identities, before = None, None

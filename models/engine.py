@@ -5,7 +5,9 @@
 
 - **pre-padding** (``pre_pad``): reflect-pad right and bottom by ``pre_pad`` LR pixels, then crop the
   output (the official ``RealESRGANer`` behaviour; ``inference_realesrgan.py`` uses 0). Inputs whose
-  size is not a multiple of ``input_multiple`` (RRDBNet x2: 2) are padded the same way.
+  size is not a multiple of ``input_multiple`` (RRDBNet x2: 2), is below ``input_minimum`` or, with
+  ``input_square``, not square, are padded the same way (the size requirements spandrel reports per
+  architecture: ``SizeRequirements(minimum, multiple_of, square)``).
 - **tiling** (``tile`` > 0): the padded image is cut into windows of ``tile + 2*tile_pad`` LR pixels
   at a stride of ``tile``; all windows have the same size (the last one is shifted back inside the
   image), so they run as batches of ``tile_batch``. Overlapping outputs are *blended*, not
@@ -141,15 +143,20 @@ class Engine:
         scale: the network's native scale.
         device: ``auto`` | ``cpu`` | ``cuda`` | torch.device.
         input_multiple: required divisor of the input height/width.
+        input_minimum: smallest input height/width the network accepts (0 = any).
+        input_square: the network needs a square input (height == width).
         settings: :class:`EngineSettings` (or keyword overrides via ``**kw``).
     """
 
     def __init__(self, net: torch.nn.Module, scale: int, device="auto", input_multiple: int = 1,
-                 settings: EngineSettings | None = None, **kw):
+                 settings: EngineSettings | None = None, input_minimum: int = 0,
+                 input_square: bool = False, **kw):
         self.settings = settings or EngineSettings(**kw)
         self.device = resolve_device(device)
         self.scale = int(scale)
         self.input_multiple = int(input_multiple)
+        self.input_minimum = int(input_minimum)
+        self.input_square = bool(input_square)
         cl = self.settings.channels_last
         self.channels_last = True if cl == "auto" else bool(cl)
         if self.settings.cuda_graphs and self.device.type != "cuda":
@@ -169,7 +176,9 @@ class Engine:
     def info(self) -> dict:
         """Settings as resolved (device, channels_last) for run.json."""
         d = asdict(self.settings)
-        d.update(device=str(self.device), channels_last=self.channels_last)
+        d.update(device=str(self.device), channels_last=self.channels_last,
+                 input_multiple=self.input_multiple, input_minimum=self.input_minimum,
+                 input_square=self.input_square)
         return d
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
@@ -276,6 +285,18 @@ class Engine:
         y = self._run(x).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
         return y.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
+    def padding(self, h: int, w: int) -> tuple[int, int]:
+        """``(pad_bottom, pad_right)`` in LR pixels for an ``h`` x ``w`` input: ``pre_pad``, then up to
+        ``input_minimum``, then up to a multiple of ``input_multiple``, then (``input_square``) up to
+        a square. Same rule as spandrel's ``SizeRequirements.get_padding`` plus ``pre_pad``."""
+        m = self.input_multiple
+        th = max(h + self.settings.pre_pad, self.input_minimum)
+        tw = max(w + self.settings.pre_pad, self.input_minimum)
+        th, tw = th + (-th) % m, tw + (-tw) % m
+        if self.input_square:
+            th = tw = max(th, tw)
+        return th - h, tw - w
+
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """Padding, batching and tiling of :meth:`__call__`; the result stays on the device."""
         if x.ndim != 4:
@@ -283,8 +304,7 @@ class Engine:
         st, s = self.settings, self.scale
         n, _, h, w = x.shape
         m = self.input_multiple
-        ph = st.pre_pad + (-(h + st.pre_pad)) % m
-        pw = st.pre_pad + (-(w + st.pre_pad)) % m
+        ph, pw = self.padding(h, w)
         outs = []
         step = 1 if st.tile else st.batch_size
         for i in range(0, n, step):
@@ -293,6 +313,12 @@ class Engine:
                             xb.shape[-1] > st.tile + 2 * st.tile_pad):
                 if (st.tile % m) or (st.tile_pad % m):
                     raise ValueError(f"tile and tile_pad must be multiples of {m} for this model")
+                if st.tile + 2 * st.tile_pad < self.input_minimum or self.input_square:
+                    raise ValueError(f"tiling is not supported for this model (windows of "
+                                     f"tile + 2*tile_pad = {st.tile + 2 * st.tile_pad} px; it needs "
+                                     f"at least {self.input_minimum} px"
+                                     f"{' and square inputs' if self.input_square else ''}); "
+                                     "use tile=0 or a larger tile")
                 yb = self._run_tiled(xb)
             else:
                 yb = self._forward(xb)

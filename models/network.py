@@ -110,9 +110,15 @@ class DeepModel(SRModel):
         engine: the :class:`~models.engine.Engine` that runs it.
         weights: dict with file, path, sha256, sha256_expected, sha256_verified, key.
         companion: the x2 model when ``x2_mode='native-x2'``.
+
+    ``input_minimum`` / ``input_square`` / ``input_multiple`` (default ``spec.input_multiple``) are
+    the network's size requirements (spandrel-loaded networks report them; see
+    :class:`~models.engine.Engine`).
     """
 
-    def __init__(self, spec: ModelSpec, net: torch.nn.Module, weights: dict, device, options: dict):
+    def __init__(self, spec: ModelSpec, net: torch.nn.Module, weights: dict, device, options: dict,
+                 input_minimum: int = 0, input_square: bool = False,
+                 input_multiple: int | None = None):
         super().__init__(spec)
         opts = {**DEEP_DEFAULTS, **options}
         unknown = set(opts) - set(DEEP_DEFAULTS) - {"verify_hash", "x2_model"}
@@ -124,8 +130,10 @@ class DeepModel(SRModel):
             raise ValueError(f"x2_mode must be one of {list(X2_MODES)}, got {opts['x2_mode']!r}")
         self.options = opts
         self.weights = weights
-        self.engine = Engine(net, spec.scale, device, spec.input_multiple,
-                             EngineSettings(**{k: v for k, v in opts.items() if k in _ENGINE_KEYS}))
+        self.engine = Engine(net, spec.scale, device,
+                             spec.input_multiple if input_multiple is None else input_multiple,
+                             EngineSettings(**{k: v for k, v in opts.items() if k in _ENGINE_KEYS}),
+                             input_minimum=input_minimum, input_square=input_square)
         self.net = self.engine.net
         self.companion: SRModel | None = None
 
@@ -222,15 +230,21 @@ def load_network(spec: ModelSpec, weights_dir: Path | str | None = None,
         "sha256_expected": cfg.sha256,
         "sha256_verified": bool(cfg.sha256) and verify_hash and digest == cfg.sha256,
         "key": key,
-        "convert": cfg.convert,
+        "loader": "basicsr",
     }
     return net, info
 
 
 def _deep_factory(spec: ModelSpec, weights_dir: Path, device, **options) -> DeepModel:
     verify_hash = options.pop("verify_hash", True)
-    net, info = load_network(spec, weights_dir, verify_hash=verify_hash)
-    model = DeepModel(spec, net, info, device, options)
+    if spec.pretrained.loader == "spandrel":  # third-party file: spandrel reads its layout
+        from medsr_bench.models.spandrel_model import load_registered
+
+        model = load_registered(spec, weights_dir, device, verify_hash,
+                                {k: v for k, v in options.items() if k != "x2_model"})
+    else:
+        net, info = load_network(spec, weights_dir, verify_hash=verify_hash)
+        model = DeepModel(spec, net, info, device, options)
     if model.options["x2_mode"] == "native-x2" and spec.scale != 2:
         companion = options.get("x2_model")
         if not companion:

@@ -33,8 +33,11 @@ class PretrainedCfg:
         paper: the paper / release that provides them.
         obtain: the command (or instruction) that gets the file, shown in every output where the
             file is missing (e.g. ``bench weights fetch realesrgan-x4plus``).
-        convert: name of a key-layout converter in :data:`models.weights.KEY_CONVERTERS` applied
-            after loading (e.g. ``old-esrgan`` for ``RRDB_ESRGAN_x4.pth``), or None.
+        loader: how :func:`load_model` reads the file for inference: ``basicsr`` (``arch()`` +
+            strict ``load_state_dict``; this project's and basicsr-layout files) or ``spandrel``
+            (third-party checkpoints: spandrel detects the layout, e.g. ESRGAN's old key names, and
+            builds its own module; ``models.spandrel_model``). :func:`~models.network.load_network`
+            (training, perf) always builds ``arch()``.
         size: expected file size in bytes when published (for progress bars / quick checks).
         manual: True when ``url`` is a page (Google Drive...) rather than a direct download: fetching
             still tries it, but the sha256 check will reject an HTML page and the error says so.
@@ -47,9 +50,9 @@ class PretrainedCfg:
     license: str
     paper: str
     obtain: str
-    convert: str | None = None
     size: int | None = None
     manual: bool = False
+    loader: str = "basicsr"
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,25 @@ def register_aux(spec: ModelSpec) -> ModelSpec:
     if spec.name in _REGISTRY or spec.name in _AUX:
         raise ValueError(f"network {spec.name!r} registered twice")
     _AUX[spec.name] = spec
+    return spec
+
+
+#: names of user models (``[models.<name>]`` / ``--models FILE``, see ``models.spandrel_model``)
+_USER: set[str] = set()
+
+
+def register_user_model(spec: ModelSpec) -> ModelSpec:
+    """Register a user model for this process; registering the same name again replaces it (a
+    run re-registers its user models per configuration and per worker).
+
+    Raises:
+        ValueError: the name is a built-in model (one line).
+    """
+    _load_all()
+    if spec.name in _AUX or (spec.name in _REGISTRY and spec.name not in _USER):
+        raise ValueError(f"model name {spec.name!r} is a built-in model; expected another name")
+    _REGISTRY[spec.name] = spec
+    _USER.add(spec.name)
     return spec
 
 

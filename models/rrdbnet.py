@@ -8,7 +8,9 @@ a pixel-unshuffled input, so it has 12 input channels). Parameter counts (basics
 
 Checkpoints: Real-ESRGAN releases wrap the generator as ``params_ema`` (+ ``params``); BasicSR's
 ESRGAN file uses ``params``; xinntao/ESRGAN's ``RRDB_ESRGAN_x4.pth`` is a bare state dict in the old
-key layout, converted by ``models.weights.KEY_CONVERTERS["old-esrgan"]``. Sizes / sha256 values are
+key layout. The third-party files (``loader="spandrel"``) are read for inference by spandrel, which
+detects both layouts (tests/test_models_archs.py: parity with basicsr's module on the same weights,
+1e-5); training and ``load_network`` use basicsr's module (basicsr layouts). Sizes / sha256 values are
 from ``../shared/weights/README.md``. Licences: Real-ESRGAN BSD-3-Clause, ESRGAN / BasicSR Apache-2.0.
 """
 
@@ -40,10 +42,10 @@ def unet_discriminator(in_ch: int = 3) -> UNetDiscriminatorSN:
 
 def _official(file: str, release: str, sha256: str | None, key: str | None, name: str,
               size: int | None = None, paper: str = REALESRGAN_PAPER,
-              license: str = "BSD-3-Clause") -> PretrainedCfg:
+              license: str = "BSD-3-Clause", loader: str = "spandrel") -> PretrainedCfg:
     return PretrainedCfg(file=file, url=f"{REALESRGAN}/{release}/{file}", sha256=sha256, key=key,
                          license=license, paper=paper, obtain=f"bench weights fetch {name}",
-                         size=size)
+                         size=size, loader=loader)
 
 
 
@@ -60,8 +62,7 @@ deep_spec(
         # a confirmation page, which the sha256 check rejects with a by-hand instruction.
         url="https://drive.google.com/uc?export=download&id=1TPrz5QKd8DHHt1k8SRtm6tMiPjz_Qene",
         sha256="65fece06e1ccb48853242aa972bdf00ad07a7dd8938d2dcbdf4221b59f6372ce", key=None,
-        license="Apache-2.0", paper=ESRGAN_PAPER, convert="old-esrgan", size=66_929_193,
-        manual=True,
+        license="Apache-2.0", paper=ESRGAN_PAPER, size=66_929_193, manual=True, loader="spandrel",
         obtain="bench weights fetch esrgan (or download RRDB_ESRGAN_x4.pth from the Google Drive "
                "folder linked in github.com/xinntao/ESRGAN and put it in the weights dir)",
     ),
@@ -132,7 +133,7 @@ deep_spec(
         url=f"{REALESRGAN}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
         sha256=None,  # only the prefix ff704c30 is published (in the file name)
         key="params", license="Apache-2.0", paper=ESRGAN_PAPER,
-        obtain="bench weights fetch esrgan-basicsr",
+        obtain="bench weights fetch esrgan-basicsr", loader="spandrel",
     ),
 )
 
@@ -143,7 +144,7 @@ deep_spec(
     description="Real-ESRGAN x4plus U-Net discriminator with spectral norm (official v0.2.2.3)",
     paper="P1 fine-tuning init",
     pretrained=_official("RealESRGAN_x4plus_netD.pth", "v0.2.2.3", None, "params",
-                         "realesrgan-x4plus-netd"),
+                         "realesrgan-x4plus-netd", loader="basicsr"),
     aux=True,
 )
 deep_spec(

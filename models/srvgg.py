@@ -56,6 +56,7 @@ for _name, (_file, _rel, _sha, _size, _nconv, _scale, _desc, _opts) in _CHECKPOI
         description=_desc, paper="extra (official Real-ESRGAN compact checkpoint)",
         pretrained=PretrainedCfg(file=_file, url=f"{REALESRGAN}/{_rel}/{_file}", sha256=_sha,
                                  key="params", license="BSD-3-Clause", paper=REALESRGAN_PAPER,
-                                 obtain=f"bench weights fetch {_name}", size=_size),
+                                 obtain=f"bench weights fetch {_name}", size=_size,
+                                 loader="spandrel"),
         options=_opts,
     )

@@ -14,14 +14,16 @@ Flow used by :mod:`models.network` for a deep model ``spec``::
 Key layouts: Real-ESRGAN / BasicSR files wrap the generator as ``{"params_ema": sd, "params": sd}``
 (or ``params`` only); older files (xinntao/ESRGAN ``RRDB_ESRGAN_x4.pth``, leftthomas/SRGAN) are bare
 state dicts. ``RRDB_ESRGAN_x4.pth`` also uses the pre-BasicSR names (``RRDB_trunk.N.RDB1``,
-``trunk_conv``, ``upconv1``, ``upconv2``, ``HRconv``), converted by :data:`KEY_CONVERTERS`.
+``trunk_conv``, ``upconv1``, ``upconv2``, ``HRconv``): the third-party checkpoints
+(``loader="spandrel"``) are read for inference by spandrel (``models.spandrel_model``), which detects
+either layout; :func:`read_state_dict` serves the basicsr-layout path (training, perf).
 """
 
 from __future__ import annotations
 
 import re
 import urllib.error
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,6 @@ from medsr_bench.core import sha256_file as core_sha256_file
 from medsr_bench.models.registry import ModelSpec, WeightsError, WeightsMissing, default_weights_dir
 
 __all__ = [
-    "KEY_CONVERTERS",
     "FetchError",
     "VerifyResult",
     "cache_dir",
@@ -98,45 +99,6 @@ def check_sha256(spec: ModelSpec, path: Path) -> str:
     return digest
 
 
-# ----------------------------------------------------------------------------- key layouts
-def _renamer(pairs: list[tuple[str, str]]) -> Callable[[Mapping], dict]:
-    """A state-dict converter that rewrites dotted-name components by regex pairs."""
-    compiled = [(re.compile(a), b) for a, b in pairs]
-
-    def convert(state: Mapping) -> dict:
-        out = {}
-        for k, v in state.items():
-            for pat, rep in compiled:
-                k = pat.sub(rep, k)
-            out[k] = v
-        return out
-
-    return convert
-
-
-# old xinntao/ESRGAN names <-> basicsr RRDBNet names (one component at a time)
-_OLD_ESRGAN = [
-    (r"^RRDB_trunk\.", "body."),
-    (r"\.RDB([123])\.", r".rdb\1."),
-    (r"^trunk_conv\.", "conv_body."),
-    (r"^upconv([12])\.", r"conv_up\1."),
-    (r"^HRconv\.", "conv_hr."),
-]
-_TO_OLD_ESRGAN = [
-    (r"^body\.", "RRDB_trunk."),
-    (r"\.rdb([123])\.", r".RDB\1."),
-    (r"^conv_body\.", "trunk_conv."),
-    (r"^conv_up([12])\.", r"upconv\1."),
-    (r"^conv_hr\.", "HRconv."),
-]
-
-#: name -> (to_basicsr, from_basicsr) state-dict converters. ``from_basicsr`` writes the file
-#: layout (used by tests and by anyone exporting a model back to the original format).
-KEY_CONVERTERS: dict[str, tuple[Callable[[Mapping], dict], Callable[[Mapping], dict]]] = {
-    "old-esrgan": (_renamer(_OLD_ESRGAN), _renamer(_TO_OLD_ESRGAN)),
-}
-
-
 # ----------------------------------------------------------------------------- reading
 def _torch_load(path: Path, name: str):
     try:
@@ -167,8 +129,9 @@ def read_state_dict(spec: ModelSpec, path: Path) -> tuple[dict, str | None]:
     """Load ``path`` safely and return ``(state_dict, key_used)`` in the architecture's layout.
 
     ``key_used`` is ``params_ema`` / ``params`` / None (bare state dict). When ``spec.pretrained.key``
-    is None a bare state dict is expected, but a wrapped one is accepted too. The file's key layout
-    is converted when ``spec.pretrained.convert`` names a converter.
+    is None a bare state dict is expected, but a wrapped one is accepted too. Keys are used as
+    they are (third-party layouts such as ESRGAN's old names are read by spandrel instead:
+    ``spec.pretrained.loader == "spandrel"``).
 
     Raises:
         WeightsError: unreadable / truncated file, or no state dict under the expected key.
@@ -191,8 +154,6 @@ def read_state_dict(spec: ModelSpec, path: Path) -> tuple[dict, str | None]:
             f"{spec.name}: {path} holds no state dict under {_key_candidates(cfg.key)} and is not a "
             f"bare state dict (top level: {top})"
         )
-    if cfg.convert:
-        state = KEY_CONVERTERS[cfg.convert][0](state)
     return dict(state), used
 
 
@@ -315,7 +276,15 @@ def verify(spec: ModelSpec, weights_dir: Path | str | None = None, deep: bool = 
         return VerifyResult(spec.name, path, "missing", detail=spec.pretrained.obtain)
     try:
         digest = check_sha256(spec, path)
-        if deep and spec.arch is not None:
+        if deep and spec.pretrained.loader == "spandrel":
+            from medsr_bench.models.spandrel_model import load_descriptor
+
+            desc = load_descriptor(path, spec.name)
+            if desc.scale != spec.scale or desc.input_channels != spec.in_channels:
+                raise WeightsError(f"{spec.name}: {path} holds a {desc.architecture.name} "
+                                   f"x{desc.scale} ({desc.input_channels} ch); expected "
+                                   f"x{spec.scale} ({spec.in_channels} ch)")
+        elif deep and spec.arch is not None:
             state, _ = read_state_dict(spec, path)
             load_strict(spec.arch(), state, spec.name, path)
         elif not spec.pretrained.sha256:

@@ -82,7 +82,7 @@ def test_known_hashes_from_weights_readme():
     assert get_spec("realesrgan-x4plus").pretrained.sha256.startswith("4fa0d38905f75ac0")
     assert get_spec("realesrgan-x2plus").pretrained.sha256.startswith("49fafd45f8fd7aa8")
     assert get_spec("esrgan").pretrained.sha256.startswith("65fece06e1ccb488")
-    assert get_spec("esrgan").pretrained.convert == "old-esrgan"
+    assert get_spec("esrgan").pretrained.loader == "spandrel"  # old key layout: spandrel reads it
     assert get_spec("realesr-general-x4v3").pretrained.sha256.startswith("8dc7edb9ac80ccdc")
 
 

@@ -14,7 +14,7 @@ import torch
 
 from medsr_bench.models import WeightsError, WeightsMissing, get_spec, load_model
 from medsr_bench.models.network import load_network
-from medsr_bench.models.weights import KEY_CONVERTERS, FetchError, fetch, sha256_file, verify
+from medsr_bench.models.weights import FetchError, fetch, sha256_file, verify
 
 SMALL = "realesr-animevideov3"  # SRVGGNetCompact, 0.6 M parameters: quick to save and load
 
@@ -74,14 +74,15 @@ def test_wrong_shapes(tmp_path):
     spec = get_spec("realesrgan-animevideo-xsx2")  # x2 head: 12 output channels, not 48
     path, _ = _save_random(get_spec(SMALL), tmp_path)
     path.rename(tmp_path / spec.pretrained.file)
-    with pytest.raises(WeightsError, match="shape"):
+    # spandrel reads it as the x4 compact model it is: refused as the wrong file for an x2 name
+    with pytest.raises(WeightsError, match=r"holds a RealESRGAN Compact x4 .*expected x2"):
         load_model("realesrgan-animevideo-xsx2", tmp_path, "cpu", verify_hash=False)
 
 
 def test_wrong_key(tmp_path):
     spec = get_spec(SMALL)
     torch.save({"something": {"a": 1}}, tmp_path / spec.pretrained.file)
-    with pytest.raises(WeightsError, match="no state dict under"):
+    with pytest.raises(WeightsError, match="no state dict under|not a state dict"):
         load_model(SMALL, tmp_path, "cpu", verify_hash=False)
 
 
@@ -110,19 +111,6 @@ def test_weights_only_loading_refuses_pickled_code(tmp_path):
     torch.save({"params": Evil()}, tmp_path / spec.pretrained.file)
     with pytest.raises(WeightsError, match="cannot read"):
         load_model("srresnet", tmp_path, "cpu")
-
-
-def test_old_esrgan_key_conversion_round_trip():
-    to_basicsr, to_old = KEY_CONVERTERS["old-esrgan"]
-    sd = get_spec("esrgan").arch().state_dict()
-    old = to_old(sd)
-    assert {"conv_first.weight", "RRDB_trunk.0.RDB1.conv1.weight", "RRDB_trunk.22.RDB3.conv5.bias",
-            "trunk_conv.weight", "upconv1.weight", "upconv2.bias", "HRconv.weight",
-            "conv_last.bias"} <= set(old)
-    assert not any(k.startswith(("body.", "conv_body", "conv_up", "conv_hr")) for k in old)
-    back = to_basicsr(old)
-    assert list(back) == list(sd)
-    assert all(back[k] is sd[k] for k in sd)
 
 
 # ----------------------------------------------------------------------------- fetch
