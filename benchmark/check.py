@@ -232,17 +232,38 @@ def run_check(baseline_path: Path, run_dir: Path, atol: list[str] | None = None,
     Raises:
         CheckError: unreadable files or bad tolerance options.
     """
+    from medsr_bench.benchmark.rundir import load_meta, table_problem
+    from medsr_bench.benchmark.tasks import RunError
+
     at, rt = parse_overrides(atol, "--atol"), parse_overrides(rtol, "--rtol")
     summary = Path(run_dir) / "summary.csv"
     if not summary.is_file():
         raise CheckError(f"--run {run_dir}: no summary.csv (expected a folder written by "
                          "`bench run`)")
+    if Path(baseline_path).is_dir():
+        raise CheckError(f"--baseline {baseline_path}: is a directory, expected a CSV file "
+                         "(e.g. results/baselines/cpu.csv)")
+    try:
+        problem = table_problem(Path(run_dir), load_meta(Path(run_dir)))
+    except RunError as e:
+        raise CheckError(str(e)) from e
+    if problem:
+        raise CheckError(problem)
     now = read_table(summary, "run summary")
+    if now.empty:
+        raise CheckError(f"run summary {summary}: no rows (the run evaluated nothing); nothing to "
+                         "compare")
     if update and not Path(baseline_path).is_file():
         base = now.iloc[0:0]
     else:
         base = read_table(baseline_path, "baseline")
+        if base.empty and not update:
+            raise CheckError(f"baseline {baseline_path}: no rows; expected a summary.csv of a run "
+                             "(write one with --update)")
     res = compare(base, now, at, rt)
     if update:
-        write_baseline(now, baseline_path)
+        try:
+            write_baseline(now, baseline_path)
+        except OSError as e:
+            raise CheckError(f"--baseline {baseline_path}: cannot write ({e.strerror or e})") from e
     return res

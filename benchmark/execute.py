@@ -345,10 +345,12 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
             cvals, cnotes = _clinical(task, ctx, batch, sr, ms, clinical_memo)
             vals = {**vals, **cvals}
             notes = ["; ".join(x for x in (a, b) if x) for a, b in zip(notes, cnotes, strict=True)]
-            scored[k] = (vals, notes)
-        vals, notes = scored[k]
+            scored[k] = (vals, notes, degenerate_reasons(hrd, vals))
+        vals, notes, degen = scored[k]
         for i, s in enumerate(batch):
-            r = _row(task, sc, s.meta.image_id, s.meta.split, s.meta.dataset, "ok", notes[i])
+            status, note = ("degenerate", "; ".join(x for x in (degen[i], notes[i]) if x)) \
+                if degen[i] else ("ok", notes[i])
+            r = _row(task, sc, s.meta.image_id, s.meta.split, s.meta.dataset, status, note)
             r.update({m: float(v[i]) for m, v in vals.items()})
             r.update({k2: float(v[i]) for k2, v in diag.items()})
             rows.append(r)
@@ -366,6 +368,44 @@ def _clinical(task: Task, ctx: ExecContext, batch: list, sr: np.ndarray, ms,
     settings = params_from_dict(ClinicalSettings, task.clinical) if task.clinical else ClinicalSettings()
     root = Path(ctx.data_root) if ctx.data_root else None
     return evaluate_batch(_protocol(task), batch, sr, root, ms, settings, memo)
+
+
+#: Row status of a degenerate pair (see :func:`degenerate_reasons`): scored, kept in per_image.csv,
+#: left out of every mean and counted per variant in run.json (``n_degenerate``).
+DEGENERATE = "degenerate"
+
+
+def degenerate_reasons(hr: np.ndarray, vals: dict[str, np.ndarray]) -> list[str]:
+    """Why each pair of a batch cannot enter a mean ("" when it can).
+
+    The policy (fixed, stated in the report and run.json): a pair whose HR is constant in the
+    metric domain (zero variance: a blank X-ray, an empty slice) is degenerate - PSNR is inf or
+    undefined, SSIM is 1 or 0 by its constants alone, NRMSE divides by zero - and so is any pair
+    with an infinite image-level metric value (e.g. PSNR inf of an SR identical to its HR): a
+    single inf would make the mean inf. A NaN value (a metric undefined on that image) is left out
+    of that metric's mean only, as before; region metrics (``m@region``) do not count.
+
+    Args:
+        hr: ``(N, H, W)`` or ``(N, H, W, C)`` metric-domain HR batch.
+        vals: ``{metric: (N,) values}``.
+
+    Returns:
+        One reason per image, e.g. ``"degenerate pair: constant HR (zero variance); excluded
+        from means"``.
+    """
+    flat = hr.reshape(hr.shape[0], -1)
+    out = []
+    for i in range(hr.shape[0]):
+        why = ""
+        if flat[i].size and float(flat[i].max()) == float(flat[i].min()):
+            why = "constant HR (zero variance)"
+        else:
+            bad = [f"{m} {float(v[i])}" for m, v in vals.items()
+                   if "@" not in m and np.isinf(float(v[i]))]
+            if bad:
+                why = "infinite " + ", ".join(bad)
+        out.append(f"degenerate pair: {why}; excluded from means" if why else "")
+    return out
 
 
 def _region_masks(task: Task, ctx: ExecContext, batch: list) -> tuple[dict, dict[int, str]]:

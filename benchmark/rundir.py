@@ -39,6 +39,9 @@ from medsr_bench.benchmark.tasks import Plan, RunError, Task
 from medsr_bench.core import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 LOCK = ".lock"
+#: The degenerate-pair policy, as run.json and the report state it.
+DEGENERATE_POLICY = ("pairs with a constant HR (zero variance) or an infinite metric value are "
+                     "scored but excluded from every mean and counted (status degenerate)")
 HOLDER = ".lock.json"
 
 
@@ -121,9 +124,64 @@ def load_meta(out: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunError(f"{path}: not valid JSON ({e}); use another --out") from e
+    except OSError as e:
+        raise RunError(f"{path}: unreadable ({e.strerror or e})") from e
+    if not isinstance(meta, dict):
+        raise RunError(f"{path}: a JSON {type(meta).__name__}, expected an object written by "
+                       "`bench run`; use another --out")
+    return meta
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that cannot hold a run before any work starts.
+
+    Raises:
+        RunError: ``out`` names a file, or cannot be created or written (read-only, no space).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out}: is a file, expected a run directory (a folder)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as e:
+        raise RunError(f"--out {out}: cannot write there ({e.strerror or e}); expected a writable "
+                       "folder with free space") from e
+
+
+# ---------------------------------------------------------------- table digests
+TABLES = ("per_image.csv", "summary.csv")
+
+
+def table_digests(out: Path) -> dict[str, str]:
+    """sha256 of the tables :func:`merge` writes (absent ones left out)."""
+    from medsr_bench.core import sha256_file
+
+    return {n: sha256_file(Path(out) / n) for n in TABLES if (Path(out) / n).is_file()}
+
+
+def table_problem(out: Path, meta: dict) -> str | None:
+    """One line when the tables are not the ones run.json was merged with (a merge killed half
+    way, a table edited or removed), else None. Runs without recorded digests are not checked."""
+    want = meta.get("tables")
+    if not isinstance(want, dict):
+        return None
+    out = Path(out)
+    missing = [n for n in want if not (out / n).is_file()]
+    if missing:
+        return (f"{out / missing[0]}: missing (run.json was merged with it); re-run the same "
+                "`bench run` to rewrite the tables from parts/")
+    have = table_digests(out)
+    bad = [n for n in want if have.get(n) != want[n]]
+    if bad:
+        return (f"{out}: {' and '.join(bad)} do not match run.json (a merge was interrupted or a "
+                "table was edited); re-run the same `bench run` to merge again")
+    return None
 
 
 def describe_difference(old: dict, new: dict) -> str:
@@ -171,28 +229,53 @@ def parts_dir(out: Path) -> Path:
     return Path(out) / "parts"
 
 
-def read_part(out: Path, key: str, complete: bool = True) -> dict | None:
-    """The part of task ``key`` when it exists and is readable (and, with ``complete``, has no
-    failed batch: such a part's error rows are shown, but resume computes the task again)."""
+def expected_rows(t: Task) -> int | None:
+    """Rows a complete part of ``t`` holds (images x scorings), None when the images are not
+    known at plan time (no prepared cache)."""
+    return len(t.image_ids) * len(t.scorings) if t.image_ids else None
+
+
+def part_problem(part, key: str, n_rows: int | None = None) -> str | None:
+    """Why a part file's content cannot count as its task's result (None when it can): not an
+    object, another key, no ``rows`` list, or not the ``n_rows`` rows its task produces."""
+    if not isinstance(part, dict):
+        return f"a JSON {type(part).__name__}, expected an object"
+    if part.get("key") != key:
+        return f"key {part.get('key')!r}, expected {key!r}"
+    rows = part.get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return "no rows list"
+    if not isinstance(part.get("timings", []), list):
+        return "no timings list"
+    if n_rows is not None and len(rows) != n_rows:
+        return f"{len(rows)} rows, expected {n_rows}"
+    return None
+
+
+def read_part(out: Path, key: str, complete: bool = True, n_rows: int | None = None) -> dict | None:
+    """The part of task ``key`` when it exists, is readable and valid (:func:`part_problem`; a
+    part without its rows is not done) and, with ``complete``, has no failed batch: such a part's
+    error rows are shown, but resume computes the task again."""
     p = parts_dir(out) / f"{key}.json"
     try:
         part = json.loads(p.read_text())
     except (OSError, ValueError):
         return None
-    if part.get("key") != key or (complete and not part.get("complete", False)):
+    if part_problem(part, key, n_rows) is not None or (complete and not part.get("complete", False)):
         return None
     return part
 
 
 def done_keys(out: Path, tasks: Iterable[Task]) -> set[str]:
-    """Keys of the tasks whose complete part exists."""
-    return {t.key for t in tasks if read_part(out, t.key) is not None}
+    """Keys of the tasks whose complete, valid part exists."""
+    return {t.key for t in tasks if read_part(out, t.key, n_rows=expected_rows(t)) is not None}
 
 
 def write_plan(out: Path, plan: Plan) -> None:
     atomic_write_json(Path(out) / "plan.json", {"tasks": [
         {"key": t.key, "protocol": t.protocol, "split": t.split, "shard": list(t.shard),
-         "model": t.model, "n_images": len(t.image_ids), "plan_status": t.plan_status}
+         "model": t.model, "n_images": len(t.image_ids), "n_rows": expected_rows(t),
+         "plan_status": t.plan_status}
         for t in plan.tasks]})
 
 
@@ -205,13 +288,15 @@ def status(out: Path) -> dict:
     out = Path(out)
     try:
         planned = json.loads((out / "plan.json").read_text())["tasks"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         raise RunError(f"{out}: no plan.json (expected a folder written by `bench run`)") from None
+    if not isinstance(planned, list) or not all(isinstance(t, dict) and "key" in t for t in planned):
+        raise RunError(f"{out / 'plan.json'}: expected a list of tasks written by `bench run`")
     res = {"done": [], "running": [], "failed": [], "pending": []}
     pd_ = parts_dir(out)
     for t in planned:
         k = t["key"]
-        if read_part(out, k) is not None:
+        if read_part(out, k, n_rows=t.get("n_rows")) is not None:
             res["done"].append(t)
         elif (pd_ / f"{k}.running").exists() and _running_alive(pd_ / f"{k}.running"):
             res["running"].append(t)
@@ -224,6 +309,17 @@ def status(out: Path) -> dict:
         else:
             res["pending"].append(t)
     return res
+
+
+def mark_failed(out: Path, t: Task, error: str) -> None:
+    """Leave the ``.failed`` note of a task whose bundle failed after its retries (the driver
+    writes it too, so a shard that failed before its task started - reading its samples, a
+    worker that died - is shown failed with its error, not pending)."""
+    marker = parts_dir(out) / f"{t.key}.failed"
+    if read_part(out, t.key, n_rows=expected_rows(t)) is not None:
+        return
+    atomic_write_json(marker, {"host": socket.gethostname(), "error": error,
+                               "task": t.describe(), "at": time.time()})
 
 
 def _running_alive(marker: Path) -> bool:
@@ -251,7 +347,7 @@ def merge(out: Path, plan: Plan, meta: dict) -> dict:
     figures: dict[str, dict] = {}  # sr_key -> {lr, hr, <model>: b64}
     done, pending = 0, 0
     for t in plan.tasks:
-        part = read_part(out, t.key, complete=False)
+        part = read_part(out, t.key, complete=False, n_rows=expected_rows(t))
         if part is None:
             pending += 1
             continue
@@ -305,6 +401,7 @@ def merge(out: Path, plan: Plan, meta: dict) -> dict:
                 atomic_write_bytes(p, data)
         fam_dirs[fam] = d.relative_to(out).as_posix()
     meta = _finish_meta(meta, plan, rows.values(), models, fam_dirs, done, pending)
+    meta["tables"] = table_digests(out)  # readers check the tables are the ones merged here
     atomic_write_json(out / "run.json", meta)
     return meta
 
@@ -340,7 +437,10 @@ def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, don
 
     per_variant: dict[str, dict] = {}
     for r in rows:
-        v = per_variant.setdefault(r["variant"], {"images": set(), "ok_models": set()})
+        v = per_variant.setdefault(r["variant"], {"images": set(), "ok_models": set(),
+                                                  "degenerate": {}})
+        if r["status"] == "degenerate":
+            v["degenerate"].setdefault(r["image_id"], r.get("note", ""))
         if r["status"] == "ok":
             v["images"].add(r["image_id"])
             v["ok_models"].add(r["model"])
@@ -351,8 +451,16 @@ def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, don
             fam_by_variant.setdefault(sc.variant, _family(t))
     for vid, e in plan.variants.items():
         e = dict(e)
-        pv = per_variant.get(vid, {"images": set(), "ok_models": set()})
+        pv = per_variant.get(vid, {"images": set(), "ok_models": set(), "degenerate": {}})
         e["n_evaluated"] = len(pv["images"])
+        e["n_degenerate"] = len(pv["degenerate"])
+        if pv["degenerate"]:
+            reasons: dict[str, int] = {}
+            for note in pv["degenerate"].values():
+                why = note.split(";")[0].removeprefix("degenerate pair: ")
+                reasons[why] = reasons.get(why, 0) + 1
+            e["degenerate"] = {"policy": DEGENERATE_POLICY, "reasons": reasons,
+                               "images": sorted(pv["degenerate"])}
         e["models_computed"] = sorted(pv["ok_models"])
         e["samples_dir"] = fam_dirs.get(fam_by_variant.get(vid, ""), "")
         if e.get("status") == "planned":

@@ -94,6 +94,18 @@ def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = 
     opts = opts or ExecutorOptions()
     fn = get_executor(executor)
     out = Path(cfg.out)
+    rundir.check_out(out)
+    try:
+        return _run_locked(cfg, fn, executor, opts, add, wait, identities, before, out)
+    except OSError as e:  # disk full / read-only while writing the run dir or the prepared cache
+        where = e.filename or out
+        raise RunError(f"{where}: cannot write ({e.strerror or e}); expected a writable folder "
+                       "with free space. Finished tasks are kept in parts/; re-run the same "
+                       "command to resume") from e
+
+
+def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: bool, wait: bool,
+                identities, before, out: Path) -> RunResult:
     with rundir.RunDirLock(out, wait=wait) as lock:
         if lock.stale:
             _say(cfg, f"note: {out} was left by a killed run (pid {lock.stale.get('pid')}); "
@@ -130,6 +142,7 @@ def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = 
             else:
                 for t in bundle:
                     res.failed[t.describe()] = error
+                    rundir.mark_failed(out, t, error)
 
         meta["status"] = "running"
         try:
@@ -234,6 +247,12 @@ def health_lines(meta: dict) -> list[str]:
             continue
         lines.append(f"{label}: {k[4]} images evaluated, {k[5]} files skipped, {k[6]} models "
                      "computed" + (f" [{k[3]}]" if k[3] != "done" else ""))
+        for v in vs:
+            d = v.get("degenerate") or {}
+            if d.get("reasons"):
+                why = ", ".join(f"{n} {r}" for r, n in d["reasons"].items())
+                lines.append(f"  {label}: {v.get('n_degenerate', 0)} degenerate image(s) excluded "
+                             f"from means ({why})")
     unsupported = sorted(n for n, m in models.items() if m.get("status") == "unsupported-scale")
     if missing:
         down = [n for n in missing if models[n].get("url")]

@@ -142,6 +142,7 @@ def textured(shape=(32, 32), seed=0, frac=1.0, offset=-500) -> np.ndarray:
 
 # ---------------------------------------------------------------- snapshots
 def snapshot(folder: Path) -> dict[str, str]:
-    """``{relative path: sha256}`` of every file under ``folder`` (to prove outputs are untouched)."""
+    """``{relative path: sha256}`` of every file under ``folder`` (to prove outputs are untouched);
+    the prepared cache's input-hash memo (``.source-hashes.json``, a cache of hashes) is left out."""
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".source-hashes.json"}

@@ -348,6 +348,7 @@ def build_context(run_dir: Path, settings: ReportSettings = ReportSettings()) ->
         "model_rows": [{"name": k, **run.meta["models"][k]} for k in b.models],
         "verdicts": verdicts, "num": num, "sweep": sweep_context(run.run_dir),
         "clinical": _clinical_context(run, b.models),
+        "problems": run.problems,
     }
 
 
@@ -378,10 +379,12 @@ def render_report(run_dir: Path, out: Path, fmt: str = "html",
             run = load_run(run_dir)
         except RunDirError as e:
             raise ReportError(str(e)) from e
+        _warn(run.problems)
         v = evaluate(run, load_paper_tables(), load_claims(), settings.stats)
         if fmt == "csv":
             return export.write_csv(v, out)
-        text = {"md": lambda: export.to_markdown(v, f"medsr-bench: {run_dir}"),
+        text = {"md": lambda: "".join(f"> **{p}**\n\n" for p in run.problems)
+                + export.to_markdown(v, f"medsr-bench: {run_dir}"),
                 "json": lambda: export.to_json(v, {"run_dir": str(run_dir),
                                                    "git_commit": run.meta.get("git_commit")}),
                 "latex": lambda: export.to_latex(v)}[fmt]()
@@ -392,9 +395,19 @@ def render_report(run_dir: Path, out: Path, fmt: str = "html",
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
-    html = env.get_template("report.html").render(**build_context(run_dir, settings))
+    ctx = build_context(run_dir, settings)
+    _warn(ctx["problems"])
+    html = env.get_template("report.html").render(**ctx)
     atomic_write_text(out, html)
     return [out]
+
+
+def _warn(problems: list[str]) -> None:
+    """Say on the console (stderr, one line each) what the report states about the run."""
+    import sys
+
+    for p in problems:
+        print(f"warning: {p}", file=sys.stderr)
 
 
 def default_extension(fmt: str) -> str:

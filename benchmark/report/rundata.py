@@ -70,6 +70,7 @@ class RunData:
     summary: pd.DataFrame
     per_image: pd.DataFrame
     variants: list[Variant]
+    problems: list[str] = field(default_factory=list)
 
     def variants_of(self, suite: str, protocol: str, split: str | None = None) -> list[Variant]:
         """The variants of one suite's protocol, in run order. With ``split`` (a paper's split),
@@ -138,19 +139,68 @@ def _variants(meta: dict) -> list[Variant]:
     return out
 
 
+def run_problems(meta: dict) -> list[str]:
+    """What a reader of a run must be told (one line each): an incomplete run (tasks pending,
+    interrupted or failed) and the degenerate pairs left out of the means."""
+    out = []
+    tasks = meta.get("tasks") if isinstance(meta.get("tasks"), dict) else {}
+    status = meta.get("status")
+    if tasks.get("pending") or status in ("running", "interrupted", "failed"):
+        out.append(f"incomplete run: {tasks.get('done', '?')} of {tasks.get('total', '?')} tasks "
+                   f"done (status {status or 'unknown'}); values and verdicts use only what was "
+                   "computed; re-run the same `bench run` to finish it")
+    for v in (meta.get("variants") or {}).values():
+        d = v.get("degenerate") if isinstance(v, dict) else None
+        if d and d.get("reasons"):
+            why = ", ".join(f"{n} {r}" for r, n in d["reasons"].items())
+            out.append(f"{v.get('suite')}/{v.get('dataset') or v.get('protocol')}"
+                       f"{' (' + v['label'] + ')' if v.get('label') else ''}: "
+                       f"{v.get('n_degenerate', 0)} degenerate pair(s) excluded from means ({why})")
+    return out
+
+
+def _check_layout(meta, path: Path) -> None:
+    if not isinstance(meta, dict):
+        raise RunDirError(f"{path}: a JSON {type(meta).__name__}, expected an object written by "
+                          "`bench run`")
+    new = isinstance(meta.get("variants"), dict)
+    old = isinstance(meta.get("datasets"), dict) and isinstance(meta.get("suites"), dict)
+    if not (new or old):
+        keys = ", ".join(sorted(map(str, meta))[:6]) or "none"
+        raise RunDirError(f"{path}: not a run.json of `bench run` (no variants or datasets map; "
+                          f"keys: {keys})")
+
+
 def load_run(run_dir: Path) -> RunData:
-    """Read ``run_dir`` (either layout).
+    """Read ``run_dir`` (either layout) and validate it: run.json is an object of a known layout,
+    the tables it was merged with are present and unchanged, per_image.csv exists when anything
+    was evaluated. What a reader must know but can still render (incomplete run, degenerate
+    pairs) is listed in ``problems``.
 
     Raises:
-        RunDirError: ``run.json`` missing or unreadable, or a CSV that cannot be parsed.
+        RunDirError: one line naming the file and what is wrong.
     """
+    from medsr_bench.benchmark.rundir import table_problem
+
     run_dir = Path(run_dir)
     try:
         meta = json.loads((run_dir / "run.json").read_text())
     except FileNotFoundError as e:
         raise RunDirError(f"{run_dir}: no run.json (expected a folder written by `bench run`)") from e
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunDirError(f"{run_dir / 'run.json'}: unreadable ({e})") from e
+    _check_layout(meta, run_dir / "run.json")
+    problem = table_problem(run_dir, meta)
+    if problem:
+        raise RunDirError(problem)
+    evaluated = sum(int(v.get("n_evaluated", 0) or 0) for v in (meta.get("variants") or {}).values()
+                    if isinstance(v, dict))
+    for name in ("per_image.csv", "summary.csv"):
+        if not (run_dir / name).is_file() and (evaluated or (run_dir / "summary.csv").is_file()
+                                               or (run_dir / "per_image.csv").is_file()):
+            raise RunDirError(f"{run_dir / name}: missing (expected beside run.json, which records "
+                              f"{evaluated} evaluated images); re-run the same `bench run` to "
+                              "rewrite it from parts/")
     summary = pd.DataFrame(columns=["suite", "dataset", "variant", "model", "metric", "mean", "std",
                                     "n", "status"])
     per_image = pd.DataFrame(columns=["suite", "dataset", "variant", "image_id", "split", "model",
@@ -160,7 +210,7 @@ def load_run(run_dir: Path) -> RunData:
     if (run_dir / "per_image.csv").is_file():
         per_image = _read_csv(run_dir / "per_image.csv")
     per_image = _join_reader_mos(run_dir, per_image)
-    return RunData(run_dir, meta, summary, per_image, _variants(meta))
+    return RunData(run_dir, meta, summary, per_image, _variants(meta), run_problems(meta))
 
 
 def _join_reader_mos(run_dir: Path, per_image: pd.DataFrame) -> pd.DataFrame:

@@ -221,6 +221,7 @@ class BaseProtocol(Protocol):
         items = self.list_items(src)
         if not items:
             raise DataError(src.path, "no input files found", self.layout)
+        check_unique_ids(items)
         planned = [(it, s) for it, s in self.plan(src, items, ctx) if split == "all" or s == split]
         yield from self.generate(src, planned, limit, ctx)
 
@@ -290,6 +291,20 @@ class BaseProtocol(Protocol):
             extra={**item.extra, **(extra or {})},
         )
         return Sample(np.ascontiguousarray(hr, dtype=np.float32), np.ascontiguousarray(lr, dtype=np.float32), meta)
+
+
+def check_unique_ids(items: list[Item]) -> None:
+    """Refuse two inputs whose names map to one image id (``x.png`` and ``x.png.gz``...).
+
+    Raises:
+        DataError: naming both files.
+    """
+    seen: dict[str, Item] = {}
+    for it in items:
+        if it.item_id in seen:
+            raise DataError(it.source, f"maps to image id {it.item_id!r} like {seen[it.item_id].source}",
+                            "one input file per image id (rename or remove one of the two)")
+        seen[it.item_id] = it
 
 
 def _stem(path: Path) -> str:
