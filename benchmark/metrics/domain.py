@@ -26,6 +26,7 @@ import numpy as np
 
 CHANNEL_POLICIES = ("gray", "rgb", "y")
 NRMSE_NORMS = ("mean", "euclidean", "min-max")
+MSSSIM_DOWNSAMPLES = ("matlab", "sewar")
 
 # BT.601 luma weights as used by BasicSR / MATLAB rgb2ycbcr, for R, G, B in [0, 1] -> [16, 235].
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -66,6 +67,10 @@ class MetricSettings:
             (identical to sewar for ``data_range=255``). If False, ``vif_sigma_nsq`` is applied in the
             metric-domain units, as sewar does when given e.g. [0, 1] floats.
         msssim_weights: per-scale MS-SSIM exponents (Wang, Simoncelli & Bovik 2003; sewar default).
+        msssim_downsample: 2x downsampling between MS-SSIM scales. ``"matlab"`` (default): Wang's
+            ``msssim.m``, ``imfilter(ones(2)/4, 'symmetric')`` then ``(1:2:end)``, i.e. the mean of
+            pixels ``(2k, 2k+1)``; ``"sewar"``: sewar's ``uniform_filter(size=2)``, the mean of
+            pixels ``(2k-1, 2k)`` (the reading of this project before issue 20). See ``ssim.py``.
     """
 
     data_range: float = 255.0
@@ -78,6 +83,7 @@ class MetricSettings:
     vif_sigma_nsq: float = 2.0
     vif_rescale: bool = True
     msssim_weights: tuple[float, ...] = field(default=(0.0448, 0.2856, 0.3001, 0.2363, 0.1333))
+    msssim_downsample: str = "matlab"
 
     def __post_init__(self) -> None:
         dr = float(self.data_range)
@@ -100,6 +106,9 @@ class MetricSettings:
             raise ValueError("ssim_k1 and ssim_k2 must be > 0")
         if self.vif_sigma_nsq <= 0:
             raise ValueError("vif_sigma_nsq must be > 0")
+        if self.msssim_downsample not in MSSSIM_DOWNSAMPLES:
+            raise ValueError(f"msssim_downsample must be one of {MSSSIM_DOWNSAMPLES}, "
+                             f"got {self.msssim_downsample!r}")
         w = tuple(float(v) for v in self.msssim_weights)
         if not w:
             raise ValueError("msssim_weights must hold at least one scale")
