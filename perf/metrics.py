@@ -181,7 +181,10 @@ def run_bench(
             desc += f" (BraTS not available: {e})"
     else:
         sr, hr, desc = synthetic(synthetic_n)
-    s = settings or MetricSettings(data_range=1.0, channel="gray", quantize=False)
+    # sewar's MS-SSIM reading, so the library reference (sewar msssim) scores the same thing; the
+    # default msssim.m reading costs the same (one 2x2 average per scale, pairs shifted by one).
+    s = settings or MetricSettings(data_range=1.0, channel="gray", quantize=False,
+                                   msssim_downsample="sewar")
     names = list(BENCH_METRICS)
 
     def engine():
@@ -252,7 +255,7 @@ def peer_case(name: str, data_dir: Path | None = None, n: int | None = None) -> 
     import cv2
 
     data_dir = data_dir or default_data_dir()
-    gray = MetricSettings(data_range=1.0, channel="gray", quantize=False)
+    gray = MetricSettings(data_range=1.0, channel="gray", quantize=False, msssim_downsample="sewar")
     if name == "256-gray":
         try:
             sr, hr, desc = brats_test_like(data_dir, 5, (n or 40) // 5 or 1)
@@ -277,7 +280,7 @@ def peer_case(name: str, data_dir: Path | None = None, n: int | None = None) -> 
         return PeerCase(name, sr, hr, gray, desc + " (ChestX-ray14 absent)")
     if name == "512-rgb":
         n = n or 8
-        rgb = MetricSettings(data_range=1.0, channel="rgb", quantize=False)
+        rgb = MetricSettings(data_range=1.0, channel="rgb", quantize=False, msssim_downsample="sewar")
         files = sorted((data_dir / "DRIVE").rglob("*.tif"))
         files = [f for f in files if f.parent.name == "images"][:n]
         hrs = []

@@ -300,3 +300,19 @@ def test_lpips_network_runs_when_weight_files_exist(monkeypatch, tmp_path):
         assert v["lpips"][0] == pytest.approx(0.0, abs=1e-7) and v["lpips"][1] > 0
     finally:
         lp._model.cache_clear()
+
+
+def test_matlab_gray_channel_is_rgb2gray_rounded_to_uint8():
+    """``channel=matlab-gray``: MATLAB rgb2gray weights (0.298936, 0.587043, 0.114021) of uint8
+    RGB, rounded to uint8; compared with skimage-free NumPy arithmetic written here."""
+    from medsr_bench.benchmark.metrics import prepare_pair
+
+    rng = np.random.default_rng(5)
+    sr = rng.integers(0, 256, (2, 20, 23, 3)).astype(np.uint8)
+    hr = rng.integers(0, 256, (2, 20, 23, 3)).astype(np.uint8)
+    x, _ = prepare_pair(sr, hr, MetricSettings(channel="matlab-gray"))
+    want = np.rint(sr[..., 0] * 0.298936 + sr[..., 1] * 0.587043 + sr[..., 2] * 0.114021)
+    assert x.shape == (2, 1, 20, 23)
+    assert np.abs(x[:, 0] - want).max() <= 1.0  # weights here are the 6-digit ones
+    assert (x[:, 0] == want).mean() > 0.99
+    assert np.array_equal(x, np.rint(x))

@@ -17,6 +17,7 @@ from metric_tester import (
     real_rgb_pairs,
     synthetic_stack,
 )
+from msssim_m_port import msssim_m
 from sewar import full_ref as sw
 from skimage import metrics as skm
 
@@ -70,8 +71,19 @@ def references(metric: str, s: MetricSettings, rgb: bool = False):
         return wrap(lambda sr, hr: sw.vifp(hr.astype(np.float64) * f, sr.astype(np.float64) * f,
                                            sigma_nsq=s.vif_sigma_nsq))
     if metric == "ms-ssim":
-        return wrap(lambda sr, hr: sw.msssim(hr, sr, MAX=dr))
+        if s.msssim_downsample == "sewar":
+            return wrap(lambda sr, hr: sw.msssim(hr, sr, MAX=dr))
+        return wrap(lambda sr, hr: msssim_m(sr, hr, L=dr, weight=_weights_for(sr.shape, s)))
     raise KeyError(metric)
+
+
+def _weights_for(shape, s: MetricSettings) -> tuple[float, ...]:
+    """The scales that fit (``msssim.m`` needs ``min side / 2^(level-1) >= 11``; fewer scales for
+    smaller images, weights truncated, as this project and sewar do)."""
+    level = len(s.msssim_weights)
+    while level > 1 and min(shape[:2]) / 2 ** (level - 1) < 11:
+        level -= 1
+    return s.msssim_weights[:level]
 
 
 GRAY_METRICS = ["psnr", "ssim", "mse", "rmse", "mae", "nrmse", "vif", "ms-ssim"]
@@ -93,6 +105,32 @@ def test_crop_border(metric, crop):
     sr, hr = synthetic_stack(2, 75, 83, dtype=np.uint8, seed=crop)
     s = MetricSettings(crop_border=crop)
     TESTER.check(metric, sr, hr, s, references(metric, s))
+
+
+@pytest.mark.parametrize("down", ["matlab", "sewar"])
+@pytest.mark.parametrize("shape", [(1, 176, 176), (2, 203, 187), (1, 67, 91)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_msssim_readings(down, shape):
+    """Default: Wang's msssim.m (independent port, tests/msssim_m_port.py), tolerance 1e-6 as the
+    other metrics (observed ~1e-15); sewar's reading kept as msssim_downsample=sewar."""
+    sr, hr = synthetic_stack(*shape, dtype=np.uint8, seed=shape[1])
+    s = MetricSettings(msssim_downsample=down)
+    TESTER.check("ms-ssim", sr, hr, s, references("ms-ssim", s))
+
+
+def test_msssim_readings_differ_on_posterised_image():
+    """The two 2x2 pairings differ measurably where edges fall on odd/even pixel boundaries."""
+    from medsr_bench.benchmark.metrics import compute_metrics_batch
+
+    rng = np.random.default_rng(0)
+    hr = (np.kron(rng.integers(0, 4, (16, 16)), np.ones((13, 13))) * 85).astype(np.uint8)[None]
+    sr = np.clip(hr.astype(np.int32) + rng.integers(-20, 21, hr.shape), 0, 255).astype(np.uint8)
+    m = compute_metrics_batch(sr, hr, MetricSettings(), names=["ms-ssim"])[0]["ms-ssim"][0]
+    w = compute_metrics_batch(sr, hr, MetricSettings(msssim_downsample="sewar"),
+                              names=["ms-ssim"])[0]["ms-ssim"][0]
+    assert m == pytest.approx(msssim_m(sr[0], hr[0]), abs=1e-9)
+    assert w == pytest.approx(sw.msssim(hr[0], sr[0], MAX=255.0), abs=1e-9)
+    assert abs(m - w) > 1e-5  # observed 4.8e-5 here
 
 
 @pytest.mark.parametrize("norm", ["mean", "euclidean", "min-max"])

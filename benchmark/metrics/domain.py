@@ -24,12 +24,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-CHANNEL_POLICIES = ("gray", "rgb", "y")
+CHANNEL_POLICIES = ("gray", "rgb", "y", "matlab-gray")
 NRMSE_NORMS = ("mean", "euclidean", "min-max")
+MSSSIM_DOWNSAMPLES = ("matlab", "sewar")
 
 # BT.601 luma weights as used by BasicSR / MATLAB rgb2ycbcr, for R, G, B in [0, 1] -> [16, 235].
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
 _Y_OFFSET = 16.0
+# MATLAB rgb2gray weights (the rounded inverse of the NTSC YIQ matrix), used by IQA reference code.
+_MATLAB_GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,10 @@ class MetricSettings:
             per-channel values averaged (PSNR: from the MSE over all channels, as skimage / BasicSR);
             single-channel input is scored as is (same as its replicated RGB). ``"y"``: 3-channel RGB
             input is converted to BT.601 Y (16-235 for 8-bit, see module doc); single-channel input is
-            scored as is (BasicSR's ``to_y_channel`` leaves it unchanged).
+            scored as is (BasicSR's ``to_y_channel`` leaves it unchanged). ``"matlab-gray"``:
+            3-channel RGB input through MATLAB's ``rgb2gray`` (0.298936 R + 0.587043 G + 0.114021 B),
+            rounded to the integer grid when ``quantize`` (as ``rgb2gray`` of a uint8 image returns
+            uint8); single-channel input is scored as is.
         crop_border: pixels removed from each edge before scoring (BasicSR ``crop_border``); 0 = none.
             Typically the SR scale for BasicSR-style tables.
         quantize: in :func:`to_metric_domain`, round to the integer grid ``0, 1, ..., data_range``
@@ -66,6 +72,10 @@ class MetricSettings:
             (identical to sewar for ``data_range=255``). If False, ``vif_sigma_nsq`` is applied in the
             metric-domain units, as sewar does when given e.g. [0, 1] floats.
         msssim_weights: per-scale MS-SSIM exponents (Wang, Simoncelli & Bovik 2003; sewar default).
+        msssim_downsample: 2x downsampling between MS-SSIM scales. ``"matlab"`` (default): Wang's
+            ``msssim.m``, ``imfilter(ones(2)/4, 'symmetric')`` then ``(1:2:end)``, i.e. the mean of
+            pixels ``(2k, 2k+1)``; ``"sewar"``: sewar's ``uniform_filter(size=2)``, the mean of
+            pixels ``(2k-1, 2k)`` (the reading of this project before issue 20). See ``ssim.py``.
     """
 
     data_range: float = 255.0
@@ -78,6 +88,7 @@ class MetricSettings:
     vif_sigma_nsq: float = 2.0
     vif_rescale: bool = True
     msssim_weights: tuple[float, ...] = field(default=(0.0448, 0.2856, 0.3001, 0.2363, 0.1333))
+    msssim_downsample: str = "matlab"
 
     def __post_init__(self) -> None:
         dr = float(self.data_range)
@@ -100,6 +111,9 @@ class MetricSettings:
             raise ValueError("ssim_k1 and ssim_k2 must be > 0")
         if self.vif_sigma_nsq <= 0:
             raise ValueError("vif_sigma_nsq must be > 0")
+        if self.msssim_downsample not in MSSSIM_DOWNSAMPLES:
+            raise ValueError(f"msssim_downsample must be one of {MSSSIM_DOWNSAMPLES}, "
+                             f"got {self.msssim_downsample!r}")
         w = tuple(float(v) for v in self.msssim_weights)
         if not w:
             raise ValueError("msssim_weights must hold at least one scale")
@@ -208,6 +222,12 @@ def prepare_pair(sr: np.ndarray, hr: np.ndarray, settings: MetricSettings) -> tu
         if settings.channel == "y":
             sr = rgb_to_y(sr, settings.data_range)[..., None]
             hr = rgb_to_y(hr, settings.data_range)[..., None]
+        elif settings.channel == "matlab-gray":
+            w = np.asarray(_MATLAB_GRAY_WEIGHTS)
+            sr, hr = sr @ w, hr @ w
+            if settings.quantize:
+                sr, hr = np.rint(sr), np.rint(hr)
+            sr, hr = sr[..., None], hr[..., None]
         elif settings.channel == "gray":
             for name, a in (("sr", sr), ("hr", hr)):
                 if not (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])):

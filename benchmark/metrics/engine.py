@@ -40,13 +40,13 @@ import torch
 from medsr_bench.benchmark.metrics._kernels import gaussian_taps
 from medsr_bench.benchmark.metrics.psnr import nrmse_from
 from medsr_bench.benchmark.metrics.ssim import (
+    MSSSIM_DOWNSAMPLERS,
     SSIM_SIGMA,
     SSIM_WIN,
     combine_msssim,
     msssim_scales,
     ssim_cs_sums,
 )
-from medsr_bench.benchmark.metrics.ssim import box2_decimate as ssim_box2_decimate
 from medsr_bench.benchmark.metrics.vif import VIF_EPS, VIF_MIN_SIZE, vif_scale_sums, vif_windows
 
 ENGINE_METRICS = frozenset({"psnr", "mse", "rmse", "mae", "nrmse", "ssim", "ms-ssim", "vif"})
@@ -160,6 +160,16 @@ def ssim_cs(prod: torch.Tensor, data_range: float, k1: float, k2: float):
     return lum.mul_(cs).mean(dim=(-2, -1)), cs_mean
 
 
+def box2_decimate_matlab(x: torch.Tensor) -> torch.Tensor:
+    """``msssim.m``'s 2x2 box average + decimation (see ``ssim.box2_decimate_matlab``)."""
+    h, w = x.shape[-2:]
+    h2, w2 = (h + 1) // 2, (w + 1) // 2
+    p = torch.cat((x, x[..., -1:, :]), dim=-2) if h % 2 else x
+    p = 0.5 * (p[..., 0:2 * h2:2, :] + p[..., 1:2 * h2:2, :])
+    p = torch.cat((p, p[..., :, -1:]), dim=-1) if w % 2 else p
+    return 0.5 * (p[..., :, 0:2 * w2:2] + p[..., :, 1:2 * w2:2])
+
+
 def box2_decimate(x: torch.Tensor) -> torch.Tensor:
     """sewar's MS-SSIM 2x2 box average + decimation (see ``ssim.box2_decimate``)."""
     h, w = x.shape[-2:]
@@ -169,6 +179,8 @@ def box2_decimate(x: torch.Tensor) -> torch.Tensor:
     p = torch.cat((p[..., :, :1], p), dim=-1)[..., :, : 2 * w2]
     return 0.5 * (p[..., :, 0::2] + p[..., :, 1::2])
 
+
+_TORCH_DOWNSAMPLERS = {"matlab": box2_decimate_matlab, "sewar": box2_decimate}
 
 _LN10 = math.log(10.0)
 
@@ -221,9 +233,10 @@ def _torch_raw(x: torch.Tensor, y: torch.Tensor, settings, n_scales: int, want_v
         k1, k2, dr = settings.ssim_k1, settings.ssim_k2, settings.data_range
         s, c = ssim_cs(prod, dr, k1, k2)
         ss, cc = [s], [c]
+        down = _TORCH_DOWNSAMPLERS[settings.msssim_downsample]
         xs, ys = x, y
         for _ in range(1, n_scales):
-            xs, ys = box2_decimate(xs), box2_decimate(ys)
+            xs, ys = down(xs), down(ys)
             s, c = ssim_cs(products(xs, ys), dr, k1, k2)
             ss.append(s)
             cc.append(c)
@@ -305,10 +318,11 @@ def _cpu_raw(x: np.ndarray, y: np.ndarray, settings, n_scales: int, want_vif: bo
     if n_scales:
         dr, k1, k2 = settings.data_range, settings.ssim_k1, settings.ssim_k2
         ss, cc = [], []
+        down = MSSSIM_DOWNSAMPLERS[settings.msssim_downsample]
         xs, ys = x, y
         for j in range(n_scales):
             if j:
-                xs, ys = ssim_box2_decimate(xs), ssim_box2_decimate(ys)
+                xs, ys = down(xs), down(ys)
             s, c = _banded(ssim_cs_sums, xs, ys, SSIM_WIN, dr, k1, k2, filt=cv_gaussian_valid)
             n = (xs.shape[-2] - SSIM_WIN + 1) * (xs.shape[-1] - SSIM_WIN + 1)
             ss.append(s / n)

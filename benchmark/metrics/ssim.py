@@ -14,17 +14,23 @@ over channels. Identical to ``skimage.metrics.structural_similarity(gaussian_wei
 sigma=1.5, use_sample_covariance=False, data_range=L)`` and to BasicSR ``calculate_ssim`` for
 L = 255. Constant images are well defined (C1, C2 > 0): e.g. two equal constants give 1.
 
-MS-SSIM follows sewar's ``msssim`` (the reference of this project): 5 scales with weights
-(0.0448, 0.2856, 0.3001, 0.2363, 0.1333); at each scale the mean SSIM and the mean contrast-structure
-term ``cs = (2 s_xy + C2) / (s_x^2 + s_y^2 + C2)`` over the valid region (11x11 Gaussian, sigma 1.5);
-between scales a 2x2 box average (``scipy.ndimage.uniform_filter(size=2)``, i.e.
-``(x[2k-1] + x[2k]) / 2`` with ``x[-1] = x[0]``) and decimation by 2;
-``MS-SSIM = Re(prod_{j<M} cs_j^{w_j} * ssim_M^{w_M})`` with complex powers (so a negative ``cs``
-gives a real part rather than NaN, as sewar). When the short side is too small for 5 scales the
-number of scales is reduced to ``floor(log2(min_side / 11)) + 1`` and the weights truncated (not
-renormalised), as sewar does. Deviation from sewar, on purpose: for RGB, sewar's 2x2 filter also
-runs across the channel axis (mixing R, G, B after the first scale); here each channel is filtered
-separately. For single-channel images (``gray`` / ``y``) the two agree.
+MS-SSIM (default ``msssim_downsample="matlab"``) follows Wang's reference MATLAB ``msssim.m``:
+5 scales with weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333); at each scale the mean SSIM and the
+mean contrast-structure term ``cs = (2 s_xy + C2) / (s_x^2 + s_y^2 + C2)`` over the valid region
+(11x11 Gaussian, sigma 1.5, as ``ssim_index_new.m``); between scales ``imfilter(x, ones(2)/4,
+'symmetric', 'same')`` then ``x(1:2:end, 1:2:end)``. MATLAB anchors an even 2x2 kernel at its first
+tap, so each kept output averages the pair ``(x[2k], x[2k+1])`` (0-based) with ``x[n] = x[n-1]``
+past the end (:func:`box2_decimate_matlab`). sewar's reading (``msssim_downsample="sewar"``) uses
+``scipy.ndimage.uniform_filter(size=2)``, whose window is anchored at its second tap, so it averages
+``(x[2k-1], x[2k])`` with ``x[-1] = x[0]`` (:func:`box2_decimate`): the pairs are shifted by one
+pixel, which moves MS-SSIM on images with sharp edges at odd/even boundaries (posterised images:
+~1e-2). ``MS-SSIM = Re(prod_{j<M} cs_j^{w_j} * ssim_M^{w_M})`` with complex powers (so a negative
+``cs`` gives a real part rather than NaN, as sewar; MATLAB's ``.^`` would return the complex value).
+When the short side is too small for 5 scales the number of scales is reduced to
+``floor(log2(min_side / 11)) + 1`` and the weights truncated (not renormalised), as sewar does
+(``msssim.m`` returns ``-Inf`` there). Deviation from sewar, on purpose: for RGB, sewar's 2x2 filter
+also runs across the channel axis (mixing R, G, B after the first scale); here each channel is
+filtered separately. For single-channel images (``gray`` / ``y``) the two agree.
 """
 
 from __future__ import annotations
@@ -152,6 +158,25 @@ def box2_decimate(x: np.ndarray) -> np.ndarray:
     return 0.5 * (p[..., :, 0::2] + p[..., :, 1::2])
 
 
+def box2_decimate_matlab(x: np.ndarray) -> np.ndarray:
+    """``msssim.m``'s downsampling of the last two axes: ``imfilter(x, ones(2)/4, 'symmetric',
+    'same')`` then ``x(1:2:end, 1:2:end)``.
+
+    ``out[k] = (x[2k] + x[2k + 1]) / 2`` with ``x[n] = x[n - 1]`` ('symmetric' boundary), per axis;
+    output length ``ceil(n / 2)``. float64 in, float64 out.
+    """
+    h, w = x.shape[-2:]
+    h2, w2 = (h + 1) // 2, (w + 1) // 2
+    p = np.concatenate([x, x[..., -1:, :]], axis=-2) if h % 2 else x
+    p = np.concatenate([p, p[..., :, -1:]], axis=-1) if w % 2 else p
+    p = 0.5 * (p[..., 0:2 * h2:2, :] + p[..., 1:2 * h2:2, :])
+    return 0.5 * (p[..., :, 0:2 * w2:2] + p[..., :, 1:2 * w2:2])
+
+
+MSSSIM_DOWNSAMPLERS = {"matlab": box2_decimate_matlab, "sewar": box2_decimate}
+"""``MetricSettings.msssim_downsample`` -> the NumPy 2x downsampling between MS-SSIM scales."""
+
+
 def msssim_scales(h: int, w: int, n_weights: int) -> int:
     """Number of MS-SSIM scales used for an ``h x w`` image (sewar's cap), 0 if smaller than 11."""
     m = min(h, w)
@@ -170,18 +195,19 @@ def combine_msssim(ssims: np.ndarray, css: np.ndarray, weights: np.ndarray) -> f
 
 
 def msssim(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
-    """MS-SSIM as sewar ``msssim`` (see module doc); NaN if a side is < 11 pixels."""
+    """MS-SSIM as ``msssim.m`` or sewar ``msssim`` by ``settings.msssim_downsample`` (module doc); NaN if a side is < 11 pixels."""
     n = msssim_scales(sr.shape[-2], sr.shape[-1], len(settings.msssim_weights))
     if n == 0:
         return math.nan, f"MS-SSIM undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than the 11x11 window"
     ssims = np.empty(n)
     css = np.empty(n)
+    down = MSSSIM_DOWNSAMPLERS[settings.msssim_downsample]
     x, y = sr, hr
     for j in range(n):
         s, c = ssim_and_cs(x, y, settings.data_range, settings.ssim_k1, settings.ssim_k2)
         ssims[j], css[j] = s.mean(), c.mean()
         if j < n - 1:
-            x, y = box2_decimate(x), box2_decimate(y)
+            x, y = down(x), down(y)
     return combine_msssim(ssims, css, np.asarray(settings.msssim_weights)), ""
 
 
@@ -193,6 +219,8 @@ register_metric(MetricSpec(
     "mean over the valid region, averaged over channels", fn=ssim))
 register_metric(MetricSpec(
     name="ms-ssim", higher_is_better=True, value_range=(-1.0, 1.0), needs_weights=False,
-    reference="sewar.full_ref.msssim(MAX=data_range) (grayscale; RGB filtered per channel here)",
-    unit="1", description="Wang, Simoncelli & Bovik 2003 multi-scale SSIM, 5 scales, sewar conventions",
+    reference="Wang's msssim.m (port in tests/msssim_m_port.py); msssim_downsample=sewar: "
+    "sewar.full_ref.msssim(MAX=data_range) (grayscale; RGB filtered per channel here)",
+    unit="1", description="Wang, Simoncelli & Bovik 2003 multi-scale SSIM, 5 scales, msssim.m 2x2 "
+    "downsampling by default (metric.msssim_downsample)",
     fn=msssim))
