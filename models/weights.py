@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from medsr_bench.core import sha256_file as core_sha256_file
+from medsr_bench.models.ncnn import resolve_source
 from medsr_bench.models.registry import ModelSpec, WeightsError, WeightsMissing, default_weights_dir
 
 __all__ = [
@@ -270,7 +271,14 @@ class VerifyResult:
 
 def verify(spec: ModelSpec, weights_dir: Path | str | None = None, deep: bool = True) -> VerifyResult:
     """Check ``spec``'s file: presence, sha256 against the published one, and (``deep``) a strict
-    load into the architecture. Never raises for a bad file; returns the status."""
+    load into the architecture. Never raises for a bad file; returns the status.
+
+    Without the official file, an ncnn-converted stand-in (``bench weights fetch NAME --source
+    ncnn``) is verified instead: its own sha256 from the conversion record and a strict load."""
+    try:
+        spec = resolve_source(spec, cache_dir(weights_dir))[0]
+    except ValueError as e:
+        return VerifyResult(spec.name, weights_path(spec, weights_dir), "bad", detail=str(e))
     path = weights_path(spec, weights_dir)
     if not path.is_file():
         return VerifyResult(spec.name, path, "missing", detail=spec.pretrained.obtain)
