@@ -104,14 +104,17 @@ def read_checkpoint_key(path: Path | str, name: str = "model") -> tuple[dict, st
             state = ModelLoader("cpu").load_state_dict_from_file(path)
     except pickle.UnpicklingError as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "forbidden" in msg or "Unsupported global" in str(e):
-            g = re.search(r"(?:Global '|GLOBAL )([\w.]+)", str(e))
+        g = re.search(r"(?:Global '|GLOBAL )([\w.]+)", str(e))
+        if g:  # torch's (or spandrel's) restricted unpickler met a class / function to call
             raise WeightsError(
                 f"{name}: {path}: refused: the pickle needs code execution to load "
-                f"({'global ' + g.group(1) if g else msg[:120]}); expected a plain state dict "
+                f"(global {g.group(1)}); expected a plain state dict "
                 "(tensors only), e.g. re-save it with torch.save(model.state_dict(), ...) or as "
                 ".safetensors") from None
-        raise WeightsError(f"{name}: {path}: cannot read as a checkpoint ({msg[:160]})") from None
+        detail = [ln for ln in str(e).splitlines() if "error:" in ln.lower()]
+        why = detail[-1].split("error:", 1)[-1].strip() if detail else msg
+        raise WeightsError(f"{name}: {path}: cannot read as a checkpoint (truncated or not a "
+                           f"weights file; {why[:160] or 'not a torch pickle'})") from None
     except Exception as e:  # truncated zip, not a pickle, bad safetensors header...
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(f"{name}: {path}: cannot read as a checkpoint (truncated or not a "

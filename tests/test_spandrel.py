@@ -103,6 +103,15 @@ def test_gray_network_and_rgb_input(tmp_path):
     assert m.upscale(np.stack([lr[0]] * 3, -1)[None], 2).shape == (1, 16, 16, 3)
 
 
+class RunsCode:
+    """A pickle whose loading would call ``os.system`` (must be refused, never run)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo code ran",))
+
+
 class NotTensors:
     """A pickled object that needs code (a global outside the tensor whitelist) to load."""
 
@@ -114,6 +123,7 @@ class NotTensors:
     ("unknown", "unknown architecture (spandrel"),
     ("list", "not a state dict"),
     ("code", "refused: the pickle needs code execution"),
+    ("reduce", "refused: the pickle needs code execution to load (global posix.system)"),
     ("suffix", "unsupported checkpoint suffix"),
     ("garbage", "cannot read as a checkpoint"),
 ])
@@ -125,6 +135,8 @@ def test_one_line_errors(tmp_path, case, expected):
         torch.save([torch.zeros(2)], f)
     elif case == "code":
         torch.save({"params": NotTensors()}, f)
+    elif case == "reduce":
+        torch.save({"params": RunsCode()}, f)
     elif case == "garbage":
         f.write_bytes(b"not a checkpoint at all")
     else:
