@@ -597,7 +597,8 @@ def main() -> None:
         typer.echo(f"error: {e.format_message()} ({name}; see --help)", err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("error: interrupted (finished shards are kept; re-run to resume)", err=True)
+        typer.echo("error: interrupted; re-run the same command to resume (finished shards are "
+                   "kept)", err=True)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
 

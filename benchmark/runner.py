@@ -90,7 +90,8 @@ def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = 
     out = Path(cfg.out)
     rundir.check_out(out)
     try:
-        return _run_locked(cfg, fn, executor, opts, add, wait, identities, before, out)
+        with _sigterm_as_interrupt():
+            return _run_locked(cfg, fn, executor, opts, add, wait, identities, before, out)
     except OSError as e:  # disk full / read-only while writing the run dir or the prepared cache
         where = e.filename or out
         raise RunError(f"{where}: cannot write ({e.strerror or e}); expected a writable folder "
@@ -144,6 +145,9 @@ def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: b
             meta["status"] = "failed" if res.failed else "complete"
         except KeyboardInterrupt:
             meta["status"] = "interrupted"
+            # said here, not by the CLI: typer turns KeyboardInterrupt into a silent exit 130
+            print(f"error: {INTERRUPTED} (finished tasks are kept in {out / 'parts'})",
+                  file=sys.stderr, flush=True)
             raise
         finally:
             bar.close()
@@ -155,6 +159,32 @@ def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: b
             res.meta["failed_shards"] = res.failed
             provenance.atomic_write_json(out / "run.json", res.meta)
         return res
+
+
+INTERRUPTED = "interrupted; re-run the same command to resume"
+
+
+class _sigterm_as_interrupt:
+    """While a run is in progress, SIGTERM raises KeyboardInterrupt in the main thread as SIGINT
+    does, so both end the workers, merge what finished and leave run.json "interrupted"."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.prev = None
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):
+                raise KeyboardInterrupt(f"signal {signum}")
+
+            self.prev = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.prev is not None:
+            signal.signal(signal.SIGTERM, self.prev)
 
 
 def _base_meta(prev: dict, cfg: RunConfig, configs: list[dict], executor: str) -> dict:
