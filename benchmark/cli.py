@@ -249,7 +249,9 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
         typer.echo(line, err=True)
     if res.exit_code:
         why = ("nothing was evaluated" if res.evaluated == 0 else
-               f"{len(res.failed)} task(s) failed" if res.failed else "a dataset stopped with an error")
+               f"{len(res.failed)} task(s) failed" if res.failed else
+               f"model(s) {', '.join(res.model_errors)} failed" if res.model_errors else
+               "a dataset stopped with an error")
         typer.echo(f"error: run incomplete: {why} (see {out / 'run.json'}; `bench status {out}`)",
                    err=True)
         raise typer.Exit(res.exit_code)

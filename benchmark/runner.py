@@ -50,9 +50,18 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 ok; 1 when nothing was evaluated, a dataset stopped with an error, or shards failed."""
+        """0 ok; 1 when nothing was evaluated, a dataset stopped with an error, shards failed or a
+        requested model errored (wrong sha256, unsafe pickle, a failing batch: its rows say
+        ``error``; the console names it with the reason)."""
         errors = any(v.get("status") == "error" for v in self.meta.get("variants", {}).values())
-        return 1 if (self.failed or errors or self.evaluated == 0) else 0
+        return 1 if (self.failed or errors or self.model_errors or self.evaluated == 0) else 0
+
+    @property
+    def model_errors(self) -> dict[str, str]:
+        """``{model: reason}`` of the requested models whose status is ``error``."""
+        return {n: m.get("error") or m.get("note", "")
+                for n, m in self.meta.get("models", {}).items()
+                if m.get("status") == "error" or m.get("n_error_rows")}
 
 
 def _all_plans(configs: list[dict], cfg: RunConfig, progress) -> Plan:
@@ -290,4 +299,9 @@ def health_lines(meta: dict) -> list[str]:
         lines.append(f"unsupported scale: {', '.join(unsupported)}")
     for k, why in (meta.get("failed_shards") or {}).items():
         lines.append(f"failed: {k}: {why}")
+    for n, m in models.items():
+        if m.get("status") == "error" or m.get("n_error_rows"):
+            why = m.get("error") or m.get("note") or "no reason recorded"
+            lines.append(f"model {n} failed: {why}"
+                         + (f" ({m['n_error_rows']} error rows)" if m.get("n_error_rows") else ""))
     return lines
