@@ -47,3 +47,55 @@ def bench_env(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
     monkeypatch.delenv("MEDSR_BENCH_FAIL_ONCE", raising=False)
     return tmp_path
+
+
+def _children(pid: int) -> set[int]:
+    """Live (non-zombie) descendants of ``pid`` (from /proc; empty where /proc is absent)."""
+    import os
+
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                rest = f.read().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue
+        if rest[0] != "Z":
+            kids.setdefault(int(rest[1]), []).append(int(d))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(request):
+    """Fault tests (``test_faults_*``) must leave no process and no temporary behind: no new
+    child of this process, no new entry in the system temp folder (pytest's own tmp_path tree
+    excepted)."""
+    import os
+    import tempfile
+    import time
+
+    if not request.node.fspath.basename.startswith("test_faults_"):
+        yield
+        return
+    tmp = Path(tempfile.gettempdir())
+    before_tmp = {p.name for p in tmp.iterdir()}
+    before_kids = _children(os.getpid())
+    yield
+    for _ in range(50):  # a terminated child may take a moment to be reaped
+        left = _children(os.getpid()) - before_kids
+        if not left:
+            break
+        time.sleep(0.1)
+    new_tmp = {p for p in {p.name for p in tmp.iterdir()} - before_tmp
+               if not p.startswith("pytest-of-")}
+    assert not left, f"processes left behind: {sorted(left)}"
+    assert not new_tmp, f"temporaries left in {tmp}: {sorted(new_tmp)}"
