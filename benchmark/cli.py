@@ -232,6 +232,12 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
         fail(f"limit {cfg.limit}: expected an integer >= 1")
     identities, before = None, None
     if sweep is not None:
+        from medsr_bench.benchmark.sweep import check_paper_table
+
+        try:
+            check_paper_table(sweep["paper_table"])  # before any work starts
+        except ValueError as e:
+            fail(str(e))
         identities, before, axes = _sweep_points(cfg, sweep, [s.name for s in suites])
     if print_config:
         typer.echo(_render_config(cfg, executor), nl=False)

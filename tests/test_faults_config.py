@@ -36,3 +36,20 @@ def test_right_types_still_pass(tmp_path, bench_env):
     cfg.write_text('suite = "demo"\nlimit = 1\nmodels = ["nearest"]\n[metric]\ncrop_border = 2\n')
     r = invoke("run", "--config", cfg, "--print-config")
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("content,needle", [(None, "no such file"), ("a,b\n1,2\n", "missing column"),
+                                            (b"\xff\xfe\x00bad", "")])
+def test_bad_paper_table_for_sweep_is_refused_before_work(tmp_path, bench_env, content, needle):
+    pt = tmp_path / "paper.csv"
+    if isinstance(content, bytes):
+        pt.write_bytes(content)
+    elif content is not None:
+        pt.write_text(content)
+    out = tmp_path / "sw"
+    r = invoke("sweep", "--suite", "demo", "--limit", "1", "--models", "nearest", "--grid",
+               "metric.crop_border=0,2", "--paper-table", pt, "--out", out, "-q")
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+    assert r.exit_code == 2 and len(lines) == 1 and "--paper-table" in lines[0], r.output
+    assert needle in lines[0]
+    assert not out.exists()
