@@ -464,6 +464,8 @@ def run_task(task_dict: dict, ctx_dict: dict, run_dir: str, samples: list | None
                            (json.dumps(part, sort_keys=True, allow_nan=True) + "\n").encode())
         WRITE_SECONDS[0] += time.perf_counter() - t0
         (parts / f"{task.key}.failed").unlink(missing_ok=True)
+    except (KeyboardInterrupt, SystemExit):
+        raise  # interrupted, not failed: the task stays pending and the next run computes it
     except BaseException as e:
         atomic_write_bytes(parts / f"{task.key}.failed",
                            json.dumps({"host": socket.gethostname(), "error": one_line(e),

@@ -13,6 +13,7 @@ A bundle that raises is retried (``max_retries``; Ray's own ``max_retries`` with
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,30 +146,64 @@ def _run_pool(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorO
 
     from medsr_bench.benchmark.execute import run_bundle
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    try:
         futures = {pool.submit(run_bundle, _dicts(b), ctx.to_dict(), str(run_dir)): (b, 0)
                    for b in bs}
-        try:
-            while futures:
-                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for f in done:
-                    b, attempt = futures.pop(f)
-                    try:
-                        f.result()
-                        on_done(b, None)
-                    except Exception as e:
-                        err = one_line(e)
-                        if attempt < opts.max_retries:
-                            log.warning("%s failed (attempt %d of %d): %s", b[0].describe(),
-                                        attempt + 1, opts.max_retries + 1, err)
-                            futures[pool.submit(run_bundle, _dicts(b), ctx.to_dict(),
-                                                str(run_dir))] = (b, attempt + 1)
-                        else:
-                            on_done(b, err)
-        except KeyboardInterrupt:
-            for f in futures:
-                f.cancel()
-            raise
+        while futures:
+            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for f in done:
+                b, attempt = futures.pop(f)
+                try:
+                    f.result()
+                    on_done(b, None)
+                except Exception as e:
+                    err = one_line(e)
+                    if attempt < opts.max_retries:
+                        log.warning("%s failed (attempt %d of %d): %s", b[0].describe(),
+                                    attempt + 1, opts.max_retries + 1, err)
+                        futures[pool.submit(run_bundle, _dicts(b), ctx.to_dict(),
+                                            str(run_dir))] = (b, attempt + 1)
+                    else:
+                        on_done(b, err)
+    except BaseException:  # interrupted (SIGINT/SIGTERM) or failed: end the workers now
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _worker_init(parent: int) -> None:
+    """In each pool worker: leave SIGINT to the parent (a Ctrl-C reaches the whole process group;
+    the parent ends the workers), end on SIGTERM, and exit when the parent is gone (killed with
+    SIGKILL: nobody else would end this process)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _stop_pool(pool) -> None:
+    """Terminate a process pool's workers and wait for them (their temporaries go with them)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
 
 
 # ---------------------------------------------------------------- ray

@@ -483,6 +483,10 @@ def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, don
             entry["note"] = m["note"]
         if m.get("info"):
             entry["info"] = m["info"]
+        errs = [r for r in rows if r["model"] == name and r["status"] == "error"]
+        if errs:  # a batch failed in some task, even when other tasks of the model were ok
+            entry["n_error_rows"] = len(errs)
+            entry["error"] = errs[0].get("note", "")
         if entry["status"] == "unsupported-scale":  # on some protocols only: not a model status
             entry["status"] = "ok" if any(r["model"] == name and r["status"] == "ok"
                                           for r in rows) else "unsupported-scale"

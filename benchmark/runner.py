@@ -50,9 +50,18 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 ok; 1 when nothing was evaluated, a dataset stopped with an error, or shards failed."""
+        """0 ok; 1 when nothing was evaluated, a dataset stopped with an error, shards failed or a
+        requested model errored (wrong sha256, unsafe pickle, a failing batch: its rows say
+        ``error``; the console names it with the reason)."""
         errors = any(v.get("status") == "error" for v in self.meta.get("variants", {}).values())
-        return 1 if (self.failed or errors or self.evaluated == 0) else 0
+        return 1 if (self.failed or errors or self.model_errors or self.evaluated == 0) else 0
+
+    @property
+    def model_errors(self) -> dict[str, str]:
+        """``{model: reason}`` of the requested models whose status is ``error``."""
+        return {n: m.get("error") or m.get("note", "")
+                for n, m in self.meta.get("models", {}).items()
+                if m.get("status") == "error" or m.get("n_error_rows")}
 
 
 def _all_plans(configs: list[dict], cfg: RunConfig, progress) -> Plan:
@@ -96,7 +105,8 @@ def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = 
     out = Path(cfg.out)
     rundir.check_out(out)
     try:
-        return _run_locked(cfg, fn, executor, opts, add, wait, identities, before, out)
+        with _sigterm_as_interrupt():
+            return _run_locked(cfg, fn, executor, opts, add, wait, identities, before, out)
     except OSError as e:  # disk full / read-only while writing the run dir or the prepared cache
         where = e.filename or out
         raise RunError(f"{where}: cannot write ({e.strerror or e}); expected a writable folder "
@@ -150,6 +160,9 @@ def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: b
             meta["status"] = "failed" if res.failed else "complete"
         except KeyboardInterrupt:
             meta["status"] = "interrupted"
+            # said here, not by the CLI: typer turns KeyboardInterrupt into a silent exit 130
+            print(f"error: {INTERRUPTED} (finished tasks are kept in {out / 'parts'})",
+                  file=sys.stderr, flush=True)
             raise
         finally:
             bar.close()
@@ -161,6 +174,32 @@ def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: b
             res.meta["failed_shards"] = res.failed
             provenance.atomic_write_json(out / "run.json", res.meta)
         return res
+
+
+INTERRUPTED = "interrupted; re-run the same command to resume"
+
+
+class _sigterm_as_interrupt:
+    """While a run is in progress, SIGTERM raises KeyboardInterrupt in the main thread as SIGINT
+    does, so both end the workers, merge what finished and leave run.json "interrupted"."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.prev = None
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):
+                raise KeyboardInterrupt(f"signal {signum}")
+
+            self.prev = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.prev is not None:
+            signal.signal(signal.SIGTERM, self.prev)
 
 
 def _base_meta(prev: dict, cfg: RunConfig, configs: list[dict], executor: str) -> dict:
@@ -266,4 +305,9 @@ def health_lines(meta: dict) -> list[str]:
         lines.append(f"unsupported scale: {', '.join(unsupported)}")
     for k, why in (meta.get("failed_shards") or {}).items():
         lines.append(f"failed: {k}: {why}")
+    for n, m in models.items():
+        if m.get("status") == "error" or m.get("n_error_rows"):
+            why = m.get("error") or m.get("note") or "no reason recorded"
+            lines.append(f"model {n} failed: {why}"
+                         + (f" ({m['n_error_rows']} error rows)" if m.get("n_error_rows") else ""))
     return lines

@@ -333,6 +333,32 @@ def model_options(settings: Mapping[str, Any]) -> dict[str, Any]:
 RUN_KEYS = ("suite", "models", "data_root", "limit", "out", "device", "weights_dir", "batch_size",
             "prepared_dir", "strict", "executor", "address", "shard_size", "workers")
 
+#: TOML type of each run option (``models``: a comma string or a list of strings); integers must
+#: be >= 1.
+RUN_KEY_TYPES: dict[str, str] = {
+    "suite": "text", "models": "text or list of text", "data_root": "text", "limit": "integer",
+    "out": "text", "device": "text", "weights_dir": "text", "batch_size": "integer",
+    "prepared_dir": "text", "strict": "true/false", "executor": "text", "address": "text",
+    "shard_size": "integer", "workers": "integer"}
+
+
+def check_run_option(path: Path, key: str, v: Any) -> None:
+    """Refuse a run option of the wrong TOML type before any work starts (a string or float for
+    an integer, an integer for a list...).
+
+    Raises:
+        SettingError: ``--config FILE: KEY = VALUE: expected TYPE``.
+    """
+    want = RUN_KEY_TYPES[key]
+    ok = {"text": isinstance(v, str),
+          "text or list of text": isinstance(v, str) or (isinstance(v, list) and all(
+              isinstance(x, str) for x in v)),
+          "integer": isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+          "true/false": isinstance(v, bool)}[want]
+    if not ok:
+        raise SettingError(f"--config {path}: {key} = {v!r}: expected {want}"
+                           + (" >= 1" if want == "integer" else ""))
+
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(run options, setting overrides)`` from a TOML file.
@@ -351,6 +377,9 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise SettingError(f"--config {path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise SettingError(f"--config {path}: not UTF-8 text (byte {e.start}: {e.reason}); "
+                           "expected a UTF-8 TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise SettingError(f"--config {path}: not valid TOML ({e})") from None
     run: dict[str, Any] = {}
@@ -365,11 +394,45 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         elif isinstance(v, dict):
             settings.update({f"{k}.{kk}": vv for kk, vv in _flatten(v).items()})
         elif k in RUN_KEYS:
+            check_run_option(path, k, v)
             run[k] = v
         else:
             raise SettingError(f"--config {path}: unknown key {k!r}; top-level keys: "
                                f"{', '.join(RUN_KEYS)}, or a table [metric], [model], [<protocol>]")
+    _check_toml_types(path, settings)
     return run, settings
+
+
+def _base_types(tp) -> set:
+    """The plain types an annotation admits (``int | None`` -> {int, NoneType})."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return {t for a in typing.get_args(tp) for t in _base_types(a)}
+    return {typing.get_origin(tp) or tp}
+
+
+def _check_toml_types(path: Path, settings: Mapping[str, Any]) -> None:
+    """A TOML value has its own type: unlike a ``--set`` string it is not converted. Refuse a
+    string or float for an integer setting, a string for a number or flag, a scalar for a list.
+
+    Raises:
+        SettingError: ``--config FILE: KEY = VALUE: expected TYPE``.
+    """
+    infos = setting_infos()
+    for key, v in settings.items():
+        info = infos.get(key)
+        if info is None:  # unknown or user-dataset key: validate_settings names it
+            continue
+        want = _base_types(_hint(info))
+        if v is None or type(v) in want or (float in want and type(v) is int):
+            continue
+        if str in want and isinstance(v, str):
+            continue
+        if (list in want or tuple in want) and isinstance(v, (list, tuple)):
+            continue
+        names = " or ".join(sorted(getattr(t, "__name__", str(t)) for t in want
+                                   if t is not type(None)))
+        raise SettingError(f"--config {path}: {key} = {v!r}: expected {names}, got "
+                           f"{type(v).__name__}")
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

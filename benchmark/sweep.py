@@ -372,3 +372,32 @@ def report_context(run_dir: Path) -> dict | None:
             "heatmap": base64.b64encode(png).decode() if png else None,
             "closest": c.to_dict("records"), "n_readings": int(matrix.shape[0])})
     return {"axes": axes, "suites": suites}
+
+
+def check_paper_table(path: Path | None) -> None:
+    """Validate a ``--paper-table`` before a sweep starts any work.
+
+    Raises:
+        ValueError: the file is missing, not a readable CSV, lacks a column of
+            ``report.paper.PAPER_COLUMNS``, or has a non-numeric ``value`` (one line naming it).
+    """
+    if path is None:
+        return
+    import pandas as pd
+
+    from medsr_bench.benchmark.report.paper import load_paper_tables
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--paper-table {path}: no such file (expected a CSV with the columns of "
+                         "reported.csv)")
+    try:
+        df = load_paper_tables(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"--paper-table {path}: unreadable CSV ({str(e).splitlines()[0]})") from None
+    except ValueError as e:
+        raise ValueError(f"--paper-table {e}") from None
+    bad = pd.to_numeric(df["value"], errors="coerce").isna() & df["value"].notna()
+    if bad.any():
+        raise ValueError(f"--paper-table {path}: non-numeric value {df['value'][bad].iloc[0]!r} "
+                         f"(row {int(bad.idxmax()) + 2}); expected numbers")

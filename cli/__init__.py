@@ -326,6 +326,12 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
         fail(f"limit {cfg.limit}: expected an integer >= 1")
     identities, before = None, None
     if sweep is not None:
+        from medsr_bench.benchmark.sweep import check_paper_table
+
+        try:
+            check_paper_table(sweep["paper_table"])  # before any work starts
+        except ValueError as e:
+            fail(str(e))
         identities, before, axes = _sweep_points(cfg, sweep, [s.name for s in suites])
     if print_config:
         typer.echo(_render_config(cfg, executor), nl=False)
@@ -343,7 +349,9 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
         typer.echo(line, err=True)
     if res.exit_code:
         why = ("nothing was evaluated" if res.evaluated == 0 else
-               f"{len(res.failed)} task(s) failed" if res.failed else "a dataset stopped with an error")
+               f"{len(res.failed)} task(s) failed" if res.failed else
+               f"model(s) {', '.join(res.model_errors)} failed" if res.model_errors else
+               "a dataset stopped with an error")
         typer.echo(f"error: run incomplete: {why} (see {out / 'run.json'}; `bench status {out}`)",
                    err=True)
         raise typer.Exit(res.exit_code)
@@ -660,7 +668,8 @@ def main() -> None:
         typer.echo(f"error: {e.format_message()} ({name}; see --help)", err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("error: interrupted (finished shards are kept; re-run to resume)", err=True)
+        typer.echo("error: interrupted; re-run the same command to resume (finished shards are "
+                   "kept)", err=True)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
 

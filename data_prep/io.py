@@ -45,11 +45,40 @@ class RasterImage:
         return float(2**self.bit_depth - 1) if self.bit_depth else 1.0
 
 
+def max_pixels() -> int:
+    """Largest image (width x height) a reader decodes: ``$MEDSR_MAX_PIXELS``, default
+    :data:`DEFAULT_MAX_PIXELS` (a 16k x 16k image; the largest images of the four papers' datasets
+    are about 3k x 3k). A larger file is skipped with its name and this limit (decompression
+    bomb), before its pixels are decoded."""
+    import os
+
+    v = os.environ.get("MEDSR_MAX_PIXELS", "")
+    return int(v) if v.isdigit() and int(v) > 0 else DEFAULT_MAX_PIXELS
+
+
+DEFAULT_MAX_PIXELS = 16384 * 16384
+
+
+def max_file_bytes() -> int:
+    """Most bytes a ``.gz`` input may inflate to: 8 bytes per allowed pixel (16-bit RGBA) plus
+    1 MiB of headers. Read in chunks, so memory stays bounded by this limit."""
+    return max_pixels() * 8 + (1 << 20)
+
+
 def _open_bytes(path: Path) -> bytes:
+    limit = max_file_bytes()
     try:
         if path.name.lower().endswith(".gz"):
+            buf = bytearray()
             with gzip.open(path, "rb") as f:
-                return f.read()
+                while chunk := f.read(1 << 20):
+                    buf += chunk
+                    if len(buf) > limit:
+                        raise DataError(path, f"inflates to more than {limit} bytes "
+                                              "(decompression bomb?)",
+                                        f"at most {limit} bytes; raise MEDSR_MAX_PIXELS "
+                                        f"(now {max_pixels()}) if the file is genuine")
+            return bytes(buf)
         return path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise DataError(path, f"cannot read file ({type(e).__name__}: {e})", "a readable file") from e
@@ -72,6 +101,10 @@ def read_raster(path: str | Path) -> RasterImage:
     data = _open_bytes(path)
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.size[0] * im.size[1] > max_pixels():
+                raise DataError(path, f"image of {im.size[0]}x{im.size[1]} pixels (decompression "
+                                      "bomb?)", f"at most {max_pixels()} pixels; raise "
+                                      "MEDSR_MAX_PIXELS if the file is genuine")
             if getattr(im, "n_frames", 1) > 1 and im.format != "GIF":
                 raise DataError(path, f"{im.n_frames} frames in one file", "a single 2D image")
             im.load()
@@ -81,6 +114,8 @@ def read_raster(path: str | Path) -> RasterImage:
             arr = np.asarray(im)
     except DataError:
         raise
+    except Image.DecompressionBombError as e:
+        raise DataError(path, f"refused by Pillow ({e})", f"at most {max_pixels()} pixels") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(path, f"cannot decode image ({e})", "a valid PNG/TIFF/GIF/PPM file") from e
 

@@ -47,3 +47,65 @@ def bench_env(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
     monkeypatch.delenv("MEDSR_BENCH_FAIL_ONCE", raising=False)
     return tmp_path
+
+
+def _children(pid: int) -> set[int]:
+    """Live (non-zombie) descendants of ``pid`` (from /proc; empty where /proc is absent)."""
+    import os
+
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                rest = f.read().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue
+        if rest[0] != "Z":
+            kids.setdefault(int(rest[1]), []).append(int(d))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _is_tracker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"resource_tracker" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(request, tmp_path_factory, monkeypatch):
+    """Fault tests (``test_faults_*``) must leave no process and no temporary behind: no new
+    child of this process, and nothing in the temp folder they (and their subprocesses, through
+    ``TMPDIR``) are given - a private one, so other users of /tmp do not count."""
+    import os
+    import tempfile
+    import time
+
+    if not request.node.fspath.basename.startswith("test_faults_"):
+        yield
+        return
+    tmp = tmp_path_factory.mktemp("systmp")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    before_kids = _children(os.getpid())
+    yield
+    for _ in range(50):  # a terminated child may take a moment to be reaped
+        # multiprocessing's resource tracker belongs to this interpreter and ends with it (the
+        # signal tests check that it ends with a real `bench run` process)
+        left = {p for p in _children(os.getpid()) - before_kids if not _is_tracker(p)}
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, f"processes left behind: {sorted(left)}"
+    new_tmp = sorted(p.name for p in tmp.iterdir())
+    assert not new_tmp, f"temporaries left in {tmp}: {new_tmp}"

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import bench, runner
+from cli_helpers import bench, invoke, runner
 
 from medsr_bench.benchmark.results_io import KEY, read_per_image
 from medsr_bench.cli import app
@@ -253,7 +253,8 @@ def test_a_failing_model_gives_error_rows_once_and_is_retried_on_resume(tmp_path
             return load_model("bilinear").upscale(lr, scale)
 
     monkeypatch.setattr(ex, "get_model", lambda name, options, ctx: (Broken(), None))
-    assert bench(*args).exit_code == 0
+    r = invoke(*args)  # a model that errored: said on the console, exit 1
+    assert r.exit_code == 1 and "model bilinear failed: RuntimeError: boom" in r.output, r.output
     df = read_per_image(out / "per_image.csv")
     assert not df.duplicated(list(KEY)).any()
     assert (df.status == "error").sum() == 1 and "boom" in df[df.status == "error"].note.iloc[0]

@@ -45,7 +45,7 @@ def test_blank_xray_is_excluded_counted_and_never_inf(tmp_path, bench_env):
         write_png(folder / f"x{i}.png", rng_image((32, 32), i, np.uint16, 65535))
     out = tmp_path / "run"
     r = invoke("run", "--config", _config(tmp_path, folder), "--models", "bicubic,nearest",
-               "--out", out, "-q")
+               "--out", out, "-q", "--workers", "1")
     assert r.exit_code == 0, r.output
     pi = pd.read_csv(out / "per_image.csv", keep_default_na=False, na_values=[""])
     blank = pi[pi.image_id == "blank"]

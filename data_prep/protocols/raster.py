@@ -78,6 +78,7 @@ class RasterProtocol(BaseProtocol):
               limit: int | None = None) -> Iterator[Sample]:
         dec = self.decode(item)
         for image_id, hr, extra in self.hr_images(dec, item):
+            check_size_for_scale(hr, self.scale, item.source)
             lr = self.lr_from_hr(hr, dec.bits)
             info = {**extra, **({"gray_from": dec.image.info["gray_from"]} if "gray_from" in dec.image.info else {})}
             yield self.make_sample(
@@ -85,6 +86,20 @@ class RasterProtocol(BaseProtocol):
                 orig_dtype=str(dec.pixels.dtype), orig_data_range=dec.peak, bit_depth=dec.bits,
                 extra={"orig_hw": list(dec.pixels.shape[:2]), "file_mode": dec.image.mode, **info},
             )
+
+
+def check_size_for_scale(hr: np.ndarray, scale: int, source: str) -> None:
+    """An HR image must give an LR of at least 2 x 2 pixels at ``scale`` (smaller ones break the
+    resamplers and have no neighbourhood to super-resolve).
+
+    Raises:
+        DataError: naming the file, its size and the minimum.
+    """
+    h, w = hr.shape[:2]
+    need = 2 * int(scale)
+    if h < need or w < need:
+        raise DataError(source, f"image of {w}x{h} pixels is too small for scale x{scale}",
+                        f"at least {need}x{need} pixels (an LR of 2x2)")
 
 
 def resize_hr(dec: Decoded, size_hw: tuple[int, int], method: str) -> np.ndarray:

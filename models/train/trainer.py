@@ -381,7 +381,17 @@ class Trainer:
         checkpoint's recipe / dataset differ from this run's."""
         if not self.ckpt_path.is_file():
             raise TrainError(f"--resume: no checkpoint at {self.ckpt_path}")
-        d = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+        try:
+            d = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated zip, unpickling refused, not a torch file...
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise TrainError(f"--resume: {self.ckpt_path}: unreadable checkpoint ({first}); "
+                             "expected a complete checkpoint written by `bench train` (start a "
+                             "new --out, or restore the file)") from None
+        keys = ("recipe", "dataset", "net_g", "opt_g", "sched_g")
+        if not isinstance(d, dict) or any(k not in d for k in keys):
+            raise TrainError(f"--resume: {self.ckpt_path}: not a `bench train` checkpoint "
+                             f"(expected keys {', '.join(keys)})")
         if d["recipe"] != self.recipe.to_dict() or d["dataset"] != self.dataset:
             raise TrainError(f"--resume: {self.ckpt_path} was written by another recipe, overrides "
                              "or dataset (start a new --out, or use the same --set values)")
