@@ -221,7 +221,11 @@ def findings(sweep: pd.DataFrame, axes: Sequence[str]) -> list[str]:
     set_cols = [c for c in ok.columns if c.startswith("set:")]
     for suite, g in ok.groupby("suite", sort=False):
         # a reading = its settings (variants of several splits share them)
-        g = g.assign(reading=g[set_cols].astype(str).agg(" ".join, axis=1) if set_cols else g.label)
+        # an axis of one dataset only (drive.blur_sigma in aghelan) is NaN on the others' rows:
+        # spelled "n/a" (pandas 3 keeps NaN through astype(str), which " ".join refuses)
+        sets = g[set_cols].astype(object)
+        g = g.assign(reading=sets.where(sets.notna(), "n/a").astype(str).agg(" ".join, axis=1)
+                     if set_cols else g.label)
         best = g.groupby("reading")["distance"].mean().sort_values(kind="mergesort")
         label = g[g.reading == best.index[0]].label.iloc[0]
         n_cells = g[["protocol", "split", "model", "metric"]].drop_duplicates().shape[0]

@@ -106,3 +106,24 @@ def test_sweep_resumes_and_refuses_another_grid(bench_env):
     assert (out / "per_image.csv").read_bytes() == before
     r = runner.invoke(app, [str(a) for a in (*args, "--grid", "metric.crop_border=0,2")])
     assert r.exit_code == 2 and "metric.crop_border=2" in r.output
+
+
+def test_findings_with_an_axis_of_one_dataset_only():
+    """An axis that applies to one dataset of a suite (drive.blur_sigma in aghelan) leaves NaN in
+    the other dataset's rows; findings must still name the readings (was a pandas TypeError)."""
+    import numpy as np
+    import pandas as pd
+
+    from medsr_bench.benchmark.sweep import findings
+
+    rows = []
+    for proto, sigma in [("drive", 0.5), ("drive", 1.0), ("chestxray14", np.nan)]:
+        for metric, mean in [("psnr", 30.0 + (sigma if sigma == sigma else 0)), ("ssim", 0.9)]:
+            rows.append(dict(suite="aghelan", protocol=proto, split="test", model="bicubic",
+                             metric=metric, label=f"drive.blur_sigma={sigma}", mean=mean,
+                             distance=abs(mean - 31.0), distance_unit="relative", in_ci=False,
+                             within_std=mean == 31.0, paper=31.0, n=4, note="",
+                             **{"set:drive.blur_sigma": sigma}))
+    out = findings(pd.DataFrame(rows), ["drive.blur_sigma"])
+    assert out[0].startswith("aghelan: best reading overall: drive.blur_sigma=1.0")
+    assert any("bicubic PSNR" in line and "drive" not in line.split(":")[0] for line in out)
