@@ -245,8 +245,9 @@ def test_to_metric_domain():
 def test_registry_contents():
     names = list_metrics()
     from medsr_bench.benchmark.clinical.measures import CLINICAL_MEASURES
+    from medsr_bench.benchmark.metrics.iqa_family import IQA_METRICS
 
-    assert names[:8] == FR and set(names) == set(FR) | {"niqe", "lpips", *CLINICAL_MEASURES}
+    assert names[:8] == FR and set(names) == set(FR) | {"niqe", "lpips", *CLINICAL_MEASURES, *IQA_METRICS}
     for n in names:
         spec = get_metric(n)
         assert spec.name == n and spec.reference and spec.description and spec.unit
@@ -254,7 +255,8 @@ def test_registry_contents():
         assert lo < hi
         assert spec.to_dict()["name"] == n
     higher = {n for n in names if get_metric(n).higher_is_better}
-    assert higher == {"psnr", "ssim", "ms-ssim", "vif", "dice", "cldice", "improvement", "mos"}
+    assert higher == {"psnr", "ssim", "ms-ssim", "vif", "dice", "cldice", "improvement", "mos",
+                      *(n for n in IQA_METRICS if n not in ("gmsd", "dists"))}
     assert [n for n in names if get_metric(n).needs_weights] == ["lpips"]
     assert get_metric("niqe").no_reference
     assert get_metric("MSSSIM").name == "ms-ssim" and get_metric("vifp").name == "vif"

@@ -144,4 +144,6 @@ def list_metrics() -> list[str]:
 def _load_families() -> None:
     # Importing the family modules registers their metrics (idempotent).
     from medsr_bench.benchmark.clinical import measures  # noqa: F401  (dice, cldice, correctness %)
-    from medsr_bench.benchmark.metrics import lpips, niqe, psnr, ssim, vif  # noqa: F401
+
+    # iqa_family: GMSD, HaarPSI, ... (issue 20), one module per metric
+    from medsr_bench.benchmark.metrics import iqa_family, lpips, niqe, psnr, ssim, vif  # noqa: F401
