@@ -193,7 +193,7 @@ def test_shape_errors():
     with pytest.raises(ValueError, match="expected"):
         compute_metrics_batch(np.zeros((2, 10, 10, 2)), np.zeros((2, 10, 10, 2)), MetricSettings(), ["psnr"])
     with pytest.raises(KeyError, match="unknown metric"):
-        compute_metrics_batch(a, a, MetricSettings(), ["fsim"])
+        compute_metrics_batch(a, a, MetricSettings(), ["no-such-metric"])
 
 
 def test_batch_equals_single_and_chunking():
