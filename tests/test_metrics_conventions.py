@@ -257,7 +257,7 @@ def test_registry_contents():
     higher = {n for n in names if get_metric(n).higher_is_better}
     assert higher == {"psnr", "ssim", "ms-ssim", "vif", "dice", "cldice", "improvement", "mos",
                       *(n for n in IQA_METRICS if n not in ("gmsd", "dists"))}
-    assert [n for n in names if get_metric(n).needs_weights] == ["lpips"]
+    assert [n for n in names if get_metric(n).needs_weights] == ["lpips", "dists"]
     assert get_metric("niqe").no_reference
     assert get_metric("MSSSIM").name == "ms-ssim" and get_metric("vifp").name == "vif"
     with pytest.raises(KeyError):

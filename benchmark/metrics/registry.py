@@ -73,6 +73,8 @@ class MetricSpec:
         fn: per-image implementation (see module doc); not part of equality or repr.
         check_tolerance: default tolerance of ``bench check`` with its reason; filled from
             ``_CHECK_TOLERANCES`` by :func:`register_metric` when not given.
+        weights_note: for ``needs_weights`` metrics, a function returning ``""`` when the weight
+            files are present, else the ``missing weights: ...`` note with the fetch command.
     """
 
     name: str
@@ -85,6 +87,7 @@ class MetricSpec:
     no_reference: bool = False
     fn: PerImageFn | None = field(default=None, compare=False, repr=False)
     check_tolerance: CheckTolerance | None = None
+    weights_note: Callable[[], str] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         """JSON-serialisable description (without the function)."""
