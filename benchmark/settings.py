@@ -331,7 +331,7 @@ def model_options(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- TOML
 RUN_KEYS = ("suite", "models", "data_root", "limit", "out", "device", "weights_dir", "batch_size",
-            "prepared_dir", "strict", "executor", "address", "shard_size", "workers")
+            "prepared_dir", "strict", "executor", "address", "shard_size", "workers", "metrics")
 
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
