@@ -331,7 +331,7 @@ def model_options(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- TOML
 RUN_KEYS = ("suite", "models", "data_root", "limit", "out", "device", "weights_dir", "batch_size",
-            "prepared_dir", "strict", "executor", "address", "shard_size", "workers")
+            "prepared_dir", "strict", "executor", "address", "shard_size", "workers", "metrics")
 
 #: TOML type of each run option (``models``: a comma string or a list of strings); integers must
 #: be >= 1.

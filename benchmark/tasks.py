@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,9 @@ class RunConfig:
         show_progress: progress bars and log lines on stderr.
         user_models: user-model entries (``models.spandrel_model.make_entry``: file, its sha256,
             detected architecture, options) of ``[models.<name>]`` tables and ``--models FILE``.
+        metrics: canonical metric names every suite scores (``--metrics`` / TOML ``metrics``);
+            None = each suite's own list. Part of the identity and of a variant's id only when
+            set and different from the suite's list, so default runs keep their ids.
     """
 
     suites: list[str]
@@ -82,6 +85,7 @@ class RunConfig:
     user_datasets: list[dict] = field(default_factory=list)
     show_progress: bool = True
     user_models: list[dict] = field(default_factory=list)
+    metrics: tuple[str, ...] | None = None
 
     def identity(self) -> dict:
         """What determines the run's results (compared on resume)."""
@@ -89,7 +93,8 @@ class RunConfig:
                 "data_root": str(Path(self.data_root).resolve()) if self.data_root else None,
                 "limit": self.limit, "settings": dict(self.settings), "strict": self.strict,
                 **({"user_datasets": self.user_datasets} if self.user_datasets else {}),
-                **({"user_models": self.user_models} if self.user_models else {})}
+                **({"user_models": self.user_models} if self.user_models else {}),
+                **({"metrics": list(self.metrics)} if self.metrics else {})}
 
 
 @dataclass(frozen=True)
@@ -235,13 +240,18 @@ class Plan:
 
 
 def variant_id(suite: str, protocol: str, params_hash: str, split: str,
-               metric_settings: Mapping, model_options: Mapping) -> str:
+               metric_settings: Mapping, model_options: Mapping,
+               metrics: Sequence[str] | None = None) -> str:
     """The id of one reading of one suite: hash of the suite, protocol params, split, metric
     settings and model options (two suites reading a protocol the same way share the SR pass,
-    not the id, so each keeps its own run.json entry)."""
-    return stable_hash({"suite": suite, "protocol": protocol, "params_hash": params_hash,
-                        "split": split, "metric_settings": dict(metric_settings),
-                        "model_options": dict(model_options)})
+    not the id, so each keeps its own run.json entry), and ``metrics`` (the metric set) only when
+    it is not None, i.e. differs from the suite's default set (existing ids stay)."""
+    key = {"suite": suite, "protocol": protocol, "params_hash": params_hash,
+           "split": split, "metric_settings": dict(metric_settings),
+           "model_options": dict(model_options)}
+    if metrics is not None:
+        key["metrics"] = list(metrics)
+    return stable_hash(key)
 
 
 def _weights_state(model: str, weights_dir: Path | None) -> tuple[str, str]:
@@ -279,8 +289,12 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
     opts = st.model_options(cfg.settings)
     sources = {e["name"]: e for e in cfg.user_models}
     groups: dict[tuple, list] = {}  # (protocol, split) -> [(suite, DatasetRun, MetricSettings)]
+    chosen: dict[str, tuple[str, ...]] = {}  # suite -> --metrics set, where it differs from its own
     for sname in cfg.suites:
         s = SUITES[sname]
+        if cfg.metrics and tuple(cfg.metrics) != tuple(s.metrics):
+            s = dataclasses.replace(s, metrics=tuple(cfg.metrics))
+            chosen[sname] = s.metrics
         out.metric_names = list(dict.fromkeys([*out.metric_names, *s.metrics]))
         out.suites[sname] = {"title": s.title, "paper": s.paper, "paper_models": list(s.paper_models),
                              "metrics": list(s.metrics), "notes": list(s.notes), "datasets": []}
@@ -300,12 +314,15 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
                 "limit": cfg.limit}
         entries = []
         for s, d, ms in users:
-            vid = variant_id(s.name, pname, ph, split, dataclasses.asdict(ms), opts)
+            vid = variant_id(s.name, pname, ph, split, dataclasses.asdict(ms), opts,
+                             chosen.get(s.name))
             changed = {k: v for k, v in cfg.settings.items()
                        if k.split(".", 1)[0] in (pname, "metric", "model")}
             e = {**base, "suite": s.name, "paper_table": d.paper_table, "why": d.why,
                  "metric_settings": dataclasses.asdict(ms), "settings": changed,
-                 "label": ", ".join(f"{k}={v}" for k, v in changed.items())}
+                 "label": ", ".join([*(f"{k}={v}" for k, v in changed.items()),
+                                     *([f"metrics={','.join(chosen[s.name])}"]
+                                       if s.name in chosen else [])])}
             out.variants[vid] = e
             entries.append((vid, e))
             out.suites[s.name]["datasets"].append(

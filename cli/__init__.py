@@ -198,6 +198,10 @@ def run(
                                                             "[<group>] tables of settings."),
     print_config: bool = typer.Option(False, "--print-config",
                                       help="Print the resolved configuration (TOML) and exit."),
+    metrics: str = typer.Option(None, "--metrics", help="Comma-separated metric set every suite "
+                                                        "scores, e.g. psnr,ssim,haarpsi (see "
+                                                        "`bench metrics list`) [default: each "
+                                                        "suite's own]."),
     channel: str = typer.Option(None, "--channel", help="Shortcut for --set metric.channel=..."),
     crop_border: int = typer.Option(None, "--crop-border", min=0,
                                     help="Shortcut for --set metric.crop_border=..."),
@@ -246,6 +250,7 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
     shard_size, max_retries, threads = a["shard_size"], a["max_retries"], a["threads"]
     slurm_partition, slurm_time, slurm_gpus, slurm_cluster, quiet = (
         a["slurm_partition"], a["slurm_time"], a["slurm_gpus"], a["slurm_cluster"], a["quiet"])
+    metrics_opt = a.get("metrics")
 
     fc: dict = {}
     raw_settings: dict = {}
@@ -271,6 +276,7 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
         settings = validate_settings(raw_settings)
     except SettingError as e:
         fail(str(e))
+    metric_set = _metric_set(_pick(metrics_opt, fc.get("metrics"), None))
     root = _data_root(_pick(data_root, Path(fc["data_root"]) if fc.get("data_root") else None, None))
     suite = _pick(suite, fc.get("suite"), None)
     if suite is None:
@@ -321,7 +327,7 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
                     batch_size=_pick(batch_size, fc.get("batch_size"), 4), prepared_dir=prepared,
                     shard_size=_pick(shard_size, fc.get("shard_size"), DEFAULT_SHARD_SIZE),
                     threads=threads, show_progress=not quiet, user_datasets=user,
-                    user_models=user_models)
+                    user_models=user_models, metrics=metric_set)
     if cfg.limit is not None and cfg.limit < 1:
         fail(f"limit {cfg.limit}: expected an integer >= 1")
     identities, before = None, None
@@ -358,6 +364,18 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
     if sweep is not None:
         _sweep_outputs(out, axes, sweep, [s.name for s in suites], before)
     typer.echo(str(out))
+
+
+def _metric_set(spec) -> tuple[str, ...] | None:
+    """``--metrics`` / TOML ``metrics`` as canonical names (None: each suite's own set)."""
+    if spec is None:
+        return None
+    from medsr_bench.benchmark.metrics.selection import parse_metric_list
+
+    try:
+        return parse_metric_list(spec)
+    except ValueError as e:
+        fail(f"--metrics: {e}")
 
 
 def _sweep_points(cfg, sweep: dict, suites: list[str]):
@@ -442,7 +460,8 @@ def _render_config(cfg, executor: str) -> str:
                 "out": str(cfg.out), "device": cfg.device, "weights_dir": str(cfg.weights_dir),
                 "batch_size": cfg.batch_size, "strict": cfg.strict, "executor": executor,
                 "shard_size": cfg.shard_size,
-                "prepared_dir": str(cfg.prepared_dir) if cfg.prepared_dir else None}
+                "prepared_dir": str(cfg.prepared_dir) if cfg.prepared_dir else None,
+                **({"metrics": list(cfg.metrics)} if cfg.metrics else {})}
     head = ("# bench run --config FILE reads this back. [metric] applies to every suite's metric "
             "settings;\n# each suite's own defaults are listed in run.json (variants).\n")
     return head + render_toml(run_opts, groups)

@@ -30,14 +30,22 @@ metrics_app = typer.Typer(help="Image-quality metrics: registry and speed benchm
 
 @metrics_app.command("list")
 def list_cmd() -> None:
-    """Print every registered metric with direction, range, weights need and reference."""
+    """Print every registered metric: direction, range, whether it needs weights and whether they
+    are present here, unit and source (the reference implementation it is tested against); for
+    absent weights a second line says what is missing and how to get it. Any of these names goes
+    to ``bench run --metrics``."""
+    from medsr_bench.benchmark.metrics import metric_status
 
-    typer.echo(f"{'name':8} {'better':6} {'range':18} {'weights':8} {'unit':12} reference")
+    typer.echo(f"{'name':13} {'better':6} {'range':12} {'weights':8} {'unit':12} source")
     for name in list_metrics():
         s = get_metric(name)
         rng = f"[{s.value_range[0]:g}, {s.value_range[1]:g}]"
-        typer.echo(f"{s.name:8} {'higher' if s.higher_is_better else 'lower':6} {rng:18} "
-                   f"{'yes' if s.needs_weights else 'no':8} {s.unit:12} {s.reference}")
+        status, note = metric_status(name) if s.needs_weights else ("ok", "")
+        weights = "no" if not s.needs_weights else ("missing" if status == "missing-weights" else "present")
+        typer.echo(f"{s.name:13} {'higher' if s.higher_is_better else 'lower':6} {rng:12} "
+                   f"{weights:8} {s.unit:12} {s.reference}")
+        if note:
+            typer.echo(f"{'':13} {note}")
 
 
 @metrics_app.command("bench")

@@ -193,7 +193,7 @@ def test_shape_errors():
     with pytest.raises(ValueError, match="expected"):
         compute_metrics_batch(np.zeros((2, 10, 10, 2)), np.zeros((2, 10, 10, 2)), MetricSettings(), ["psnr"])
     with pytest.raises(KeyError, match="unknown metric"):
-        compute_metrics_batch(a, a, MetricSettings(), ["fsim"])
+        compute_metrics_batch(a, a, MetricSettings(), ["no-such-metric"])
 
 
 def test_batch_equals_single_and_chunking():
@@ -245,8 +245,9 @@ def test_to_metric_domain():
 def test_registry_contents():
     names = list_metrics()
     from medsr_bench.benchmark.clinical.measures import CLINICAL_MEASURES
+    from medsr_bench.benchmark.metrics.iqa_family import IQA_METRICS
 
-    assert names[:8] == FR and set(names) == set(FR) | {"niqe", "lpips", *CLINICAL_MEASURES}
+    assert names[:8] == FR and set(names) == set(FR) | {"niqe", "lpips", *CLINICAL_MEASURES, *IQA_METRICS}
     for n in names:
         spec = get_metric(n)
         assert spec.name == n and spec.reference and spec.description and spec.unit
@@ -254,8 +255,9 @@ def test_registry_contents():
         assert lo < hi
         assert spec.to_dict()["name"] == n
     higher = {n for n in names if get_metric(n).higher_is_better}
-    assert higher == {"psnr", "ssim", "ms-ssim", "vif", "dice", "cldice", "improvement", "mos"}
-    assert [n for n in names if get_metric(n).needs_weights] == ["lpips"]
+    assert higher == {"psnr", "ssim", "ms-ssim", "vif", "dice", "cldice", "improvement", "mos",
+                      *(n for n in IQA_METRICS if n not in ("gmsd", "dists"))}
+    assert [n for n in names if get_metric(n).needs_weights] == ["lpips", "dists"]
     assert get_metric("niqe").no_reference
     assert get_metric("MSSSIM").name == "ms-ssim" and get_metric("vifp").name == "vif"
     with pytest.raises(KeyError):

@@ -106,12 +106,16 @@ def compute_metrics_batch(
 
 def metric_status(name: str) -> tuple[str, str]:
     """``("ok", "")``, or ``("missing-weights", reason)`` for a metric whose weight files are absent
-    (currently LPIPS), so the runner can mark a whole column without computing it."""
+    (LPIPS, DISTS: the spec's ``weights_note``), so the runner can mark a whole column without
+    computing it."""
     spec = get_metric(name)
-    if spec.needs_weights and spec.name == "lpips":
-        from medsr_bench.benchmark.metrics.lpips import missing_note
+    if spec.needs_weights:
+        if spec.weights_note is not None:
+            note = spec.weights_note()
+        else:
+            from medsr_bench.benchmark.metrics.lpips import missing_note as note_fn
 
-        note = missing_note()
+            note = note_fn() if spec.name == "lpips" else ""
         if note:
             return "missing-weights", note
     return "ok", ""

@@ -73,6 +73,8 @@ class MetricSpec:
         fn: per-image implementation (see module doc); not part of equality or repr.
         check_tolerance: default tolerance of ``bench check`` with its reason; filled from
             ``_CHECK_TOLERANCES`` by :func:`register_metric` when not given.
+        weights_note: for ``needs_weights`` metrics, a function returning ``""`` when the weight
+            files are present, else the ``missing weights: ...`` note with the fetch command.
     """
 
     name: str
@@ -85,6 +87,7 @@ class MetricSpec:
     no_reference: bool = False
     fn: PerImageFn | None = field(default=None, compare=False, repr=False)
     check_tolerance: CheckTolerance | None = None
+    weights_note: Callable[[], str] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         """JSON-serialisable description (without the function)."""
@@ -144,4 +147,6 @@ def list_metrics() -> list[str]:
 def _load_families() -> None:
     # Importing the family modules registers their metrics (idempotent).
     from medsr_bench.benchmark.clinical import measures  # noqa: F401  (dice, cldice, correctness %)
-    from medsr_bench.benchmark.metrics import lpips, niqe, psnr, ssim, vif  # noqa: F401
+
+    # iqa_family: GMSD, HaarPSI, ... (issue 20), one module per metric
+    from medsr_bench.benchmark.metrics import iqa_family, lpips, niqe, psnr, ssim, vif  # noqa: F401

@@ -1,0 +1,168 @@
+"""FSIM / FSIMc: feature similarity index (higher is better, 1 for identical images).
+
+Source: L. Zhang, L. Zhang, X. Mou, D. Zhang, "FSIM: a feature similarity index for image quality
+assessment", IEEE TIP 20(8), 2011, eqs. (1)-(8), with the authors' ``FeatureSIM.m`` and its
+``phasecong2`` (P. Kovesi's phase congruency): images on the 8-bit scale; ``F = max(1,
+round(min(H, W) / 256))``, an ``F x F`` mean (``conv2 'same'``) then every ``F``-th pixel; phase
+congruency PC with 4 log-Gabor scales (min wavelength 6, factor 2, sigma_f 0.55) x 4 orientations
+(angular sigma ``pi / 4 / 1.2``), noise threshold k = 2 (estimated from the median of the finest
+scale, divided by 1.7 as in ``phasecong2``), epsilon 1e-4; Scharr gradient magnitude G
+(``[3 0 -3; 10 0 -10; 3 0 -3] / 16``, zero padding); ``S = S_PC^1 S_G^1`` with
+``S_PC = (2 PC_r PC_d + T1) / (PC_r^2 + PC_d^2 + T1)``, ``T1 = 0.85``, S_G likewise with
+``T2 = 160``, pooled with weight ``max(PC_r, PC_d)``. FSIMc (3 channels) adds
+``Re((S_I S_Q)^0.03)`` with ``T3 = T4 = 200`` on the YIQ chroma planes.
+
+Colour convention: a 3-channel (``channel=rgb``) image gives FSIMc (pyiqa's default ``fsim``,
+``chromatic=True``) on YIQ (NTSC); a 1-channel image (``gray``, ``y``, ``matlab-gray``) gives
+FSIM on that plane. Values are rescaled from ``[0, data_range]`` to [0, 255].
+Reference: pyiqa 0.1.16 ``pyiqa.archs.fsim_arch.fsim`` (tests: tolerance stated there). Known
+readings where pyiqa differs from FeatureSIM.m (and this code follows FeatureSIM.m): the F x F
+mean for F > 2 is block-aligned in pyiqa; pyiqa takes ``|S_I S_Q|^0.03`` instead of the real
+part (they differ only where ``S_I S_Q < 0``); its I/Q rows are rounded to 4 digits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from medsr_bench.benchmark.metrics._iqa_common import conv2_same, rgb_to_yiq, to_255
+from medsr_bench.benchmark.metrics.registry import CheckTolerance, MetricSpec, register_metric
+
+FSIM_T = (0.85, 160.0, 200.0, 200.0)
+FSIM_LAMBDA = 0.03
+SCHARR_X = np.array([[3.0, 0.0, -3.0], [10.0, 0.0, -10.0], [3.0, 0.0, -3.0]]) / 16.0
+_PC = {"nscale": 4, "norient": 4, "min_wavelength": 6.0, "mult": 2.0, "sigma_onf": 0.55,
+       "d_theta_on_sigma": 1.2, "k": 2.0, "epsilon": 1e-4}
+
+
+def mean_subsample(a: np.ndarray, f: int) -> np.ndarray:
+    """FeatureSIM.m / VSI.m downsampling of a ``(H, W)`` plane: ``conv2(a, ones(f)/f^2, 'same')``
+    then ``a(1:f:end, 1:f:end)``; identity for ``f = 1``."""
+    if f == 1:
+        return a
+    return conv2_same(a, np.full((f, f), 1.0 / (f * f)))[::f, ::f]
+
+
+def downsample_factor(h: int, w: int) -> int:
+    """``max(1, round(min(h, w) / 256))`` (MATLAB ``round``: halves away from zero)."""
+    return max(1, int(math.floor(min(h, w) / 256 + 0.5)))
+
+
+def _freq_grid(n: int) -> np.ndarray:
+    """phasecong2's normalised frequency axis for ``n`` samples (before ``ifftshift``)."""
+    if n % 2:
+        return np.arange(-(n - 1) / 2, (n - 1) / 2 + 1) / (n - 1)
+    return np.arange(-n / 2, n / 2) / n
+
+
+def _lowpass(rows: int, cols: int, cutoff: float = 0.45, order: int = 15) -> np.ndarray:
+    """Kovesi's Butterworth ``lowpassfilter([rows, cols], .45, 15)`` (already ``ifftshift``-ed)."""
+    x = (np.arange(1, cols + 1) - (cols // 2 + 1)) / cols
+    y = (np.arange(1, rows + 1) - (rows // 2 + 1)) / rows
+    r = np.sqrt(x[None, :] ** 2 + y[:, None] ** 2)
+    return np.fft.ifftshift(1.0 / (1.0 + (r / cutoff) ** (2 * order)))
+
+
+def phase_congruency(im: np.ndarray) -> np.ndarray:
+    """Phase congruency map of a ``(H, W)`` float64 plane (``phasecong2`` of FeatureSIM.m, the
+    parameters in :data:`_PC`); values in [0, 1)."""
+    p = _PC
+    rows, cols = im.shape
+    x, y = np.meshgrid(_freq_grid(cols), _freq_grid(rows))
+    radius = np.fft.ifftshift(np.sqrt(x * x + y * y))
+    theta = np.fft.ifftshift(np.arctan2(-y, x))
+    radius[0, 0] = 1.0
+    sin_t, cos_t = np.sin(theta), np.cos(theta)
+    lp = _lowpass(rows, cols)
+    gabors = []
+    for s in range(p["nscale"]):
+        fo = 1.0 / (p["min_wavelength"] * p["mult"] ** s)
+        g = np.exp(-(np.log(radius / fo) ** 2) / (2.0 * math.log(p["sigma_onf"]) ** 2)) * lp
+        g[0, 0] = 0.0
+        gabors.append(g)
+    theta_sigma = math.pi / p["norient"] / p["d_theta_on_sigma"]
+    spectrum = np.fft.fft2(im)
+    energy_all = np.zeros((rows, cols))
+    an_all = np.zeros((rows, cols))
+    for o in range(p["norient"]):
+        ang = o * math.pi / p["norient"]
+        ds = sin_t * math.cos(ang) - cos_t * math.sin(ang)
+        dc = cos_t * math.cos(ang) + sin_t * math.sin(ang)
+        spread = np.exp(-(np.abs(np.arctan2(ds, dc)) ** 2) / (2.0 * theta_sigma ** 2))
+        eo, spatial = [], []
+        for s in range(p["nscale"]):
+            filt = gabors[s] * spread
+            spatial.append(np.real(np.fft.ifft2(filt)) * math.sqrt(rows * cols))
+            eo.append(np.fft.ifft2(spectrum * filt))
+            if s == 0:
+                em_n = float((filt * filt).sum())
+        sum_e = sum(np.real(e) for e in eo)
+        sum_o = sum(np.imag(e) for e in eo)
+        sum_an = sum(np.abs(e) for e in eo)
+        x_energy = np.sqrt(sum_e ** 2 + sum_o ** 2) + p["epsilon"]
+        mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
+        energy = np.zeros((rows, cols))
+        for e in eo:
+            er, ei = np.real(e), np.imag(e)
+            energy += er * mean_e + ei * mean_o - np.abs(er * mean_o - ei * mean_e)
+        # noise estimate from the finest scale (Rayleigh: median / ln 2 = mean of |EO|^2)
+        mean_e2n = -float(np.median(np.abs(eo[0]) ** 2)) / math.log(0.5)
+        noise_power = mean_e2n / em_n
+        sum_an2 = float(sum((f * f).sum() for f in spatial))
+        sum_aiaj = float(sum((spatial[i] * spatial[j]).sum()
+                             for i in range(len(spatial)) for j in range(i + 1, len(spatial))))
+        tau = math.sqrt((2.0 * noise_power * sum_an2 + 4.0 * noise_power * sum_aiaj) / 2.0)
+        t = (tau * math.sqrt(math.pi / 2.0) + p["k"] * math.sqrt((2.0 - math.pi / 2.0) * tau * tau)) / 1.7
+        energy_all += np.maximum(energy - t, 0.0)
+        an_all += sum_an
+    return energy_all / an_all
+
+
+def _sim(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    return (2.0 * a * b + t) / (a * a + b * b + t)
+
+
+def fsim_planes(sr: np.ndarray, hr: np.ndarray) -> float:
+    """FSIM of ``(1, H, W)`` or FSIMc of ``(3, H, W)`` YIQ float64 stacks on the 8-bit scale."""
+    f = downsample_factor(*hr.shape[-2:])
+    a = [mean_subsample(p, f) for p in hr]
+    b = [mean_subsample(p, f) for p in sr]
+    pc_a, pc_b = phase_congruency(a[0]), phase_congruency(b[0])
+    g = []
+    for y in (a[0], b[0]):
+        gx, gy = conv2_same(y, SCHARR_X), conv2_same(y, SCHARR_X.T)
+        g.append(np.sqrt(gx * gx + gy * gy))
+    t1, t2, t3, t4 = FSIM_T
+    pcm = np.maximum(pc_a, pc_b)
+    s = _sim(pc_a, pc_b, t1) * _sim(g[0], g[1], t2) * pcm
+    if len(a) == 3:
+        siq = (_sim(a[1], b[1], t3) * _sim(a[2], b[2], t4)).astype(complex)
+        s = s * np.real(siq ** FSIM_LAMBDA)
+    return float(s.sum() / pcm.sum())
+
+
+def fsim(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
+    """Per-image FSIM (1 channel) / FSIMc (3 channels) of ``(C, H, W)`` float64 arrays in
+    ``[0, settings.data_range]``. ``(nan, reason)`` below 8x8 pixels or without phase congruency."""
+    if min(sr.shape[-2:]) < 8:
+        return math.nan, f"FSIM undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than 8x8"
+    dr = settings.data_range
+    a, b = to_255(sr, dr), to_255(hr, dr)
+    if a.shape[0] == 3:
+        a, b = rgb_to_yiq(a), rgb_to_yiq(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = fsim_planes(a, b)
+    if not math.isfinite(v):
+        return math.nan, "FSIM undefined: no phase congruency in either image (e.g. constant images)"
+    return v, ""
+
+
+SPEC = register_metric(MetricSpec(
+    name="fsim", higher_is_better=True, value_range=(0.0, 1.0), needs_weights=False,
+    reference="pyiqa 0.1.16 fsim (chromatic=True for RGB, False for 1-channel; values / data_range)",
+    unit="1", description="Zhang et al. 2011 FSIM (gray) / FSIMc (RGB, YIQ): phase congruency x "
+                          "Scharr gradient similarity, PC-weighted (T1=0.85, T2=160, 8-bit scale)",
+    fn=fsim,
+    check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: printed to 4 decimals; float64 code")))

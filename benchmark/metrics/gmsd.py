@@ -1,0 +1,71 @@
+"""GMSD: gradient magnitude similarity deviation (lower is better, 0 for identical images).
+
+Source: W. Xue, L. Zhang, X. Mou, A. C. Bovik, "Gradient magnitude similarity deviation: a highly
+efficient perceptual image quality index", IEEE TIP 23(2), 2014, eqs. (1)-(8), and the authors'
+``GMSD.m``: both images on the 8-bit scale, 2x2 mean then keep every second pixel, Prewitt
+gradients ``[1 0 -1] / 3`` (3x3, zero padding), gradient magnitude m, similarity map
+``GMS = (2 m_r m_d + T) / (m_r^2 + m_d^2 + T)`` with ``T = 170``, and GMSD = the standard deviation
+of the map (N - 1 normalisation, as MATLAB ``std2``).
+
+Colour convention (as pyiqa 0.1.16 ``gmsd``, ``test_y_channel=True``): values are rescaled from
+``[0, data_range]`` to [0, 255] first, so GMSD does not depend on ``data_range``; a 3-channel
+(``channel=rgb``) image is reduced to the YIQ luminance ``0.299 R + 0.587 G + 0.114 B`` and, when
+``settings.quantize``, rounded to the 8-bit grid (pyiqa's ``to_y_channel(x, 255)``; GMSD.m takes
+8-bit gray images). A 1-channel image (``gray``, ``y``, ``matlab-gray``) is used as is.
+Odd sizes: the 2x2 mean of the last odd row/column counts the missing neighbour as 0 (GMSD.m's
+``conv2 'same'``); pyiqa drops that row/column, so the two differ on odd sizes only.
+Reference: pyiqa 0.1.16 ``pyiqa.archs.gmsd_arch.gmsd`` (tests: 1e-6 absolute on DRIVE pairs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from medsr_bench.benchmark.metrics._iqa_common import YIQ, box2_subsample, conv2_same, to_255
+from medsr_bench.benchmark.metrics.registry import CheckTolerance, MetricSpec, register_metric
+
+GMSD_T = 170.0
+_PREWITT_X = np.array([[1.0, 0.0, -1.0]] * 3) / 3.0
+
+
+def gmsd_plane(sr: np.ndarray, hr: np.ndarray, t: float = GMSD_T) -> float:
+    """GMSD of two 2-D float64 planes on the 8-bit scale (``(H, W)``, H, W >= 2)."""
+    maps = []
+    for a in (hr, sr):
+        s = box2_subsample(a)
+        # correlation with the Prewitt kernel = convolution with the flipped kernel; the sign
+        # is irrelevant for the magnitude, so convolve directly (as GMSD.m's conv2).
+        gx = conv2_same(s, _PREWITT_X)
+        gy = conv2_same(s, _PREWITT_X.T)
+        maps.append(np.sqrt(gx * gx + gy * gy))
+    mr, md = maps
+    q = (2.0 * mr * md + t) / (mr * mr + md * md + t)
+    return float(q.std(ddof=1))
+
+
+def gmsd(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
+    """Per-image GMSD of ``(C, H, W)`` float64 arrays in ``[0, settings.data_range]`` (C = 1 or 3;
+    see the module doc for the colour convention). ``(nan, reason)`` below 4x4 pixels."""
+    if min(sr.shape[-2:]) < 4:
+        return math.nan, f"GMSD undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than 4x4"
+    dr = settings.data_range
+    a, b = to_255(sr, dr), to_255(hr, dr)
+    if a.shape[0] == 3:
+        a, b = np.tensordot(YIQ[0], a, axes=1), np.tensordot(YIQ[0], b, axes=1)
+        if settings.quantize:
+            a, b = np.round(a), np.round(b)
+    else:
+        a, b = a[0], b[0]
+    return gmsd_plane(a, b), ""
+
+
+SPEC = register_metric(MetricSpec(
+    name="gmsd", higher_is_better=False, value_range=(0.0, 1.0), needs_weights=False,
+    reference="pyiqa 0.1.16 gmsd (RGB: test_y_channel=True; 1-channel: test_y_channel=False, channels=1; "
+              "values / data_range)",
+    unit="1", description="Xue et al. 2014 GMSD: std of the gradient-magnitude similarity map (T=170, "
+                          "8-bit scale, 2x2 mean-subsampled); 0 = identical",
+    fn=gmsd,
+    check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: GMSD is printed to 4 decimals; float64 code")))

@@ -1,0 +1,97 @@
+"""HaarPSI: Haar wavelet-based perceptual similarity index (higher is better, 1 for identical).
+
+Source: R. Reisenhofer, S. Bosse, G. Kutyniok, T. Wiegand, "A Haar wavelet-based perceptual
+similarity index for image quality assessment", Signal Processing: Image Communication 61, 2018,
+eqs. (4)-(13), and the authors' reference code (``HaarPSI.m`` / ``haarpsi.py``): images on the
+8-bit scale; 2x2 mean then every second pixel (preprocessing); Haar filters of size 2, 4, 8
+(``2^-j`` times a +-1 block, MATLAB ``conv2(..., 'same')``, zero padding), horizontal and vertical;
+local similarity per orientation = mean over the two finest scales of
+``(2 |g_r| |g_d| + C) / (|g_r|^2 + |g_d|^2 + C)``, weights = max of the coarsest-scale magnitudes;
+``HaarPSI = (logit_a(sum(sigmoid_a(S) W) / sum(W)))^2`` with ``C = 30``, ``alpha = 4.2``.
+
+Colour convention (as the paper and piq): a 3-channel (``channel=rgb``) image goes to YIQ (NTSC
+matrix); Y gets the wavelet similarity, I and Q (2x2 mean, ``'same'``) a third similarity map
+weighted by the mean of the two luminance weights. A 1-channel image (``gray``, ``y``,
+``matlab-gray``) is used as is. Values are rescaled from ``[0, data_range]`` to [0, 255].
+Reference: piq 0.8.0 ``piq.haarpsi`` (pyiqa 0.1.16 has no HaarPSI); tests: 1e-6 absolute.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from medsr_bench.benchmark.metrics._iqa_common import box2_subsample, conv2_same, rgb_to_yiq, to_255
+from medsr_bench.benchmark.metrics.registry import CheckTolerance, MetricSpec, register_metric
+
+HAARPSI_C = 30.0
+HAARPSI_ALPHA = 4.2
+HAARPSI_SCALES = 3
+
+
+def haar_kernel(scale: int) -> np.ndarray:
+    """Horizontal-edge Haar filter of scale ``j`` (1-based): ``(2^j, 2^j)`` of ``2^-j``, upper half
+    negated (HaarPSI.m)."""
+    n = 2 ** scale
+    k = np.full((n, n), 2.0 ** -scale)
+    k[: n // 2] *= -1.0
+    return k
+
+
+def _coeffs(y: np.ndarray) -> list[np.ndarray]:
+    """``[h1, h2, h3, v1, v2, v3]`` Haar responses of a plane (``h`` = kernel, ``v`` = transposed)."""
+    ks = [haar_kernel(j) for j in range(1, HAARPSI_SCALES + 1)]
+    return [conv2_same(y, k) for k in ks] + [conv2_same(y, k.T) for k in ks]
+
+
+def _sim(a: np.ndarray, b: np.ndarray, c: float) -> np.ndarray:
+    return (2.0 * a * b + c) / (a * a + b * b + c)
+
+
+def haarpsi_planes(sr: np.ndarray, hr: np.ndarray, c: float = HAARPSI_C,
+                   alpha: float = HAARPSI_ALPHA) -> float:
+    """HaarPSI of ``(1, H, W)`` (gray) or ``(3, H, W)`` (YIQ) float64 stacks on the 8-bit scale."""
+    xs = [box2_subsample(p) for p in hr]
+    ys = [box2_subsample(p) for p in sr]
+    cr, cd = _coeffs(xs[0]), _coeffs(ys[0])
+    n = HAARPSI_SCALES
+    sims, weights = [], []
+    for o in range(2):
+        weights.append(np.maximum(np.abs(cr[o * n + n - 1]), np.abs(cd[o * n + n - 1])))
+        sims.append(sum(_sim(np.abs(cr[o * n + j]), np.abs(cd[o * n + j]), c) for j in range(2)) / 2.0)
+    if len(xs) == 3:
+        box = np.full((2, 2), 0.25)
+        iq = [_sim(np.abs(conv2_same(a, box)), np.abs(conv2_same(b, box)), c)
+              for a, b in zip(xs[1:], ys[1:], strict=True)]
+        sims.append((iq[0] + iq[1]) / 2.0)
+        weights.append((weights[0] + weights[1]) / 2.0)
+    s = np.stack(sims)
+    w = np.stack(weights)
+    m = float((w / (1.0 + np.exp(-alpha * s))).sum() / w.sum())
+    return (math.log(m / (1.0 - m)) / alpha) ** 2
+
+
+def haarpsi(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
+    """Per-image HaarPSI of ``(C, H, W)`` float64 arrays in ``[0, settings.data_range]`` (C = 1 or 3;
+    see the module doc). ``(nan, reason)`` below 16x16 pixels or when both images are constant."""
+    if min(sr.shape[-2:]) < 16:
+        return math.nan, f"HaarPSI undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than 16x16"
+    dr = settings.data_range
+    a, b = to_255(sr, dr), to_255(hr, dr)
+    if a.shape[0] == 3:
+        a, b = rgb_to_yiq(a), rgb_to_yiq(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = haarpsi_planes(a, b)
+    if not math.isfinite(v):
+        return math.nan, "HaarPSI undefined: no Haar response in either image (weights sum to 0)"
+    return v, ""
+
+
+SPEC = register_metric(MetricSpec(
+    name="haarpsi", higher_is_better=True, value_range=(0.0, 1.0), needs_weights=False,
+    reference="piq 0.8.0 haarpsi(data_range=1, on values / data_range); pyiqa 0.1.16 has no HaarPSI",
+    unit="1", description="Reisenhofer et al. 2018 HaarPSI (C=30, alpha=4.2, 3 Haar scales, 8-bit "
+                          "scale, 2x2 mean-subsampled; YIQ for RGB); 1 = identical",
+    fn=haarpsi,
+    check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: printed to 4 decimals; float64 code")))
