@@ -87,8 +87,9 @@ def _delta(c) -> dict:
         return {"text": "", "word": "", "cls": ""}
     if c.inside_ci:
         return {"text": num(c.diff, signed=True), "word": "within CI", "cls": "same"}
-    if c.better is None:
-        return {"text": num(c.diff, signed=True), "word": "equal", "cls": "same"}
+    if c.better is None:  # untested (n too small) or zero: no direction shown
+        return {"text": num(c.diff, signed=True),
+                "word": "untested" if c.verdict != CONTRADICTED else "equal", "cls": "same"}
     return {"text": num(c.diff, signed=True), "word": "better" if c.better else "worse",
             "cls": "better" if c.better else "worse"}
 
@@ -97,7 +98,7 @@ def _cell_row(c) -> dict:
     ci = f"[{num(c.ci_low)}, {num(c.ci_high)}]" if math.isfinite(c.ci_low) else ""
     paper = num(c.paper) + (f" ± {num(c.paper_std)}" if c.paper_std is not None else "")
     return {"model": c.model, "metric": c.metric, "paper": paper, "split": c.split,
-            "source": c.source, "n": c.n, "mean": num(c.mean), "ci": ci, "delta": _delta(c),
+            "source": c.source, "rule": c.rule, "n": c.n, "mean": num(c.mean), "ci": ci, "delta": _delta(c),
             "verdict": c.verdict, "reason": c.reason, "missing": c.n == 0}
 
 
