@@ -198,3 +198,22 @@ def test_wheel_ships_the_paper_tables(tmp_path):
     html = out.read_text()
     assert "Paper tables not found" not in html
     assert "0.5500" in html and "P3 Table 2" in html  # P3 bilinear VIF 0.55 from the package
+
+
+@pytest.mark.slow
+def test_browser_check_catches_a_stray_column_and_a_broken_word(tmp_path):
+    if find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium): browser check skipped")
+    good = ("<table><tr><th>model</th><th>metric</th><th>verdict</th></tr>"
+            "<tr><td>bicubic</td><td colspan=2>missing weights</td></tr></table>")
+    bad = ("<table><tr><th>model</th><th>metric</th><th>verdict</th></tr>"
+           "<tr><td>bicubic</td><td colspan=2>missing weights</td><td>stray</td></tr></table>"
+           "<table style='width:3rem'><tr><td style='overflow-wrap:anywhere'>"
+           "chestxray14chestxray14</td></tr></table>")
+    for name, body in (("good", good), ("bad", bad)):
+        (tmp_path / f"{name}.html").write_text(f"<html><body>{body}</body></html>")
+    (ok,) = check_page(tmp_path / "good.html", tmp_path / "shots", widths=(800,))
+    assert ok["ok"] and ok["n_column_mismatch"] == 0 and ok["n_broken_words"] == 0, ok
+    (r,) = check_page(tmp_path / "bad.html", tmp_path / "shots", widths=(800,))
+    assert not r["ok"] and r["n_column_mismatch"] == 1 and "4 cells, header 3" in r["column_mismatch"][0]
+    assert r["broken_words"] == ["chestxray14chestxray14"], r
