@@ -64,7 +64,7 @@ window.addEventListener('load', () => {
     const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     let node;
     while ((node = walk.nextNode())) {
-      const re = /\\S+/g; let m;
+      const re = /[\\w.]+/g; let m;  // runs of letters, digits, dots: a break at a space, hyphen or slash is fine
       while ((m = re.exec(node.data))) {
         if (m[0].length < 2) continue;
         const rg = document.createRange();
