@@ -33,3 +33,23 @@ def test_run_prints_a_headline_table_and_report_renders_the_last_run(tmp_path, m
     r = bench("report", "--format", "md", "--out", tmp_path / "r.md")
     assert r.exit_code == 0, r.output
     assert f"rendering {out.resolve()} (the last `bench run`" in r.output
+
+
+def test_parts_keep_numbers_and_figures_are_stored_once(tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    r = bench("run", "--suite", "demo", "--models", "bilinear,bicubic", "--limit", "2",
+              "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    parts = sorted((out / "parts").glob("*.json"))
+    figs = [json.loads(p.read_text()).get("figures") or {} for p in parts]
+    assert any(figs)
+    for f in figs:
+        for k, v in f.items():  # a path into samples/, not base64
+            assert v.startswith("samples/") and v.endswith(".png") and (out / v).is_file(), (k, v)
+    assert sum(p.stat().st_size for p in parts) < 200_000
+    meta = json.loads((out / "run.json").read_text())
+    dirs = {v["samples_dir"] for v in meta["variants"].values() if v.get("samples_dir")}
+    assert dirs and all((out / d / "hr.png").is_file() and (out / d / "bicubic.png").is_file()
+                        for d in dirs)
