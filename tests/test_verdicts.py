@@ -182,3 +182,22 @@ def test_t_ci_matches_scipy_t_interval_and_small_n_cells_are_refused(tmp_path):
     h = v.headline()
     assert h["cells_too_small"] == len(small)
     assert f"{len(small)} cells and" in h["text"] and "n too small" in h["text"]
+
+
+def test_exports_name_the_dataset_scored(tmp_path):
+    """md/csv/json cells carry the dataset actually scored (a stand-in's name, not the protocol)."""
+    import json
+
+    from medsr_bench.benchmark.report.export import cells_frame, to_json, to_markdown
+    from report_fixtures import VARIANT
+
+    root = make_run(tmp_path / "run")
+    meta = json.loads((root / "run.json").read_text())
+    meta["variants"][VARIANT]["dataset"] = "mri-standin"
+    (root / "run.json").write_text(json.dumps(meta))
+    pi = pd.read_csv(root / "per_image.csv")
+    pi.assign(dataset="mri-standin").to_csv(root / "per_image.csv", index=False)
+    v = evaluate(load_run(root), load_paper_tables(), load_claims())
+    assert set(cells_frame(v).dataset) == {"mri-standin"}
+    assert "| mri-standin |" in to_markdown(v)
+    assert json.loads(to_json(v))["cells"][0]["dataset"] == "mri-standin"

@@ -335,6 +335,7 @@ class CellVerdict:
     paper_low: float = math.nan
     paper_high: float = math.nan
     too_small: bool = False
+    dataset: str = ""  # the data actually scored (a stand-in's own name, e.g. ct-head-standin)
     n: int = 0
     mean: float = math.nan
     ci_low: float = math.nan
@@ -356,6 +357,7 @@ def evaluate_cell(run: RunData, v: Variant, prow, s: StatsSettings = DEFAULT_STA
     pn = float(pn) if pn is not None and pd.notna(pn) else None
     c = CellVerdict(v.suite, v.protocol, v.id, v.label, prow.split, prow.model, prow.metric,
                     float(prow.value), std, int(prow.decimals), prow.source, paper_n=pn)
+    c.dataset = v.dataset or ""
     c.paper_low, c.paper_high, c.rule = paper_ci(c.paper, c.decimals, std, pn, s.confidence_level)
     vals, why = model_values(run, v, prow.model, prow.metric, prow.split)
     if vals is None:
