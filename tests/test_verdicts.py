@@ -188,8 +188,9 @@ def test_exports_name_the_dataset_scored(tmp_path):
     """md/csv/json cells carry the dataset actually scored (a stand-in's name, not the protocol)."""
     import json
 
-    from medsr_bench.benchmark.report.export import cells_frame, to_json, to_markdown
     from report_fixtures import VARIANT
+
+    from medsr_bench.benchmark.report.export import cells_frame, to_json, to_markdown
 
     root = make_run(tmp_path / "run")
     meta = json.loads((root / "run.json").read_text())
