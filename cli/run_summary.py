@@ -4,6 +4,7 @@ no SSIM) per model (rows) and dataset (columns), read from the run's ``summary.c
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +15,8 @@ HEADLINE_METRICS = ("ssim", "psnr")
 def headline_table(run_dir: Path, width: int = 9) -> list[str]:
     """Lines of the table (empty when ``summary.csv`` is absent or has no headline metric).
 
-    Columns are ``suite/dataset`` (with the first 6 digits of the variant id when a dataset has
-    several variants); a model without an ``ok`` mean on a dataset shows ``-``. Values are means
+    Columns are ``suite/dataset`` (with the split, else the first 6 digits of the variant id, when
+    a dataset has several variants); a model without an ``ok`` mean on a dataset shows ``-``. Values are means
     over the dataset's images, 4 significant digits.
     """
     path = Path(run_dir) / "summary.csv"
@@ -28,7 +29,16 @@ def headline_table(run_dir: Path, width: int = 9) -> list[str]:
         return []
     d = df[df.metric == metric].copy()
     nvar = d.groupby(["suite", "dataset"])["variant"].transform("nunique")
-    d["col"] = d.suite + "/" + d.dataset + [f"@{v[:6]}" if k > 1 else ""
+    try:  # a dataset scored on two splits (P4 val / test) is labelled by split
+        variants = json.loads((Path(run_dir) / "run.json").read_text()).get("variants") or {}
+    except (OSError, ValueError):
+        variants = {}
+
+    def tag(v: str) -> str:
+        split = (variants.get(v) or {}).get("split")
+        return f" {split}" if split else f"@{v[:6]}"
+
+    d["col"] = d.suite + "/" + d.dataset + [tag(v) if k > 1 else ""
                                             for v, k in zip(d.variant, nvar, strict=True)]
     ok = d[d.status == "ok"] if "status" in d else d
     table = ok.pivot_table(index="model", columns="col", values="mean", aggfunc="first", sort=False)
