@@ -432,6 +432,38 @@ READ_SECONDS = [0.0]
 WRITE_SECONDS = [0.0]
 
 
+def figure_family(t: Task) -> str:
+    """Id of the SR family a task's figure belongs to (protocol params, split, model options):
+    variants sharing it share one ``samples/`` folder."""
+    from medsr_bench.core import stable_hash
+
+    return stable_hash({"params_hash": t.params_hash, "split": t.split,
+                        "options": t.model_options})
+
+
+def store_figures(run_dir: Path, task: Task, part: dict) -> dict:
+    """Write a part's figure PNGs (base64 in ``part["figures"]``: ``lr``, ``hr``, ``sr``) once per
+    run as ``samples/<dataset>-<family[:8]>/<image>/{lr,hr,<model>}.png`` and return the map
+    ``{name: path relative to run_dir}`` the part keeps instead, so parts hold numbers only and
+    the LR/HR images every model's part used to repeat are stored once."""
+    figs = part.get("figures") or {}
+    if not figs or not task.figure_image:
+        return {}
+    d = Path("samples") / f"{part['dataset']}-{figure_family(task)[:8]}" / task.figure_image
+    out = {}
+    for k, v in figs.items():
+        if isinstance(v, str) and v.endswith(".png"):  # already a file
+            out[k] = v
+            continue
+        rel = d / f"{task.model if k == 'sr' else k}.png"
+        data = base64.b64decode(v)
+        p = Path(run_dir) / rel
+        if not p.is_file() or p.read_bytes() != data:
+            atomic_write_bytes(p, data)
+        out[k] = rel.as_posix()
+    return out
+
+
 def part_path(run_dir: Path, key: str) -> Path:
     return Path(run_dir) / "parts" / f"{key}.json"
 
@@ -459,6 +491,7 @@ def run_task(task_dict: dict, ctx_dict: dict, run_dir: str, samples: list | None
                                             "since": time.time()}).encode())
     try:
         part = execute(task, ctx, samples)
+        part["figures"] = store_figures(Path(run_dir), task, part)
         t0 = time.perf_counter()
         atomic_write_bytes(part_path(run_dir, task.key),
                            (json.dumps(part, sort_keys=True, allow_nan=True) + "\n").encode())

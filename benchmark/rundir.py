@@ -393,7 +393,7 @@ def merge(out: Path, plan: Plan, meta: dict) -> dict:
     for fam, f in figures.items():
         d = out / "samples" / f"{f['dataset']}-{fam[:8]}" / f["image"]
         for k, v in f.items():
-            if k in ("dataset", "image"):
+            if k in ("dataset", "image") or v.endswith(".png"):  # a file store_figures wrote
                 continue
             p = d / f"{k}.png"
             data = base64.b64decode(v)
@@ -407,10 +407,9 @@ def merge(out: Path, plan: Plan, meta: dict) -> dict:
 
 
 def _family(t: Task) -> str:
-    from medsr_bench.core import stable_hash
+    from medsr_bench.benchmark.execute import figure_family
 
-    return stable_hash({"params_hash": t.params_hash, "split": t.split,
-                        "options": t.model_options})
+    return figure_family(t)
 
 
 def _copy_training_logs(meta: dict, models: dict) -> None:

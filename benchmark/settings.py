@@ -236,11 +236,14 @@ def parse_assignment(text: str) -> tuple[str, str]:
 def _unknown(key: str, infos: Mapping[str, SettingInfo]) -> SettingError:
     group = key.split(".", 1)[0]
     groups = list(dict.fromkeys(i.group for i in infos.values()))
+    from medsr_bench.core import did_you_mean
+
     if group not in groups:
-        return SettingError(f"unknown setting {key!r}: the first part must be one of "
-                            f"{', '.join(groups)}")
+        return SettingError(f"unknown setting {key!r}{did_you_mean(key, infos)}: the first part "
+                            f"must be one of {', '.join(groups)}")
     fields = [i.field for i in infos.values() if i.group == group]
-    return SettingError(f"unknown setting {key!r}; valid keys of {group}: {', '.join(fields)}")
+    hint = did_you_mean(key, [f"{group}.{f}" for f in fields])
+    return SettingError(f"unknown setting {key!r}{hint}; valid keys of {group}: {', '.join(fields)}")
 
 
 def validate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:

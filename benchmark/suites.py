@@ -183,7 +183,9 @@ def resolve_suites(name: str) -> list[Suite]:
     names = ALL if name == "all" else tuple(n.strip() for n in name.split(",") if n.strip())
     unknown = [n for n in names if n not in SUITES]
     if unknown or not names:
-        raise KeyError(
-            f"unknown suite {', '.join(unknown) or repr(name)}; known: all, {', '.join(SUITES)}"
-        )
+        from medsr_bench.core import did_you_mean
+
+        hint = did_you_mean(unknown[0], ["all", *SUITES]) if unknown else ""
+        raise KeyError(f"unknown suite {', '.join(unknown) or repr(name)}{hint}; "
+                       f"known: all, {', '.join(SUITES)}")
     return [SUITES[n] for n in names]

@@ -305,7 +305,10 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
     names = known if names == ["all"] else names
     unknown = [m for m in names if m not in known]
     if unknown or not names:
-        fail(f"unknown model {', '.join(unknown) or repr(mspec)}; known: {', '.join(known)}")
+        from medsr_bench.core import did_you_mean
+
+        hint = did_you_mean(unknown[0], known) if unknown else ""
+        fail(f"unknown model {', '.join(unknown) or repr(mspec)}{hint}; known: {', '.join(known)}")
     executor = _pick(executor, fc.get("executor"), "local")
     if executor not in EXECUTORS:
         fail(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
@@ -363,6 +366,13 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
         raise typer.Exit(res.exit_code)
     if sweep is not None:
         _sweep_outputs(out, axes, sweep, [s.name for s in suites], before)
+    from medsr_bench.cli.last_run import remember
+    from medsr_bench.cli.run_summary import headline_table
+
+    remember(out)
+    for line in headline_table(out):
+        typer.echo(line, err=True)
+    typer.echo(f"report: bench report --run {out}", err=True)
     typer.echo(str(out))
 
 
@@ -570,7 +580,8 @@ def settings_cmd(group: str = typer.Argument(None, help="Only this group (metric
 
 @app.command()
 def report(
-    run_dir: Path = typer.Option(None, "--run", help="Run directory [default: newest in results/runs]."),
+    run_dir: Path = typer.Option(None, "--run", help="Run directory [default: the last `bench run` "
+                                                     "here, else the newest in results/runs]."),
     out: Path = typer.Option(None, "--out", "-o", help="Output file [default reports/<run>.<ext>]."),
     fmt: str = typer.Option("html", "--format", "-f",
                             help="html (the page) | md | csv | json | latex (paper-vs-reproduced "
@@ -593,10 +604,12 @@ def report(
         except ValueError as e:
             fail(str(e))
     if run_dir is None:
-        runs = sorted(Path("results/runs").glob("*/run.json"), key=lambda p: p.stat().st_mtime)
-        if not runs:
+        from medsr_bench.cli.last_run import default_run
+
+        run_dir, how = default_run()
+        if run_dir is None:
             fail("no run found in results/runs; pass --run DIR (a folder written by `bench run`)")
-        run_dir = runs[-1].parent
+        typer.echo(f"rendering {run_dir} ({how}; pass --run DIR for another)", err=True)
     if not (run_dir / "run.json").is_file():
         fail(f"--run {run_dir}: no run.json (expected a folder written by `bench run`)")
     out = out or Path("reports") / f"{run_dir.name}{default_extension(fmt)}"
@@ -612,7 +625,7 @@ def report(
 @app.command()
 def check(
     baseline: Path = typer.Option(..., "--baseline", help="Baseline CSV (a summary.csv committed "
-                                                         "earlier, e.g. results/baselines/cpu.csv)."),
+                                                         "earlier, e.g. results/baselines/cpu-all-limit2.csv)."),
     run_dir: Path = typer.Option(..., "--run", help="Run directory written by `bench run`."),
     atol: list[str] = typer.Option(None, "--atol", help="Absolute tolerance METRIC=VALUE "
                                                         "(repeatable; VALUE alone: every metric). "

@@ -198,3 +198,12 @@ def stable_hash(obj, length: int = 16) -> str:
     prepared sets, tasks, variants and baselines. Equal values give equal hashes on every machine
     and Python version (dict order and float formatting do not matter)."""
     return sha256_bytes(canonical_json(obj).encode())[:length]
+
+
+def did_you_mean(word: str, choices) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` to ``word`` (``difflib``
+    ratio >= 0.6), else ``""``: appended to "unknown model / suite / setting" errors."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -198,3 +198,53 @@ def test_wheel_ships_the_paper_tables(tmp_path):
     html = out.read_text()
     assert "Paper tables not found" not in html
     assert "0.5500" in html and "P3 Table 2" in html  # P3 bilinear VIF 0.55 from the package
+
+
+@pytest.mark.slow
+def test_browser_check_catches_a_stray_column_and_a_broken_word(tmp_path):
+    if find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium): browser check skipped")
+    good = ("<table><tr><th>model</th><th>metric</th><th>verdict</th></tr>"
+            "<tr><td>bicubic</td><td colspan=2>missing weights</td></tr></table>")
+    bad = ("<table><tr><th>model</th><th>metric</th><th>verdict</th></tr>"
+           "<tr><td>bicubic</td><td colspan=2>missing weights</td><td>stray</td></tr></table>"
+           "<table style='width:3rem'><tr><td style='overflow-wrap:anywhere'>"
+           "chestxray14chestxray14</td></tr></table>")
+    for name, body in (("good", good), ("bad", bad)):
+        (tmp_path / f"{name}.html").write_text(f"<html><body>{body}</body></html>")
+    (ok,) = check_page(tmp_path / "good.html", tmp_path / "shots", widths=(800,))
+    assert ok["ok"] and ok["n_column_mismatch"] == 0 and ok["n_broken_words"] == 0, ok
+    (r,) = check_page(tmp_path / "bad.html", tmp_path / "shots", widths=(800,))
+    assert not r["ok"] and r["n_column_mismatch"] == 1 and "4 cells, header 3" in r["column_mismatch"][0]
+    assert r["broken_words"] == ["chestxray14chestxray14"], r
+
+
+def test_split_sections_render_once_and_a_repeated_dataset_links_back(tmp_path):
+    """A protocol scored on two splits (P4: val Table 1, test Table 2) gets one section per split
+    under its own heading, heatmap columns name the split; a second suite scoring the same images
+    with the same numbers (P2 after P1) links to the first table instead of repeating it."""
+    from report_fixtures import VARIANT
+
+    root = make_run(tmp_path / "run")
+    meta = json.loads((root / "run.json").read_text())
+    pi = pd.read_csv(root / "per_image.csv", dtype={"variant": str})
+    val = pi.assign(split="val", variant="v" * 16, image_id=pi.image_id + "_v")
+    twin = pi.assign(suite="twin", variant="t" * 16)
+    pd.concat([pi, val, twin]).to_csv(root / "per_image.csv", index=False)
+    ds = meta["suites"]["rashid"]["datasets"][0]
+    meta["suites"]["rashid"]["datasets"] = [{**ds, "split": "val", "paper_table": "Table V"},
+                                            {**ds, "split": "test", "paper_table": "Table T"}]
+    meta["suites"]["twin"] = {**meta["suites"]["rashid"], "paper": "P9", "title": "Twin",
+                              "datasets": [ds]}
+    base = meta["variants"][VARIANT]
+    meta["variants"]["v" * 16] = {**base, "split": "val"}
+    meta["variants"]["t" * 16] = {**base, "suite": "twin"}
+    (root / "run.json").write_text(json.dumps(meta))
+    out = tmp_path / "r.html"
+    assert bench("report", "--run", root, "--out", out).exit_code == 0
+    html = out.read_text()
+    assert html.count("brats2018 (val split) — Table V") == 1
+    assert html.count("brats2018 (test split) — Table T") == 1
+    assert "P3 brats2018 val" in html and "P3 brats2018 test" in html
+    assert html.count("<summary>Every computed model on brats2018") == 2  # val, test; not twin
+    assert "same images as P3 rashid, same numbers" in html

@@ -151,3 +151,54 @@ def test_cells_and_claims_use_only_the_variants_of_the_papers_split():
     assert run.variants_of("beallor", "cptac-gbm", "test") == [test, old]
     assert run.variants_of("beallor", "cptac-gbm", "all") == [val, test, old]
     assert run.variants_of("beallor", "cptac-gbm") == [val, test, old]
+
+
+def test_t_ci_matches_scipy_t_interval_and_small_n_cells_are_refused(tmp_path):
+    from scipy import stats
+
+    from medsr_bench.benchmark.report.verdicts import DEFAULT_STATS, paper_ci, t_ci
+
+    x = BASE[:7]
+    m, lo, hi = t_ci(x)
+    ref = stats.t.interval(0.95, x.size - 1, loc=x.mean(), scale=stats.sem(x))
+    assert math.isclose(lo, ref[0], rel_tol=1e-12) and math.isclose(hi, ref[1], rel_tol=1e-12)
+    assert DEFAULT_STATS.cell_min_n == 6
+    # paper CI rule: P3 0.92 +- 0.03 over 7,823 slices -> half-width 1.96*0.03/88 < rounding 0.005
+    lo, hi, rule = paper_ci(0.92, 2, 0.03, 7823)
+    assert rule == "paper CI (std, n=7823)" and math.isclose(lo, 0.915) and math.isclose(hi, 0.925)
+    lo, hi, rule = paper_ci(0.92, 2, 0.3, 100)  # wide std: the t half-width wins
+    assert math.isclose(hi - 0.92, stats.t.ppf(0.975, 99) * 0.03) and lo < 0.915
+    assert paper_ci(0.92, 2, None, None)[2] == "rounding"
+    # a 2-image run: every cell with values is refused, none is coloured, the headline counts them
+    root = make_run(tmp_path / "run")
+    pi = pd.read_csv(root / "per_image.csv")
+    keep = pi.groupby(["model"]).head(2)
+    keep.to_csv(root / "per_image.csv", index=False)
+    v = evaluate(load_run(root), load_paper_tables(), load_claims())
+    small = [c for c in v.cells if c.n]
+    assert small and all(c.too_small and c.verdict == NOT_TESTABLE and c.better is None
+                         and "n too small" in c.reason and math.isnan(c.ci_low) for c in small)
+    assert {c.rule for c in v.cells if c.suite == "rashid"} == {"paper CI (std, n=7823)"}
+    h = v.headline()
+    assert h["cells_too_small"] == len(small)
+    assert f"{len(small)} cells and" in h["text"] and "n too small" in h["text"]
+
+
+def test_exports_name_the_dataset_scored(tmp_path):
+    """md/csv/json cells carry the dataset actually scored (a stand-in's name, not the protocol)."""
+    import json
+
+    from report_fixtures import VARIANT
+
+    from medsr_bench.benchmark.report.export import cells_frame, to_json, to_markdown
+
+    root = make_run(tmp_path / "run")
+    meta = json.loads((root / "run.json").read_text())
+    meta["variants"][VARIANT]["dataset"] = "mri-standin"
+    (root / "run.json").write_text(json.dumps(meta))
+    pi = pd.read_csv(root / "per_image.csv")
+    pi.assign(dataset="mri-standin").to_csv(root / "per_image.csv", index=False)
+    v = evaluate(load_run(root), load_paper_tables(), load_claims())
+    assert set(cells_frame(v).dataset) == {"mri-standin"}
+    assert "| mri-standin |" in to_markdown(v)
+    assert json.loads(to_json(v))["cells"][0]["dataset"] == "mri-standin"

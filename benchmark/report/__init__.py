@@ -87,8 +87,9 @@ def _delta(c) -> dict:
         return {"text": "", "word": "", "cls": ""}
     if c.inside_ci:
         return {"text": num(c.diff, signed=True), "word": "within CI", "cls": "same"}
-    if c.better is None:
-        return {"text": num(c.diff, signed=True), "word": "equal", "cls": "same"}
+    if c.better is None:  # untested (n too small) or zero: no direction shown
+        return {"text": num(c.diff, signed=True),
+                "word": "untested" if c.verdict != CONTRADICTED else "equal", "cls": "same"}
     return {"text": num(c.diff, signed=True), "word": "better" if c.better else "worse",
             "cls": "better" if c.better else "worse"}
 
@@ -97,7 +98,7 @@ def _cell_row(c) -> dict:
     ci = f"[{num(c.ci_low)}, {num(c.ci_high)}]" if math.isfinite(c.ci_low) else ""
     paper = num(c.paper) + (f" ± {num(c.paper_std)}" if c.paper_std is not None else "")
     return {"model": c.model, "metric": c.metric, "paper": paper, "split": c.split,
-            "source": c.source, "n": c.n, "mean": num(c.mean), "ci": ci, "delta": _delta(c),
+            "source": c.source, "rule": c.rule, "n": c.n, "mean": num(c.mean), "ci": ci, "delta": _delta(c),
             "verdict": c.verdict, "reason": c.reason, "missing": c.n == 0}
 
 
@@ -119,6 +120,7 @@ class _Builder:
         self.run, self.v, self.paper, self.s = run, verdicts, paper, s
         self.models = run.model_order()
         self.figures: dict[tuple, dict] = {}  # crop-zoom figures, embedded once
+        self.computed_seen: dict[tuple, dict] = {}  # identical "every computed model" tables
 
     # -- models not computed ------------------------------------------------------------------
     def not_computed(self) -> list[dict]:
@@ -225,8 +227,17 @@ class _Builder:
                     "missing": "" if len(x) else
                     ("missing weights" if any(a["model"] == m and a["status"] == "missing-weights"
                                               for a in absent) else "not computed")})
+        # a dataset scored identically by an earlier suite (P2 re-runs P1's ChestX-ray14 images):
+        # link to that table instead of repeating it
+        key = (v.dataset, tuple(metrics), repr(computed),
+               tuple(sorted(ok.image_id.astype(str))) if len(ok) else ())
+        same_as = self.computed_seen.get(key) if computed else None
+        if computed and same_as is None:
+            self.computed_seen[key] = {"anchor": f"computed-{v.suite}-{v.id}",
+                                       "title": suite["anchor_title"]}
         return {
             "v": v, "meta": v.meta, "dataset": v.dataset, "usable": v.usable,
+            "computed_anchor": f"computed-{v.suite}-{v.id}", "same_as": same_as,
             "cells": [_cell_row(c) for c in cells], "per_img_cmp": per_img_cmp,
             "computed": computed, "absent": absent, "metrics": metrics,
             "summary_rows": len(summ),
@@ -257,9 +268,14 @@ class _Builder:
                 claims.append(_claim_row(cv, _b64(paired_scatter_figure(panels, title=cv.id))))
             protocols = []
             for d in s.get("datasets", []):
-                variants = self.run.variants_of(name, d.get("protocol", ""))
+                # one section per (protocol, split): P4 scores cptac-gbm on val (Table 1) and
+                # test (Table 2), each under its own heading
+                split = d.get("split") or None
+                variants = self.run.variants_of(name, d.get("protocol", ""), split)
                 protocols.append({
                     "protocol": d.get("protocol", ""), "paper_table": d.get("paper_table", ""),
+                    "split": split or "", "anchor": d.get("protocol", "") + (f"-{split}" if split
+                                                                              else ""),
                     "eval": d.get("eval", {}), "many": len(variants) > 1,
                     "variants": [self.variant_section(v, suite, s.get("metrics", []))
                                  for v in variants]})
@@ -288,7 +304,9 @@ class _Builder:
             if means.dropna().empty:
                 continue
             paper = _paper_label(self.run.meta, v.suite)
-            cols.append({"title": f"{paper} {v.protocol}".strip(), "sub": v.dataset + (
+            split = v.meta.get("split")
+            cols.append({"title": f"{paper} {v.protocol}".strip() + (f" {split}" if split else ""),
+                         "sub": v.dataset + (
                 f" · {v.label}" if v.label else ""), "key": (v.suite, v.protocol, v.id)})
             values[(v.suite, v.protocol, v.id)] = means
         cmap = matplotlib.colormaps["YlGn"]

@@ -1,5 +1,7 @@
-"""Check a rendered report in a real browser (headless Chromium): every image decodes and nothing
-is wider than the window, at each width; saves a screenshot per width.
+"""Check a rendered report in a real browser (headless Chromium): every image decodes, nothing
+is wider than the window, every table row has as many columns (colspans summed) as its table's
+header row, and no word inside a table cell is broken across lines, at each width; saves a
+screenshot per width.
 
 Usage: ``python -m medsr_bench.benchmark.report.browser REPORT.html [--out DIR]`` (exit 1 when a
 check fails, 2 when Chromium is absent). Chromium is Debian's ``chromium`` package (``apt-get
@@ -44,8 +46,39 @@ window.addEventListener('load', () => {
     if (r.width && r.right > W + 1) over.push(el.tagName.toLowerCase() + ' ' + (el.alt || el.id ||
       (el.textContent || '').trim().slice(0, 60)) + ' right=' + Math.round(r.right));
   });
+  const cols = [];  // rows whose cells (colspan summed) differ from the table's header row
+  document.querySelectorAll('table').forEach((t, ti) => {
+    const rows = Array.from(t.rows);
+    if (!rows.length) return;
+    const span = r => Array.from(r.cells).reduce((a, c) => a + (c.colSpan || 1), 0);
+    const head = rows.find(r => r.querySelector('th')) || rows[0];
+    const want = span(head);
+    rows.forEach((r, ri) => {
+      const got = span(r);
+      if (got !== want) cols.push('table ' + ti + ' row ' + ri + ': ' + got + ' cells, header ' +
+        want + ' (' + (r.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 50) + ')');
+    });
+  });
+  const broken = [];  // words of table cells split across two lines
+  document.querySelectorAll('th, td').forEach(cell => {
+    const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walk.nextNode())) {
+      const re = /[\\w.]+/g; let m;  // runs of letters, digits, dots: a break at a space, hyphen or slash is fine
+      while ((m = re.exec(node.data))) {
+        if (m[0].length < 2) continue;
+        const rg = document.createRange();
+        rg.setStart(node, m.index); rg.setEnd(node, m.index + m[0].length);
+        const tops = new Set(Array.from(rg.getClientRects()).filter(x => x.width > 0)
+                             .map(x => Math.round(x.top)));
+        if (tops.size > 1) broken.push(m[0].slice(0, 40));
+      }
+    }
+  });
   const out = {width: W, scrollWidth: document.documentElement.scrollWidth, images: imgs.length,
-               bad_images: bad, overflow: over.slice(0, 20), n_overflow: over.length};
+               bad_images: bad, overflow: over.slice(0, 20), n_overflow: over.length,
+               column_mismatch: cols.slice(0, 20), n_column_mismatch: cols.length,
+               broken_words: broken.slice(0, 20), n_broken_words: broken.length};
   const pre = document.createElement('pre');
   pre.id = 'bench-browser-check';
   pre.textContent = JSON.stringify(out);
@@ -74,7 +107,9 @@ def _chromium(binary: str, args: list[str], timeout: float) -> subprocess.Comple
 def check_page(html: Path, out_dir: Path, widths=WIDTHS, height: int = 1600,
                timeout: float = 120.0) -> list[dict]:
     """Load ``html`` at each width; return one dict per width: width, scrollWidth, images,
-    bad_images (list), overflow (list of offending elements), n_overflow, screenshot (path), ok.
+    bad_images (list), overflow (list of offending elements), n_overflow, column_mismatch (rows
+    whose column count differs from the header row's), n_column_mismatch, broken_words (words of
+    table cells split over two lines), n_broken_words, screenshot (path), ok.
 
     Raises:
         FileNotFoundError: no Chromium binary.
@@ -108,6 +143,7 @@ def check_page(html: Path, out_dir: Path, widths=WIDTHS, height: int = 1600,
                                html.as_uri()], timeout)
             res["screenshot"] = str(shot) if shot.is_file() else None
             res["ok"] = (not res["bad_images"] and not res["n_overflow"]
+                         and not res["n_column_mismatch"] and not res["n_broken_words"]
                          and res["scrollWidth"] <= res["width"])
             results.append(res)
     return results
@@ -129,9 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         status = "ok" if r["ok"] else "FAIL"
         print(f"{status} {r['width']}px: {r['images']} images ({len(r['bad_images'])} undecodable), "
-              f"scrollWidth {r['scrollWidth']}, {r['n_overflow']} overflowing element(s); "
+              f"scrollWidth {r['scrollWidth']}, {r['n_overflow']} overflowing element(s), "
+              f"{r['n_column_mismatch']} table row(s) with a wrong column count, "
+              f"{r['n_broken_words']} word(s) broken inside a table cell; "
               f"screenshot {r['screenshot']}")
-        for o in r["overflow"] + r["bad_images"]:
+        for o in r["overflow"] + r["bad_images"] + r["column_mismatch"] + [
+                f"broken word: {w}" for w in r["broken_words"]]:
             print(f"   {o}")
     return 0 if all(r["ok"] for r in results) else 1
 

@@ -19,9 +19,9 @@ from medsr_bench.benchmark.report.verdicts import Verdicts
 FORMATS = ("html", "md", "csv", "json", "latex")
 EXTENSIONS = {"html": ".html", "md": ".md", "csv": ".csv", "json": ".json", "latex": ".tex"}
 
-CELL_COLUMNS = ["suite", "protocol", "variant", "label", "split", "model", "metric", "paper",
-                "paper_std", "n", "mean", "ci_low", "ci_high", "diff", "better", "inside_ci",
-                "verdict", "reason", "source"]
+CELL_COLUMNS = ["suite", "protocol", "dataset", "variant", "label", "split", "model", "metric", "paper",
+                "paper_std", "paper_n", "rule", "paper_low", "paper_high", "n", "mean", "ci_low",
+                "ci_high", "diff", "better", "inside_ci", "too_small", "verdict", "reason", "source"]
 CLAIM_COLUMNS = ["id", "suite", "protocol", "variant", "label", "split", "statement", "source",
                  "claim_verdict", "better", "worse", "metric", "n", "mean_diff", "ci_low",
                  "ci_high", "p_value", "p_holm", "verdict", "reason"]
@@ -83,8 +83,8 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-_MD_CELLS = ["suite", "protocol", "label", "split", "model", "metric", "paper", "n", "mean",
-             "ci_low", "ci_high", "diff", "verdict", "reason"]
+_MD_CELLS = ["suite", "protocol", "dataset", "label", "split", "model", "metric", "paper", "rule", "n",
+             "mean", "ci_low", "ci_high", "diff", "verdict", "reason"]
 _MD_CLAIMS = ["id", "statement", "claim_verdict", "better", "worse", "metric", "n", "mean_diff",
               "ci_low", "ci_high", "p_holm", "verdict", "reason"]
 

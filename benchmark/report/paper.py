@@ -6,7 +6,9 @@ or a non-editable install renders the same paper values as the repository:
 - ``reported.csv``: suite, protocol, split, model, image, metric, value, std, source. One row per
   number a paper prints; ``image`` is empty for means over a set and names the image for papers
   that report single images (P2). ``split`` is the split the paper scored on (``all``, ``val``,
-  ``test``).
+  ``test``). Optional column ``n``: the number of images the paper's mean is over, where the paper
+  states it (P3: 7,823 test slices); with ``std`` it sets the interval a cell is judged against
+  (:func:`medsr_bench.benchmark.report.verdicts.paper_ci`).
 - ``claims.csv``: id, suite, protocol, split, ranking, metrics, statement, source. ``ranking`` is an
   ordered chain ``"a > b > c"`` meaning *a is better than b, which is better than c* on every metric
   of ``metrics`` (space-separated, region metrics like ``ssim@vessel`` allowed); "better" follows
@@ -49,7 +51,8 @@ def decimals(text: str) -> int:
 def load_paper_tables(path: Path | None = None) -> pd.DataFrame:
     """Read the reported-numbers table.
 
-    Returns the columns of :data:`PAPER_COLUMNS` plus ``decimals`` (digits the paper printed after
+    Returns the columns of :data:`PAPER_COLUMNS`, ``n`` (float, NaN when the file has no ``n``
+    column or the cell is empty) and ``decimals`` (digits the paper printed after
     the decimal point, so a value can be read as the interval value +- half a unit of its last
     digit). Returns an empty frame with those columns when the file is absent.
 
@@ -58,7 +61,7 @@ def load_paper_tables(path: Path | None = None) -> pd.DataFrame:
     """
     path = Path(path or default_paper_tables_path())
     if not path.is_file():
-        return pd.DataFrame(columns=[*PAPER_COLUMNS, "decimals"])
+        return pd.DataFrame(columns=[*PAPER_COLUMNS, "n", "decimals"])
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in PAPER_COLUMNS if c not in raw.columns]
     if missing:
@@ -67,6 +70,7 @@ def load_paper_tables(path: Path | None = None) -> pd.DataFrame:
     df["decimals"] = raw["value"].map(decimals)
     df["value"] = pd.to_numeric(raw["value"])
     df["std"] = pd.to_numeric(raw["std"].replace("", None))
+    df["n"] = pd.to_numeric(raw["n"].replace("", None)) if "n" in raw.columns else float("nan")
     return df
 
 

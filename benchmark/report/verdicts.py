@@ -3,10 +3,24 @@
 Two questions, both answered from the per-image rows of the split the paper scored on:
 
 - **Paper cells** (one reported mean, e.g. P4 Table 2 SRResNet PSNR 34.67): our mean with a 95 %
-  bootstrap CI of the mean over images (``scipy.stats.bootstrap``, BCa, seeded) and n; the paper
-  value is read as the interval value +- half a unit of its last printed digit (0.92 stands for
-  [0.915, 0.925]); the cell is ``reproduced`` when that interval meets the CI, ``contradicted``
-  when it does not, ``not testable here`` (with the reason) when there are fewer than two values.
+  Student-t CI of the mean over images (``scipy.stats.ttest_1samp(...).confidence_interval``) and
+  n. The t interval is used because it keeps its coverage at small n for roughly normal per-image
+  values, where bootstrap intervals (percentile and BCa alike) are too narrow. A cell needs at least
+  :attr:`StatsSettings.cell_min_n` images (default 6, the same minimum as a claim's paired test:
+  the smallest n at which an exact two-sided Wilcoxon test can reach p < 0.05, so a cell and a claim
+  ask for the same evidence; at n < 6 the t quantile exceeds 2.57 and per-image metric values are
+  rarely normal enough for the interval to be trusted); below it the cell is ``not testable here``
+  ("n too small") and the headline counts such cells. The paper value is read as an interval by
+  one of two rules, named in :attr:`CellVerdict.rule`:
+
+  - ``rounding``: value +- half a unit of its last printed digit (0.92 stands for [0.915, 0.925]);
+  - ``paper CI``: the paper prints a std and states its n (``reported.csv`` columns ``std`` and
+    ``n``; P3: mean +- std over 7,823 test slices): value +- t(0.975, n-1) * std / sqrt(n), widened
+    to the rounding interval when that is wider.
+
+  The cell is ``reproduced`` when that interval meets our CI and ``contradicted`` when it does not.
+  Δ = mean - paper carries a direction (``better``) only for a contradicted cell: without a test
+  the sign of Δ is not evidence.
 - **Claims** (``claims.csv``: "a > b > c on metrics"): each adjacent pair and metric is one paired
   comparison over the images both models scored: the paired bootstrap 95 % CI of the mean
   difference (oriented so that > 0 means the claimed direction, from the metric registry's
@@ -46,8 +60,9 @@ class StatsSettings:
         alpha: significance level of the Holm-corrected Wilcoxon tests (default 0.05).
         n_resamples: bootstrap resamples (default 9999, scipy's default).
         seed: seed of the bootstrap generator (numbers are reproducible run to run).
-        method: ``scipy.stats.bootstrap`` method (default ``"BCa"``; ``"percentile"`` is used when
-            BCa is undefined, e.g. for constant data).
+        method: ``scipy.stats.bootstrap`` method of the claims' paired CIs (default ``"BCa"``;
+            ``"percentile"`` is used when BCa is undefined, e.g. for constant data).
+        cell_min_n: fewest images a paper cell is judged on (default 6, see the module doc).
     """
 
     confidence_level: float = 0.95
@@ -55,6 +70,7 @@ class StatsSettings:
     n_resamples: int = 9999
     seed: int = 0
     method: str = "BCa"
+    cell_min_n: int = 6
 
 
 DEFAULT_STATS = StatsSettings()
@@ -103,6 +119,44 @@ def mean_ci(x, s: StatsSettings = DEFAULT_STATS) -> tuple[float, float, float]:
         return m, m, m
     lo, hi = _bootstrap((x,), lambda a, axis: np.mean(a, axis=axis), s, paired=False)
     return m, lo, hi
+
+
+def t_ci(x, confidence_level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``x`` and its Student-t confidence interval (``scipy.stats.ttest_1samp``).
+
+    Args:
+        x: 1-D array-like of finite floats (one value per image).
+        confidence_level: two-sided level in (0, 1).
+    Returns:
+        (mean, low, high); low = high = NaN when n < 2; low = high = mean for constant data.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    m = float(x.mean())
+    if x.size < 2:
+        return m, math.nan, math.nan
+    if np.all(x == x[0]):
+        return m, m, m
+    ci = stats.ttest_1samp(x, m).confidence_interval(confidence_level)
+    return m, float(ci.low), float(ci.high)
+
+
+def paper_ci(value: float, decimals: int, std: float | None, n: float | None,
+             confidence_level: float = 0.95) -> tuple[float, float, str]:
+    """The interval a paper's mean stands for, and the rule used (see the module doc).
+
+    Args:
+        value, decimals: the printed mean and its digits after the decimal point.
+        std, n: the paper's std and its number of images (None/NaN when not given).
+    Returns:
+        (low, high, rule) with rule ``"rounding"`` or ``"paper CI (std, n=N)"``.
+    """
+    lo, hi = paper_interval(value, decimals)
+    if std is None or n is None or not (math.isfinite(std) and math.isfinite(n)) or n < 2:
+        return lo, hi, "rounding"
+    h = float(stats.t.ppf(0.5 + confidence_level / 2, n - 1)) * std / math.sqrt(n)
+    return min(lo, value - h), max(hi, value + h), f"paper CI (std, n={int(n)})"
 
 
 @dataclass
@@ -260,7 +314,10 @@ def model_values(run: RunData, v: Variant, model: str, metric: str,
 @dataclass
 class CellVerdict:
     """One reported mean beside ours. ``diff`` = mean - paper; ``better`` tells whether the
-    difference is in the metric's better direction (None when there is no mean)."""
+    difference is in the metric's better direction, set only for a contradicted cell (None
+    otherwise: an untested sign is no evidence). ``rule`` names how the paper value was read
+    (``rounding`` or ``paper CI (std, n=...)``); ``paper_low``/``paper_high`` is that interval;
+    ``too_small`` marks a cell refused for n < ``cell_min_n``."""
 
     suite: str
     protocol: str
@@ -273,6 +330,12 @@ class CellVerdict:
     paper_std: float | None
     decimals: int
     source: str
+    paper_n: float | None = None
+    rule: str = ""
+    paper_low: float = math.nan
+    paper_high: float = math.nan
+    too_small: bool = False
+    dataset: str = ""  # the data actually scored (a stand-in's own name, e.g. ct-head-standin)
     n: int = 0
     mean: float = math.nan
     ci_low: float = math.nan
@@ -289,23 +352,30 @@ class CellVerdict:
 
 def evaluate_cell(run: RunData, v: Variant, prow, s: StatsSettings = DEFAULT_STATS) -> CellVerdict:
     """Verdict of one ``reported.csv`` row (``prow``: a namedtuple/Series with its columns)."""
-    std = prow.std if pd.notna(prow.std) else None
+    std = float(prow.std) if pd.notna(prow.std) else None
+    pn = getattr(prow, "n", None)
+    pn = float(pn) if pn is not None and pd.notna(pn) else None
     c = CellVerdict(v.suite, v.protocol, v.id, v.label, prow.split, prow.model, prow.metric,
-                    float(prow.value), std, int(prow.decimals), prow.source)
+                    float(prow.value), std, int(prow.decimals), prow.source, paper_n=pn)
+    c.dataset = v.dataset or ""
+    c.paper_low, c.paper_high, c.rule = paper_ci(c.paper, c.decimals, std, pn, s.confidence_level)
     vals, why = model_values(run, v, prow.model, prow.metric, prow.split)
     if vals is None:
         c.reason = why
         return c
     c.n = int(vals.size)
-    c.mean, c.ci_low, c.ci_high = mean_ci(vals.to_numpy(), s)
-    c.diff = c.mean - c.paper
-    hib = higher_is_better(prow.metric)
-    c.better = None if c.diff == 0 else bool((c.diff > 0) == hib)
-    if c.n < 2:
-        c.reason = f"n too small (n={c.n}: no confidence interval)"
+    c.diff = float(vals.mean()) - c.paper
+    if c.n < s.cell_min_n:
+        c.mean = float(vals.mean())
+        c.too_small = True
+        c.reason = (f"n too small (n={c.n}; a cell needs >= {s.cell_min_n} images for a "
+                    f"{s.confidence_level:.0%} t interval to be trusted)")
         return c
-    c.inside_ci = inside(c.paper, c.decimals, c.ci_low, c.ci_high)
+    c.mean, c.ci_low, c.ci_high = t_ci(vals.to_numpy(), s.confidence_level)
+    c.inside_ci = bool(c.ci_low <= c.paper_high and c.ci_high >= c.paper_low)
     c.verdict = REPRODUCED if c.inside_ci else CONTRADICTED
+    if c.verdict == CONTRADICTED and c.diff != 0:
+        c.better = bool((c.diff > 0) == higher_is_better(prow.metric))
     return c
 
 
@@ -416,11 +486,20 @@ class Verdicts:
             return out
 
         cc, kc = count(self.cells), count(self.claims)
+        small = sum(c.too_small for c in self.cells)
+        small_claims = sum(any(k.reason.startswith("n too small") for k in cv.comparisons)
+                           for cv in self.claims if cv.verdict == NOT_TESTABLE)
+        text = (f"{cc[REPRODUCED]} of {len(self.cells)} paper cells and "
+                f"{kc[REPRODUCED]} of {len(self.claims)} claims reproduced")
+        if small or small_claims:
+            text += (f" ({small} cell{'s' if small != 1 else ''} and {small_claims} "
+                     f"claim{'s' if small_claims != 1 else ''} not testable: n too small, "
+                     f"a cell needs >= {self.settings.cell_min_n} images, a paired comparison "
+                     f">= {min_pairs(self.settings.alpha)})")
         return {"cells_reproduced": cc[REPRODUCED], "cells": len(self.cells),
                 "claims_reproduced": kc[REPRODUCED], "claims": len(self.claims),
-                "cell_verdicts": cc, "claim_verdicts": kc,
-                "text": f"{cc[REPRODUCED]} of {len(self.cells)} paper cells and "
-                        f"{kc[REPRODUCED]} of {len(self.claims)} claims reproduced"}
+                "cells_too_small": small, "claims_too_small": small_claims,
+                "cell_verdicts": cc, "claim_verdicts": kc, "text": text}
 
     def to_dict(self) -> dict:
         return {"headline": self.headline(), "settings": asdict(self.settings),
