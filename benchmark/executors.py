@@ -20,6 +20,7 @@ from pathlib import Path
 
 from medsr_bench.benchmark.execute import ExecContext, load_shard, one_line, run_task
 from medsr_bench.benchmark.tasks import RunError, Task
+from medsr_bench.models import get_spec
 
 log = logging.getLogger("medsr_bench")
 
@@ -215,8 +216,6 @@ def run_ray(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOpt
 
 
 def _has_deep(b: Bundle) -> bool:
-    from medsr_bench.models import get_spec
-
     return any(get_spec(t.model).family != "interpolation" and not t.plan_status for t in b)
 
 
