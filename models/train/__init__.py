@@ -5,5 +5,5 @@ read by the model registry), :mod:`.vgg` (VGG19 weights + perceptual loss), :mod
 patches from the data_prep protocols), :mod:`.degradation` (Real-ESRGAN's online degradation),
 :mod:`.trainer` (the loop, checkpoints, resume), :mod:`.cli` (the command).
 
-Kept light: the model registry imports :mod:`.trained`, so nothing heavy is imported here.
+Kept light: ``models.zoo`` imports :mod:`.trained` (the model registry's checkpoint hook), so nothing heavy is imported here.
 """
