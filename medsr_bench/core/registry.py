@@ -108,6 +108,9 @@ class Registry(Generic[T]):
         for a in [a for a, n in self._aliases.items() if n == name]:
             del self._aliases[a]
 
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
     def __contains__(self, name: object) -> bool:
         self._load()
         return name in self._entries or name in self._aliases
