@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from medsr_bench.core import atomic_write_text
+
 KEY = ("suite", "dataset", "variant", "model", "metric")
 BASELINE_COLUMNS = (*KEY, "mean", "n", "status")
 
@@ -215,7 +217,6 @@ def compare(baseline: pd.DataFrame, now: pd.DataFrame, atol: dict[str, float] | 
 def write_baseline(now: pd.DataFrame, path: Path) -> None:
     """Write ``now`` (:data:`BASELINE_COLUMNS`) as the baseline CSV (atomically, repr-exact)."""
     from medsr_bench.benchmark.results_io import format_value
-    from medsr_bench.core import atomic_write_text
 
     lines = [",".join(BASELINE_COLUMNS)]
     for r in now.itertuples(index=False):

@@ -28,6 +28,12 @@ import numpy as np
 import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
 from medsr_bench.benchmark.tasks import Task
 from medsr_bench.core import atomic_write_bytes, canonical_json
+from medsr_bench.data_prep import get_protocol
+from medsr_bench.data_prep.manifest import read_manifest
+from medsr_bench.data_prep.prepared import load_rows, resolve_selection, set_dir
+from medsr_bench.data_prep.registry import params_class
+from medsr_bench.models import WeightsError, WeightsMissing, load_model
+from medsr_bench.models.spandrel_model import register_entry
 
 PART_FORMAT = 1
 FAIL_ONCE_ENV = "MEDSR_BENCH_FAIL_ONCE"
@@ -78,7 +84,6 @@ _FAILED: dict[tuple, tuple[str, str]] = {}
 
 def get_model(name: str, options: dict, ctx: ExecContext):
     """``(model, None)`` or ``(None, (status, note))``; cached per process (one instance per worker)."""
-    from medsr_bench.models import WeightsError, WeightsMissing, load_model
 
     k = (name, canonical_json(options), ctx.weights_dir, ctx.device)
     if k in _MODELS:
@@ -128,8 +133,6 @@ def _load_shard(task: Task, ctx: ExecContext) -> list:
                                "workers need the data root and the prepared cache on a shared path")
     if not task.image_ids:
         return list(proto.samples(root, task.split, task.limit, strict=ctx.strict))
-    from medsr_bench.data_prep.manifest import read_manifest
-    from medsr_bench.data_prep.prepared import load_rows, resolve_selection, set_dir
 
     split, limit = resolve_selection(proto, task.split, task.limit)
     folders = [set_dir(Path(ctx.prepared_dir), proto, split, limit)]
@@ -152,8 +155,6 @@ _PROTOS: dict[str, object] = {}
 def _protocol(task: Task):
     """The task's protocol with its params, built once per process (and params hash)."""
     from medsr_bench.benchmark.settings import params_from_dict
-    from medsr_bench.data_prep import get_protocol
-    from medsr_bench.data_prep.registry import params_class
 
     key = f"{task.protocol}:{task.params_hash}"
     if key not in _PROTOS:
@@ -256,8 +257,6 @@ def execute(task: Task, ctx: ExecContext, samples: list | None = None) -> dict:
             samples = load_shard(task, ctx)
         dataset = samples[0].meta.dataset if samples else _dataset_of(task, ctx)
         if task.model_source and not task.plan_status:
-            from medsr_bench.models.spandrel_model import register_entry
-
             register_entry(task.model_source)  # a user model: this worker may not know it yet
         model, failed = (None, (task.plan_status, task.plan_note)) if task.plan_status else \
             get_model(task.model, task.model_options, ctx)

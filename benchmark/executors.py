@@ -21,6 +21,8 @@ from pathlib import Path
 
 from medsr_bench.benchmark.execute import ExecContext, load_shard, one_line, run_task
 from medsr_bench.benchmark.tasks import RunError, Task
+from medsr_bench.core.registry import Registry
+from medsr_bench.models import get_spec
 
 log = logging.getLogger("medsr_bench")
 
@@ -250,8 +252,6 @@ def run_ray(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorOpt
 
 
 def _has_deep(b: Bundle) -> bool:
-    from medsr_bench.models import get_spec
-
     return any(get_spec(t.model).family != "interpolation" and not t.plan_status for t in b)
 
 
@@ -319,7 +319,9 @@ class _SlurmBundle:
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
-EXECUTORS: dict[str, Callable] = {"local": run_local, "ray": run_ray, "slurm": run_slurm}
+EXECUTORS: Registry[Callable] = Registry("executor", order=("local", "ray", "slurm"))
+for _name, _fn in (("local", run_local), ("ray", run_ray), ("slurm", run_slurm)):
+    EXECUTORS.register(_name, _fn)
 
 
 def get_executor(name: str) -> Callable:

@@ -36,7 +36,14 @@ from medsr_bench.benchmark.results_io import (
     write_summary,
 )
 from medsr_bench.benchmark.tasks import Plan, RunError, Task
-from medsr_bench.core import atomic_write_bytes, atomic_write_json, atomic_write_text
+from medsr_bench.core import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    now_iso,
+    sha256_file,
+)
+from medsr_bench.models import get_spec
 
 LOCK = ".lock"
 #: The degenerate-pair policy, as run.json and the report state it.
@@ -85,7 +92,6 @@ class RunDirLock:
         prev = self._holder()
         if prev and not _alive(prev):
             self.stale = prev  # a killed run left its holder note; the OS already freed the lock
-        from medsr_bench.core import now_iso
 
         atomic_write_json(self.out / HOLDER, {"pid": os.getpid(), "host": socket.gethostname(),
                                               "command": " ".join(sys.argv[:6]), "since": now_iso()})
@@ -160,7 +166,6 @@ TABLES = ("per_image.csv", "summary.csv")
 
 def table_digests(out: Path) -> dict[str, str]:
     """sha256 of the tables :func:`merge` writes (absent ones left out)."""
-    from medsr_bench.core import sha256_file
 
     return {n: sha256_file(Path(out) / n) for n in TABLES if (Path(out) / n).is_file()}
 
@@ -407,7 +412,7 @@ def merge(out: Path, plan: Plan, meta: dict) -> dict:
 
 
 def _family(t: Task) -> str:
-    from medsr_bench.benchmark.execute import figure_family
+    from medsr_bench.benchmark.execute import figure_family  # lazy: execute imports rundir
 
     return figure_family(t)
 
@@ -432,7 +437,6 @@ def _copy_training_logs(meta: dict, models: dict) -> None:
 
 def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, done: int,
                  pending: int) -> dict:
-    from medsr_bench.models import get_spec
 
     per_variant: dict[str, dict] = {}
     for r in rows:

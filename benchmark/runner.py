@@ -22,6 +22,7 @@ from medsr_bench.benchmark import rundir
 from medsr_bench.benchmark.execute import ExecContext
 from medsr_bench.benchmark.executors import ExecutorOptions, bundles, get_executor
 from medsr_bench.benchmark.tasks import Plan, RunConfig, RunError, plan
+from medsr_bench.models.spandrel_model import register_entry
 
 log = logging.getLogger("medsr_bench")
 
@@ -75,8 +76,6 @@ def _all_plans(configs: list[dict], cfg: RunConfig, progress) -> Plan:
         if ident.get("user_datasets"):
             register_user_datasets(ident["user_datasets"])
         if ident.get("user_models"):
-            from medsr_bench.models.spandrel_model import register_entry
-
             for entry in ident["user_models"]:
                 register_entry(entry)
         c = replace(cfg, suites=list(ident["suites"]), models=list(ident["models"]),

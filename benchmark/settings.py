@@ -28,6 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medsr_bench.data_prep import get_protocol, list_protocols
+from medsr_bench.models.engine import EngineSettings
+from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
@@ -103,9 +107,6 @@ def _dataclass_infos(group: str, cls, instance=None) -> list[SettingInfo]:
 
 
 def _model_infos() -> list[SettingInfo]:
-    from medsr_bench.models.engine import EngineSettings
-    from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES
-
     docs = _doc_lines(EngineSettings)
     docs.update(gray=f"grayscale input through a 3-channel network: {' | '.join(GRAY_WEIGHTS)} "
                      "(models/network.py)",
@@ -125,7 +126,6 @@ def setting_infos() -> dict[str, SettingInfo]:
     protocol's fields (registry order)."""
     from medsr_bench.benchmark.clinical import ClinicalSettings
     from medsr_bench.benchmark.metrics import MetricSettings
-    from medsr_bench.data_prep import get_protocol, list_protocols
 
     infos = [*_dataclass_infos("metric", MetricSettings), *_model_infos(),
              *_dataclass_infos("clinical", ClinicalSettings)]
@@ -205,7 +205,6 @@ def _hint(info: SettingInfo):
         return type(info.default)
     from medsr_bench.benchmark.clinical import ClinicalSettings
     from medsr_bench.benchmark.metrics import MetricSettings
-    from medsr_bench.data_prep import get_protocol
 
     cls = {"metric": MetricSettings, "clinical": ClinicalSettings}.get(info.group) or \
         get_protocol(info.group).params_cls
@@ -293,9 +292,6 @@ def _build(group: str, fields: Mapping[str, Any]):
 
         return ClinicalSettings(**fields)
     if group == "model":
-        from medsr_bench.models.engine import EngineSettings
-        from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES
-
         opts = {**DEEP_DEFAULTS, **fields}
         if opts["gray"] not in GRAY_WEIGHTS:
             raise ValueError(f"gray must be one of {', '.join(GRAY_WEIGHTS)}, got {opts['gray']!r}")
@@ -303,7 +299,6 @@ def _build(group: str, fields: Mapping[str, Any]):
             raise ValueError(f"x2_mode must be one of {', '.join(X2_MODES)}, got {opts['x2_mode']!r}")
         EngineSettings(**{k: v for k, v in opts.items() if k in EngineSettings.__dataclass_fields__})
         return opts
-    from medsr_bench.data_prep import get_protocol
 
     return dataclasses.replace(get_protocol(group).params, **fields)
 
@@ -316,7 +311,6 @@ def group_overrides(settings: Mapping[str, Any], group: str) -> dict[str, Any]:
 
 def protocol_params(name: str, settings: Mapping[str, Any]):
     """Protocol ``name``'s own default params with the run's overrides applied."""
-    from medsr_bench.data_prep import get_protocol
 
     return dataclasses.replace(get_protocol(name).params, **group_overrides(settings, name))
 

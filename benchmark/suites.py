@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from medsr_bench.benchmark.metrics import MetricSettings
+from medsr_bench.data_prep.protocols.custom import CustomParams, CustomProtocol
+from medsr_bench.data_prep.registry import register_custom
 
 # The metrics the papers report (the metric columns of per_image.csv); the metric registry's own
 # DEFAULT_METRICS (benchmark/metrics/compute.py) also holds RMSE and MS-SSIM, which no paper
@@ -144,8 +146,6 @@ def register_user_datasets(entries: list[dict]) -> Suite:
             fields), "source" (config file)}`` per dataset, as recorded in the run's identity.
     """
     from medsr_bench.benchmark.settings import params_from_dict
-    from medsr_bench.data_prep.protocols.custom import CustomParams, CustomProtocol
-    from medsr_bench.data_prep.registry import register_custom
 
     runs = []
     for e in entries:

@@ -27,6 +27,11 @@ from typing import Any
 
 from medsr_bench.benchmark import settings as st
 from medsr_bench.core import stable_hash
+from medsr_bench.data_prep import DataError, DatasetMissing, get_protocol
+from medsr_bench.data_prep.prepared import ensure_prepared
+from medsr_bench.models import get_spec
+from medsr_bench.models.registry import resolve_weights
+from medsr_bench.models.weights import sha256_file  # memoised on path, size and mtime
 
 log = logging.getLogger("medsr_bench")
 
@@ -257,7 +262,6 @@ def variant_id(suite: str, protocol: str, params_hash: str, split: str,
 def _weights_state(model: str, weights_dir: Path | None) -> tuple[str, str]:
     """``(sha256 of the weights file, missing note)``: ('', '') for models without weights,
     ('', note) when the file is absent (the model row is then ``missing-weights``)."""
-    from medsr_bench.models.registry import resolve_weights
 
     try:
         path, _, obtain = resolve_weights(model, weights_dir)
@@ -267,7 +271,6 @@ def _weights_state(model: str, weights_dir: Path | None) -> tuple[str, str]:
         return "", ""
     if not path.is_file():
         return "", f"expected {path.name} in {path.parent}; get it: {obtain}"
-    from medsr_bench.models.weights import sha256_file  # memoised on path, size and mtime
 
     return sha256_file(path), ""
 
@@ -282,8 +285,6 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
         RunError: an unknown suite, protocol or model (the CLI checks these first).
     """
     from medsr_bench.benchmark.suites import SUITES
-    from medsr_bench.data_prep import DataError, DatasetMissing, get_protocol
-    from medsr_bench.models import get_spec
 
     out = Plan(models=list(cfg.models))
     opts = st.model_options(cfg.settings)
@@ -343,8 +344,6 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
         mark(dataset=src.dataset, source=str(src.path), stand_in_for=src.stand_in_for,
              note=src.note)
         if cfg.prepared_dir is not None:
-            from medsr_bench.data_prep.prepared import ensure_prepared
-
             try:
                 folder, meta, rows = ensure_prepared(proto, root, split, cfg.limit, cfg.prepared_dir,
                                                      strict=cfg.strict, progress=progress)

@@ -1,8 +1,8 @@
-"""Command-line pieces of the model zoo, mounted by ``benchmark.cli``:
+"""Command-line pieces of the model zoo, mounted by :mod:`medsr_bench.cli`:
 
 - ``bench weights list|fetch|verify`` (:data:`weights_app`): what is registered, what is present and
   verified; download with progress + sha256; deep verification (hash + strict load).
-- ``bench perf`` (:func:`perf`): engine vs realesrgan's RealESRGANer (see :mod:`models.perf`).
+- ``bench perf`` (:func:`perf`): engine vs realesrgan's RealESRGANer (see :mod:`medsr_bench.perf.engine`).
 
 Errors are one line on stderr with a non-zero exit code.
 """

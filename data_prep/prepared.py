@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from medsr_bench.core import atomic_write_json, sha256_file
 from medsr_bench.data_prep.errors import DataError
 from medsr_bench.data_prep.manifest import (
     FORMAT_VERSION,
@@ -87,7 +88,6 @@ def file_hash(path: Path, memo: dict[str, list] | None = None) -> str:
     hit = memo.get(key)
     if hit is not None and hit[:4] == _stat_key(st):
         return hit[4]
-    from medsr_bench.core import sha256_file
 
     digest = sha256_file(path)
     memo[key] = [*_stat_key(st), digest]
@@ -124,7 +124,6 @@ def _load_memo(cache_dir: Path | None) -> dict[str, list]:
 def _save_memo(cache_dir: Path | None) -> None:
     if cache_dir is None:
         return
-    from medsr_bench.core import atomic_write_json
 
     try:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from medsr_bench.core import stable_hash
 from medsr_bench.data_prep.sample import Sample
 
 
@@ -78,7 +79,6 @@ class Protocol(ABC):
 
     def params_hash(self) -> str:
         """sha256 (first 16 hex) of the protocol name + parameters; keys caches of prepared data."""
-        from medsr_bench.core import stable_hash
 
         return stable_hash({"protocol": self.name, "params": self.params_dict()})
 

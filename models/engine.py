@@ -38,13 +38,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medsr_bench.core import resolve_device as resolve_name
+
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> ``cuda`` when available else ``cpu``; other strings pass to ``torch.device``."""
-    from medsr_bench.core import resolve_device as resolve_name
 
     if isinstance(device, torch.device):
         return device

@@ -199,6 +199,30 @@ def register_user_model(spec: ModelSpec) -> ModelSpec:
 
 
 _DISCOVERED: set[str] = set()
+# Trained-checkpoint hooks: modules with discover / read_record / spec_for_record / smoke_allowed /
+# record_path (``models.train.trained`` appends itself on import; ``models.zoo`` imports it), so this
+# registry never imports ``models.train``.
+_CHECKPOINT_HOOKS: list = []
+
+
+def register_checkpoint_hook(hook) -> None:
+    """Add ``hook`` (a module or object with ``discover(weights_dir) -> list[str]``,
+    ``read_record(weights_dir, row) -> dict | None``, ``spec_for_record(spec, rec)``,
+    ``smoke_allowed(options) -> bool`` and ``record_path(weights_dir, row) -> Path``) as the source
+    of ``bench train`` checkpoints; called by :mod:`medsr_bench.models.train.trained` on import."""
+    if hook not in _CHECKPOINT_HOOKS:
+        _CHECKPOINT_HOOKS.append(hook)
+
+
+def _trained():
+    """The registered trained-checkpoint hook (importing ``models.zoo`` registers it).
+
+    Raises RuntimeError when none is registered (``models.zoo`` no longer imports ``models.train.trained``)."""
+    import medsr_bench.models.zoo  # noqa: F401  (cycle: zoo's family modules import this registry)
+
+    if not _CHECKPOINT_HOOKS:
+        raise RuntimeError("no trained-checkpoint hook registered (models.zoo imports models.train.trained)")
+    return _CHECKPOINT_HOOKS[-1]
 
 
 def _load_all() -> None:
@@ -214,9 +238,7 @@ def _discover(weights_dir: Path | None) -> None:
     if key in _DISCOVERED:
         return
     _DISCOVERED.add(key)
-    from medsr_bench.models.train.trained import discover
-
-    discover(weights_dir)
+    _trained().discover(weights_dir)
 
 
 def _ordered(names: list[str]) -> list[str]:
@@ -275,10 +297,8 @@ def default_weights_dir() -> Path:
 def discover_trained(weights_dir: Path | None) -> list[str]:
     """Register the model rows of checkpoints ``bench train`` recorded in ``weights_dir``
     (``srresnet-brats2018``...) so they can be named like any model; returns their names."""
-    from medsr_bench.models.train import trained
-
     _load_all()
-    return trained.discover(Path(weights_dir) if weights_dir is not None else default_weights_dir())
+    return _trained().discover(Path(weights_dir) if weights_dir is not None else default_weights_dir())
 
 
 def resolve_weights(name: str, weights_dir: Path | None = None) -> tuple[Path | None, str, str]:
@@ -292,10 +312,9 @@ def resolve_weights(name: str, weights_dir: Path | None = None) -> tuple[Path | 
     Raises:
         KeyError: unknown model. ValueError: an unreadable trained-checkpoint record.
     """
-    from medsr_bench.models.train import trained
-
     wd = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     discover_trained(wd)
+    trained = _trained()
     spec = get_spec(name)
     if spec.pretrained is None:
         return None, "", ""
@@ -340,10 +359,9 @@ def load_model(
         WeightsError: the file is present but wrong (sha256 mismatch, truncated, wrong keys).
         ValueError: an unknown option or value; TypeError: ``name`` is an auxiliary network.
     """
-    from medsr_bench.models.train import trained
-
     wd = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     _load_all()
+    trained = _trained()
     trained.discover(wd)  # not memoised: a run may have finished since
     spec = get_spec(name)
     options = dict(options)

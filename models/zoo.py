@@ -15,7 +15,7 @@ from medsr_bench.models import (  # noqa: F401  (registration side effects)
     srresnet,
     srvgg,
 )
-from medsr_bench.models.train import vgg  # noqa: F401  (registers the vgg19 loss-network weights)
+from medsr_bench.models.train import trained, vgg  # noqa: F401  (vgg19 loss-network weights; trained: checkpoint hook)
 
 ORDER = (
     # interpolation (P3, P4 baselines)

@@ -38,10 +38,9 @@ PACKAGE_DIRS = {
 RANK = {"cli": 4, "perf": 3, "benchmark": 2, "models": 1, "data_prep": 1, "core": 0}
 ALLOWED_SIDEWAYS = {("models", "data_prep")}  # models.train reads prepared sets
 FORBIDDEN = [("medsr_bench.models.registry", "medsr_bench.models.train")]
-# Known, not yet removed (issue 24: train should register through a hook). Listed so the contract
-# gates every *new* violation; the test fails too when one of these disappears (drop it here).
-PENDING = {("medsr_bench.models.registry", "medsr_bench.models.train.trained"),
-           ("medsr_bench.models.registry", "medsr_bench.models.train")}
+# Known violations not yet removed, listed so the contract gates every *new* one; the test fails
+# too when one of these disappears (drop it here). Empty: models.train registers through a hook.
+PENDING: set[tuple[str, str]] = set()
 
 
 def layer_of(module: str) -> str | None:

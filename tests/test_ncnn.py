@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 
 import medsr_bench.compat  # noqa: F401
 from medsr_bench.models.ncnn import NcnnError, NcnnRunner, convert_pair, fetch_ncnn, read_param
 from medsr_bench.models.registry import get_spec
 from medsr_bench.models.weights import verify
-
-from conftest import SHARED
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

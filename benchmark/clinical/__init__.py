@@ -36,6 +36,8 @@ from medsr_bench.benchmark.clinical.segmentation import (
     SegmentationTask,
     evaluate_segmentation,
 )
+from medsr_bench.data_prep.vessels import SegmenterSettings
+from medsr_bench.models import load_model
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,6 @@ _BASELINES: dict[str, object] = {}
 
 def baseline_upscale(name: str, lr: np.ndarray, scale: int) -> np.ndarray:
     """LR stack upscaled by interpolation model ``name`` (cached per process)."""
-    from medsr_bench.models import load_model
 
     if name not in _BASELINES:
         _BASELINES[name] = load_model(name, device="cpu")
@@ -203,7 +204,6 @@ def load_task_config(path: str | Path) -> list[SegmentationTask]:
     """
     import tomllib
 
-    from medsr_bench.data_prep.vessels import SegmenterSettings
 
     path = Path(path)
     try:

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from medsr_bench.data_prep.io import read_raster
 from medsr_bench.data_prep.vessels import SegmenterSettings, dice, fit_threshold, roi, vesselness
 
 
@@ -129,8 +130,6 @@ class SegmentationTask:
 
 
 def _read_template_mask(template: str, data_root: Path | None, meta) -> np.ndarray | str:
-    from medsr_bench.data_prep.io import read_raster
-
     src = Path(data_root or ".") / meta.source
     path = Path(template.format(root=data_root or ".", dir=src.parent, stem=src.stem,
                                 image_id=meta.image_id))

@@ -39,6 +39,8 @@ from medsr_bench.benchmark.report.verdicts import (
     evaluate,
     higher_is_better,
 )
+from medsr_bench.core import atomic_write_text
+from medsr_bench.models.registry import get_spec
 
 __all__ = ["FORMATS", "ReportError", "ReportSettings", "build_context", "render_report"]
 
@@ -124,8 +126,6 @@ class _Builder:
 
     # -- models not computed ------------------------------------------------------------------
     def not_computed(self) -> list[dict]:
-        from medsr_bench.models.registry import get_spec
-
         out = []
         for name in self.models:
             m = self.run.meta["models"][name]
@@ -385,7 +385,6 @@ def render_report(run_dir: Path, out: Path, fmt: str = "html",
         ReportError: run.json missing or unreadable, or an unknown format.
     """
     from medsr_bench.benchmark.report import export
-    from medsr_bench.core import atomic_write_text
 
     if fmt not in FORMATS:
         raise ReportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from medsr_bench.benchmark.report.verdicts import Verdicts
+from medsr_bench.core import atomic_write_text
 
 FORMATS = ("html", "md", "csv", "json", "latex")
 EXTENSIONS = {"html": ".html", "md": ".md", "csv": ".csv", "json": ".json", "latex": ".tex"}
@@ -131,7 +132,6 @@ def to_latex(v: Verdicts) -> str:
 def write_csv(v: Verdicts, out: Path) -> list[Path]:
     """Write the cells table to ``out`` and the claims table to ``<out stem>-claims.csv``
     (full precision). Returns both paths."""
-    from medsr_bench.core import atomic_write_text
 
     out = Path(out)
     claims = out.with_name(out.stem + "-claims.csv")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medsr_bench.data_prep import get_protocol
 from medsr_bench.data_prep.splits import seeded_sample
 
 
@@ -74,7 +75,6 @@ def load_splits(protocol: str, data_root: Path | None, split: str, val_split: st
         DatasetMissing / DataError from the protocol; ValueError for channel mismatches or an
         empty training set.
     """
-    from medsr_bench.data_prep import get_protocol
 
     proto = get_protocol(protocol)
 

@@ -22,7 +22,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
+
+from medsr_bench.models import registry as _model_registry
 
 TRAINED_DIR = "trained"
 RECORD_VERSION = 1
@@ -130,3 +133,7 @@ def discover(weights_dir: Path | str | None) -> list[str]:
         register_model(spec)
         added.append(row)
     return added
+
+
+# the model registry reads trained checkpoints through this module, registered as its hook
+_model_registry.register_checkpoint_hook(sys.modules[__name__])

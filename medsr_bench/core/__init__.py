@@ -33,7 +33,7 @@ def now_iso() -> str:
 def git_commit(repo: Path | None = None) -> str:
     """``git rev-parse HEAD`` of the project (plus ``-dirty`` when the tree has changes), or
     ``unknown`` outside a checkout."""
-    repo = repo or Path(__file__).resolve().parents[1]
+    repo = repo or Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
