@@ -109,16 +109,26 @@ def mean_ci(x, s: StatsSettings = DEFAULT_STATS) -> tuple[float, float, float]:
     Returns:
         (mean, low, high); low = high = NaN when n < 2; low = high = mean for constant data.
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if x.size < 2:
-        return m, math.nan, math.nan
-    if np.all(x == x[0]):
-        return m, m, m
+    x, m, trivial = _mean_or_trivial(x)
+    if trivial is not None:
+        return trivial
     lo, hi = _bootstrap((x,), lambda a, axis: np.mean(a, axis=axis), s, paired=False)
     return m, lo, hi
+
+
+def _mean_or_trivial(x) -> tuple[np.ndarray, float, tuple | None]:
+    """``(x as float64, mean, answer)``: the answer of a CI function when no interval is computed
+    (``(nan, nan, nan)`` for no data, ``(m, nan, nan)`` for n < 2, ``(m, m, m)`` for constant data),
+    else None."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return x, math.nan, (math.nan, math.nan, math.nan)
+    m = float(x.mean())
+    if x.size < 2:
+        return x, m, (m, math.nan, math.nan)
+    if np.all(x == x[0]):
+        return x, m, (m, m, m)
+    return x, m, None
 
 
 def t_ci(x, confidence_level: float = 0.95) -> tuple[float, float, float]:
@@ -130,14 +140,9 @@ def t_ci(x, confidence_level: float = 0.95) -> tuple[float, float, float]:
     Returns:
         (mean, low, high); low = high = NaN when n < 2; low = high = mean for constant data.
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if x.size < 2:
-        return m, math.nan, math.nan
-    if np.all(x == x[0]):
-        return m, m, m
+    x, m, trivial = _mean_or_trivial(x)
+    if trivial is not None:
+        return trivial
     ci = stats.ttest_1samp(x, m).confidence_interval(confidence_level)
     return m, float(ci.low), float(ci.high)
 
