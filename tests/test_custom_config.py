@@ -226,7 +226,7 @@ BAD = [
     ({"images": "X", "split": {"rule": "fraction", "test_fraction": 0.6, "val_fraction": 0.5}},
      "split.val_fraction = 0.5: expected test_fraction + val_fraction < 1"),
     ({"images": "X", "split": {"test_fraction": 1.0}}, "split.test_fraction = 1.0: expected a number > 0 and < 1"),
-    ({"images": "X", "metrics": {"channel": "Y"}}, "metrics.channel = 'Y': expected one of gray, rgb, y"),
+    ({"images": "X", "metrics": {"channel": "Y"}}, "metrics.channel = 'Y': expected one of gray, rgb, y, matlab-gray"),
     ({"images": "X", "metrics": {"data_range": 1.0, "quantize": True}},
      "metrics.quantize = true: expected an integer data_range >= 2"),
     ({"images": "X", "volume": 2}, "datasets.lab.volume = 2: expected a table"),

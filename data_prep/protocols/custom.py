@@ -228,7 +228,7 @@ KEY_BY_FIELD = {k.field: k for k in KEYS}
 METRIC_KEYS: tuple[Key, ...] = (
     _key("metrics", "data_range", "data_range", None, _num(lo=0.0, lo_open=True),
          "peak of the metric domain; default 255 (8-bit HR), 65535 (16-bit), 1.0 (float)"),
-    _key("metrics", "channel", "channel", None, _choice("gray", "rgb", "y"),
+    _key("metrics", "channel", "channel", None, _choice("gray", "rgb", "y", "matlab-gray"),
          "metric channel policy; default `rgb` for rgb data, else `gray`"),
     _key("metrics", "crop_border", "crop_border", 0, _int_in(0), "pixels removed at each edge before scoring"),
     _key("metrics", "quantize", "quantize", None, _BOOL,
