@@ -336,7 +336,8 @@ RUN_KEY_TYPES: dict[str, str] = {
     "suite": "text", "models": "text or list of text", "data_root": "text", "limit": "integer",
     "out": "text", "device": "text", "weights_dir": "text", "batch_size": "integer",
     "prepared_dir": "text", "strict": "true/false", "executor": "text", "address": "text",
-    "shard_size": "integer", "workers": "integer"}
+    "shard_size": "integer", "workers": "integer", "metrics": "text or list of text"}
+assert set(RUN_KEY_TYPES) == set(RUN_KEYS), "every run option needs its TOML type"
 
 
 def check_run_option(path: Path, key: str, v: Any) -> None:
