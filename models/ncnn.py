@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medsr_bench.core import read_json_record
+
 __all__ = [
     "SOURCE_NCNN",
     "SOURCE_OFFICIAL",
@@ -351,16 +353,7 @@ def converted_record(cfg, weights_dir: Path | str) -> dict | None:
     src = ncnn_source(cfg)
     if src is None:
         return None
-    p = Path(weights_dir) / src.record_file
-    if not p.is_file():
-        return None
-    try:
-        rec = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{p}: unreadable ncnn-conversion record ({e})") from None
-    if not isinstance(rec, dict) or "file" not in rec or "sha256" not in rec:
-        raise ValueError(f"{p}: not an ncnn-conversion record (expected keys file, sha256, ...)")
-    return rec
+    return read_json_record(Path(weights_dir) / src.record_file, "ncnn-conversion record")
 
 
 def ncnn_source(cfg) -> NcnnSource | None:

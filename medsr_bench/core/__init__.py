@@ -174,6 +174,26 @@ def atomic_write_json(path: Path, obj) -> None:
 
 
 # ------------------------------------------------------------------ hashing
+def read_json_record(path: Path, what: str, keys: tuple[str, ...] = ("file", "sha256")) -> dict | None:
+    """A JSON record beside a weights file (``bench train``'s and the ncnn converter's), or None
+    when ``path`` is absent.
+
+    Raises:
+        ValueError: unreadable JSON, or not an object with ``keys`` (one line naming the file and
+            ``what`` it should be, e.g. ``trained-checkpoint record``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: unreadable {what} ({e})") from None
+    if not isinstance(rec, dict) or any(k not in rec for k in keys):
+        raise ValueError(f"{path}: not a {what} (expected keys {', '.join(keys)}, ...)")
+    return rec
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """sha256 (hex) of a file's bytes, read in chunks (no size limit)."""
     h = hashlib.sha256()

@@ -20,11 +20,11 @@ This module is light (json only) because the model registry imports it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
 
+from medsr_bench.core import read_json_record
 from medsr_bench.models import registry as _model_registry
 
 TRAINED_DIR = "trained"
@@ -52,16 +52,7 @@ def read_record(weights_dir: Path | str, row: str) -> dict | None:
     Raises:
         ValueError: the record exists but is not a readable JSON record (one line, names the file).
     """
-    p = record_path(weights_dir, row)
-    if not p.is_file():
-        return None
-    try:
-        rec = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{p}: unreadable trained-checkpoint record ({e})") from None
-    if not isinstance(rec, dict) or "file" not in rec or "sha256" not in rec:
-        raise ValueError(f"{p}: not a trained-checkpoint record (expected keys file, sha256, ...)")
-    return rec
+    return read_json_record(record_path(weights_dir, row), "trained-checkpoint record")
 
 
 def list_records(weights_dir: Path | str) -> list[dict]:
