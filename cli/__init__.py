@@ -94,6 +94,8 @@ def _mount() -> None:
     app.add_typer(weights_app, name="weights", help="List, fetch and verify model weights.")
     app.add_typer(metrics_app, name="metrics", help="Metric registry and metric-engine benchmark.")
     app.add_typer(reader_app, name="reader", help="Blinded reader study: rating page, MOS analysis.")
+    app.command("parity", help="Official weights across ncnn, RealESRGANer, tiling and precisions.")(
+        __import__("medsr_bench.cli.parity", fromlist=["parity"]).parity)
     app.command("train", help="Train a paper's model from its recipe; registers the checkpoint.")(__import__("medsr_bench.cli.train", fromlist=["train"]).train)
 
 

@@ -46,6 +46,10 @@ def train(
     smoke: bool = typer.Option(False, "--smoke", help="Random VGG19 / random init where weights are "
                                "absent: for tests only; the checkpoint is marked smoke and bench run "
                                "refuses it unless told otherwise."),
+    deviate: bool = typer.Option(False, "--deviate", help="Where the recipe's weights are absent, "
+                                 "start D from random init and drop the perceptual term (VGG19 "
+                                 "absent), each recorded as a deviation in the checkpoint record "
+                                 "and the report; init G must exist."),
     amp: str = typer.Option("fp32", "--amp", help="fp32 | bf16 (autocast; CUDA)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="channels_last memory format."),
     limit: int = typer.Option(None, "--limit", min=1, help="At most N training images."),
@@ -75,7 +79,7 @@ def train(
             get_protocol(dataset)
         settings = TrainSettings(data_root=data_root, dataset=dataset, out=out, weights_dir=weights_dir,
                                  max_iters=max_iters, resume=resume, device=device, amp=amp,
-                                 channels_last=channels_last, smoke=smoke, limit=limit,
+                                 channels_last=channels_last, smoke=smoke, deviate=deviate, limit=limit,
                                  progress=not quiet)
         if throughput:
 
@@ -85,6 +89,8 @@ def train(
         typer.echo(f"{rec.name} -> row {trainer.row}: {len(trainer.train_set)} training images "
                    f"({trainer.train_set.source}), {len(trainer.val_set)} validation; "
                    f"{trainer.stop:,} of the recipe's {trainer.total:,} iterations; out {trainer.out}")
+        for d in trainer.deviations:
+            typer.echo(f"deviation: {d}")
         record = trainer.run(log=typer.echo)
     except (KeyError, ValueError, TrainError, WeightsError, DatasetMissing, DataError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)

@@ -16,7 +16,9 @@
   with least context never contribute. With ``tile_pad`` at least the network's receptive radius,
   tiled output equals untiled output up to float rounding.
 - **precision**: ``fp32`` | ``bf16`` | ``fp16`` through ``torch.autocast`` (weights stay fp32, the
-  output is returned as float32); ``channels_last`` memory format (``auto``: on, CPU and CUDA alike);
+  output is returned as float32), or ``bf16-net``: the whole network (weights and activations) cast
+  to bfloat16, no autocast (fastest on CPUs with AMX / AVX512-BF16; emulated and several times slower
+  than fp32 on CPUs without them, e.g. AVX2-only: measured in ``results/perf/parity_cpu.md``); ``channels_last`` memory format (``auto``: on, CPU and CUDA alike);
   ``torch.inference_mode``; ``device`` ``auto`` = CUDA when available, else CPU.
 - **speed options** (what the field uses on GPUs; all off by default, all tested on CPU where they
   apply): ``compile`` (``torch.compile`` of the network with a mode, e.g. ``default``,
@@ -40,7 +42,10 @@ import torch.nn.functional as F
 
 from medsr_bench.core import resolve_device as resolve_name
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: autocast dtype per precision (None: no autocast)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "bf16-net": None}
+#: precisions that cast the network itself (weights and activations) to a dtype
+NET_DTYPES = {"bf16-net": torch.bfloat16}
 COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -57,7 +62,8 @@ class EngineSettings:
     """Engine options (all land in ``run.json`` through ``SRModel.info()``).
 
     Attributes:
-        precision: ``fp32`` | ``bf16`` | ``fp16`` (autocast dtype; fp32 = no autocast).
+        precision: ``fp32`` | ``bf16`` | ``fp16`` (autocast dtype; fp32 = no autocast) |
+            ``bf16-net`` (network cast to bfloat16, input cast on the way in, output back to fp32).
         tile: tile core size in LR pixels; 0 = whole image.
         tile_pad: context on each side of a tile (LR pixels); overlap between tiles is 2*tile_pad.
         tile_batch: windows per forward pass when tiling (default 1: on CPU one window at a time
@@ -165,6 +171,9 @@ class Engine:
         if self.settings.pin_memory and self.device.type != "cuda":
             raise ValueError(f"pin_memory needs a CUDA device, got {self.device}")
         net = net.eval().to(self.device)
+        self.net_dtype = NET_DTYPES.get(self.settings.precision, torch.float32)
+        if self.net_dtype != torch.float32:
+            net = net.to(self.net_dtype)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.net = net
@@ -223,6 +232,8 @@ class Engine:
         # feed the memory format of the weights (a permuted NHWC view would otherwise reach the
         # convolutions as channels_last against contiguous weights)
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        if x.dtype != self.net_dtype:
+            x = x.to(self.net_dtype)
         if self.settings.cuda_graphs:  # the graph's output buffer is reused: copy it out
             y = self._graphed(x)
             return y.float() if y.dtype != torch.float32 else y.clone()

