@@ -544,12 +544,14 @@ def backend_network(spec, weights_dir: Path | str, threads: int = 0) -> tuple[Nc
         for p in (param, bin_path):
             if not p.is_file():
                 raise NcnnError(f"{p}: the ncnn pair named by {src.record_file} is missing")
-        label = f"user pair {param.name} + {bin_path.name}"
+        user = True
     else:
         param, bin_path, version = locate_pair(src)
-        label = f"{src.dist} {version}"
+        origin = {"dist": src.dist, "version": version, "param": src.param, "bin": src.bin}
+        user = False
     digest = sha256_file(bin_path)
-    expected = (rec or {}).get("bin_sha256") if label.startswith("user") else src.bin_sha256
+    expected = (rec or {}).get("bin_sha256") if user else src.bin_sha256
+    label = f"user pair {param.name} + {bin_path.name}" if user else f"{src.dist} {origin['version']}"
     if expected and digest != expected:
         raise NcnnError(f"{bin_path}: sha256 {digest[:16]}... is not the expected "
                         f"{expected[:16]}... ({label})")
@@ -557,7 +559,7 @@ def backend_network(spec, weights_dir: Path | str, threads: int = 0) -> tuple[Nc
     info = {"file": bin_path.name, "path": str(bin_path), "sha256": digest,
             "sha256_expected": expected, "sha256_verified": bool(expected) and digest == expected,
             "key": None, "loader": "ncnn", "source": SOURCE_NCNN,
-            "ncnn": {"origin": label, "param_sha256": sha256_file(param), "bin_sha256": digest,
+            "ncnn": {"origin": origin, "param_sha256": sha256_file(param), "bin_sha256": digest,
                      "note": "ncnn backend: fp16-stored weights, fp32 arithmetic on CPU",
                      "official_file": spec.pretrained.file,
                      "official_sha256": spec.pretrained.sha256},
