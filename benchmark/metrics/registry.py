@@ -203,10 +203,10 @@ def reference_tolerances() -> dict[str, float]:
 
 
 def _load_families() -> None:
-    # Every module of this folder registers its metrics on import (one module per metric family);
-    # the clinical measures (dice, cldice, correctness %) live in benchmark.clinical.
-    import_submodules("medsr_bench.benchmark.metrics")
+    # The clinical measures (dice, cldice, correctness %; in benchmark.clinical), then every module
+    # of this folder, in name order: each registers its metrics on import.
     importlib.import_module("medsr_bench.benchmark.clinical.measures")
+    import_submodules("medsr_bench.benchmark.metrics")
 
 
 METRICS.add_loader(_load_families)
