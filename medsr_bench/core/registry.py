@@ -109,6 +109,14 @@ class Registry(Generic[T]):
         for a in [a for a, n in self._aliases.items() if n == name]:
             del self._aliases[a]
 
+    def keys(self) -> list[str]:
+        """Same as :meth:`names` (dict-like use)."""
+        return self.names()
+
+    def values(self) -> list[T]:
+        """Entries in :meth:`names` order (lazy entries imported)."""
+        return [self.get(n) for n in self.names()]
+
     def __getitem__(self, name: str) -> T:
         return self.get(name)
 
