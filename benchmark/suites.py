@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from medsr_bench.benchmark.metrics import MetricSettings
+from medsr_bench.core.registry import Registry
 from medsr_bench.data_prep.protocols.custom import CustomParams, CustomProtocol
 from medsr_bench.data_prep.registry import register_custom
 
@@ -69,11 +70,12 @@ _WHY_RGB = "P1 does not state RGB vs Y nor crop border: all RGB channels as 8-bi
 _WHY_P4 = "P4 scores with scikit-image on 8-bit grayscale images; no crop"
 _WHY_UNIT = "P3 normalises slices to [0, 1]; metrics on floats with data_range 1 (NRMSE / mean of GT)"
 
-SUITES: dict[str, Suite] = {}
+SUITES: Registry[Suite] = Registry("suite", kind=Suite)
+"""The suites by name, in definition order (``custom``: the user datasets of this process)."""
 
 
 def _add(s: Suite) -> None:
-    SUITES[s.name] = s
+    SUITES.register(s.name, s)
 
 
 _add(Suite(
@@ -158,7 +160,7 @@ def register_user_datasets(entries: list[dict]) -> Suite:
     suite = Suite(name=USER_SUITE, title=f"User datasets ({sources})", paper="user",
                   datasets=tuple(runs),
                   notes=("Datasets defined by the user's config; no paper numbers are compared.",))
-    SUITES[USER_SUITE] = suite
+    SUITES.register(USER_SUITE, suite, replace=True)
     return suite
 
 

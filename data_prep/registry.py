@@ -8,6 +8,7 @@ a comment citing the paper) and a generator of :class:`~data_prep.sample.Sample`
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from medsr_bench.core import stable_hash
+from medsr_bench.core.registry import Registry
 from medsr_bench.data_prep.sample import Sample
 
 
@@ -83,19 +85,30 @@ class Protocol(ABC):
         return stable_hash({"protocol": self.name, "params": self.params_dict()})
 
 
-_REGISTRY: dict[str, type[Protocol]] = {}
+PROTOCOLS: Registry[type] = Registry("dataset protocol", kind=type)
+"""The registered :class:`Protocol` classes by name; the protocol modules of
+``data_prep/protocols/`` are found by folder on first lookup."""
+
+USER_DATASETS: Registry[tuple] = Registry("user dataset", kind=tuple)
+"""``custom-<name> -> (default CustomParams, config source)`` of the user datasets of this process."""
 
 
 def register_protocol(cls: type[Protocol]) -> type[Protocol]:
-    """Class decorator: add a :class:`Protocol` subclass under ``cls.name``."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"protocol {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: add a :class:`Protocol` subclass under ``cls.name``.
+
+    Raises:
+        medsr_bench.core.registry.DuplicateError: (a ``ValueError``) the name is taken.
+    """
+    return PROTOCOLS.register(cls.name, cls)
 
 
 def _load_all() -> None:
-    import medsr_bench.data_prep.protocols  # noqa: F401  (registers every protocol module)
+    # the package imports every protocol module of its folder (each registers itself); an import
+    # here, not at module level: those modules import this one
+    importlib.import_module("medsr_bench.data_prep.protocols")
+
+
+PROTOCOLS.add_loader(_load_all)
 
 
 def get_protocol(name: str, params=None) -> Protocol:
@@ -104,19 +117,15 @@ def get_protocol(name: str, params=None) -> Protocol:
     Raises:
         KeyError: unknown name; the message lists the registered names.
     """
-    _load_all()
-    if name in _CUSTOM or (name.startswith("custom-") and params is not None):
-        from medsr_bench.data_prep.protocols.custom import CustomProtocol
+    if name in USER_DATASETS or (name.startswith("custom-") and params is not None):
+        from medsr_bench.data_prep.protocols.custom import CustomProtocol  # cycle: it imports this
 
-        default, source = _CUSTOM.get(name, (None, ""))
+        default, source = USER_DATASETS.get(name) if name in USER_DATASETS else (None, "")
         return CustomProtocol(params if params is not None else default, config_source=source)
-    if name not in _REGISTRY:
+    if name not in PROTOCOLS:
         raise KeyError(f"unknown dataset protocol {name!r}; known: "
-                       f"{', '.join(sorted([*_REGISTRY, *_CUSTOM]))}")
-    return _REGISTRY[name](params)
-
-
-_CUSTOM: dict[str, tuple] = {}  # custom-<name> -> (default CustomParams, config source)
+                       f"{', '.join(sorted([*PROTOCOLS.names(), *USER_DATASETS.names()]))}")
+    return PROTOCOLS.get(name)(params)
 
 
 def params_class(name: str) -> type:
@@ -137,10 +146,10 @@ def register_custom(protocol) -> None:
     """Make a user dataset (a :class:`~data_prep.protocols.custom.CustomProtocol` built from a
     dataset config) reachable by name (``custom-<name>``) for this process, like a registered
     protocol. Given its params, :func:`get_protocol` rebuilds it in any process (workers)."""
-    _CUSTOM[protocol.name] = (protocol.params, getattr(protocol, "config_source", ""))
+    USER_DATASETS.register(protocol.name, (protocol.params, getattr(protocol, "config_source", "")),
+                           replace=True)
 
 
 def list_protocols() -> list[str]:
     """Registered protocol names, sorted (user datasets of this process last)."""
-    _load_all()
-    return [*sorted(_REGISTRY), *sorted(_CUSTOM)]
+    return [*sorted(PROTOCOLS.names()), *sorted(USER_DATASETS.names())]

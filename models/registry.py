@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medsr_bench.core.registry import DuplicateError, Registry
+
 
 @dataclass(frozen=True)
 class PretrainedCfg:
@@ -157,26 +159,73 @@ class SRModel(ABC):
         return {"name": self.name, "family": self.spec.family}
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
-#: auxiliary networks with checkpoints that are not SR models (discriminators): fetched, verified
-#: and loaded by the same code, but never listed by :func:`list_models` (the runner runs those).
-_AUX: dict[str, ModelSpec] = {}
+ORDER = (
+    # interpolation (P3, P4 baselines)
+    "nearest",
+    "bilinear",
+    "bicubic",
+    "lanczos",
+    "bicubic-matlab",
+    # the papers' deep models
+    "srresnet",
+    "srgan",
+    "esrgan",
+    "realesrgan-x4plus",
+    "realesrgan-x2plus",
+    "realesrgan-finetuned-retina",
+    "realesrgan-finetuned-cxr",
+    "realesrgan-1ch",
+    "realesrnet-1ch",
+    # extra checkpoints (real files here, or official loaders)
+    "srgan-leftthomas-x4",
+    "realesr-animevideov3",
+    "realesrgan-animevideo-xsx4",
+    "realesrgan-animevideo-xsx2",
+    "realesrnet-x4plus",
+    "esrgan-basicsr",
+    "msrresnet-x4",
+    "realesr-general-x4v3",
+)
+"""Canonical order of :func:`list_models`: interpolation, then the four papers' deep models, then
+extra checkpoints (anything registered but not listed goes last, in registration order)."""
+
+MODELS: Registry[ModelSpec] = Registry("model", kind=ModelSpec, order=ORDER)
+"""The SR models by name (family modules register theirs; user models too, see
+:func:`register_user_model`)."""
+
+AUX: Registry[ModelSpec] = Registry("network", kind=ModelSpec)
+"""Auxiliary networks with checkpoints that are not SR models (discriminators, the VGG19 loss
+network): fetched, verified and loaded by the same code, but never listed by :func:`list_models`."""
+
+# the names the trained-checkpoint hook and the CLI use for the two tables
+_REGISTRY = MODELS
+_AUX = AUX
+
+
+def _register(table: Registry[ModelSpec], spec: ModelSpec, replace: bool = False) -> ModelSpec:
+    other = AUX if table is MODELS else MODELS
+    if spec.name in other:  # one name space over both tables
+        raise DuplicateError(f"{other.name} {spec.name!r} is already registered")
+    return table.register(spec.name, spec, replace=replace)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    """Add ``spec`` under ``spec.name``. Raises ValueError on a duplicate name."""
-    if spec.name in _REGISTRY or spec.name in _AUX:
-        raise ValueError(f"model {spec.name!r} registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
+    """Add ``spec`` under ``spec.name``.
+
+    Raises:
+        medsr_bench.core.registry.DuplicateError: (a ``ValueError``) the name is taken by a model
+            or an auxiliary network. TypeError: ``spec`` is not a :class:`ModelSpec`.
+    """
+    return _register(MODELS, spec)
 
 
 def register_aux(spec: ModelSpec) -> ModelSpec:
-    """Add an auxiliary network (e.g. a discriminator) with a checkpoint. ValueError on duplicates."""
-    if spec.name in _REGISTRY or spec.name in _AUX:
-        raise ValueError(f"network {spec.name!r} registered twice")
-    _AUX[spec.name] = spec
-    return spec
+    """Add an auxiliary network (e.g. a discriminator) with a checkpoint.
+
+    Raises:
+        medsr_bench.core.registry.DuplicateError: the name is taken (model or network).
+    """
+    return _register(AUX, spec)
 
 
 #: names of user models (``[models.<name>]`` / ``--models FILE``, see ``models.spandrel_model``)
@@ -191,9 +240,9 @@ def register_user_model(spec: ModelSpec) -> ModelSpec:
         ValueError: the name is a built-in model (one line).
     """
     _load_all()
-    if spec.name in _AUX or (spec.name in _REGISTRY and spec.name not in _USER):
+    if spec.name in AUX or (spec.name in MODELS and spec.name not in _USER):
         raise ValueError(f"model name {spec.name!r} is a built-in model; expected another name")
-    _REGISTRY[spec.name] = spec
+    MODELS.register(spec.name, spec, replace=True)
     _USER.add(spec.name)
     return spec
 
@@ -241,30 +290,23 @@ def _discover(weights_dir: Path | None) -> None:
     _trained().discover(weights_dir)
 
 
-def _ordered(names: list[str]) -> list[str]:
-    from medsr_bench.models.zoo import ORDER
-
-    rank = {n: i for i, n in enumerate(ORDER)}
-    return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))
-
-
 def list_models() -> list[str]:
-    """Registered SR model names in the canonical order of ``models.zoo.ORDER`` (interpolation
-    first, then the papers' deep models, then extra checkpoints)."""
+    """Registered SR model names in the canonical :data:`ORDER` (interpolation first, then the
+    papers' deep models, then extra checkpoints)."""
     _load_all()
-    return _ordered(list(_REGISTRY))
+    return MODELS.names()
 
 
 def list_aux() -> list[str]:
     """Names of auxiliary networks (discriminators) that have checkpoints."""
     _load_all()
-    return list(_AUX)
+    return AUX.names()
 
 
 def list_checkpoints() -> list[ModelSpec]:
     """Every spec (SR models then auxiliary networks) that has a :class:`PretrainedCfg`."""
     _load_all()
-    specs = [_REGISTRY[n] for n in list_models()] + list(_AUX.values())
+    specs = [MODELS.get(n) for n in list_models()] + [AUX.get(n) for n in AUX.names()]
     return [s for s in specs if s.pretrained is not None]
 
 
@@ -274,10 +316,10 @@ def get_spec(name: str) -> ModelSpec:
     Raises KeyError naming the known models.
     """
     _load_all()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    if name in _AUX:
-        return _AUX[name]
+    if name in MODELS:
+        return MODELS.get(name)
+    if name in AUX:
+        return AUX.get(name)
     raise KeyError(f"unknown model {name!r}; known: {', '.join(list_models())}")
 
 

@@ -1,46 +1,24 @@
-"""Imports every model family so that it registers, and fixes the display order.
+"""Imports every model family module so that it registers (the modules of the ``models/`` folder,
+found by folder, in name order), plus the training hooks.
 
-:data:`ORDER` is the canonical order of :func:`models.registry.list_models`: interpolation, then the
-four papers' deep models, then extra checkpoints (anything registered but not listed goes last).
+The canonical display order of :func:`models.registry.list_models` is
+:data:`models.registry.ORDER` (re-exported here as :data:`ORDER`).
 
 Family modules import basicsr / realesrgan at the top; that is safe because importing any
 ``models.*`` module first runs ``models/__init__.py``, which imports ``medsr_bench.compat`` before
 anything else.
 """
 
-from medsr_bench.models import (  # noqa: F401  (registration side effects)
-    interpolation,
-    rrdbnet,
-    srgan_thirdparty,
-    srresnet,
-    srvgg,
-)
-from medsr_bench.models.train import trained, vgg  # noqa: F401  (vgg19 loss-network weights; trained: checkpoint hook)
+import importlib
 
-ORDER = (
-    # interpolation (P3, P4 baselines)
-    "nearest",
-    "bilinear",
-    "bicubic",
-    "lanczos",
-    "bicubic-matlab",
-    # the papers' deep models
-    "srresnet",
-    "srgan",
-    "esrgan",
-    "realesrgan-x4plus",
-    "realesrgan-x2plus",
-    "realesrgan-finetuned-retina",
-    "realesrgan-finetuned-cxr",
-    "realesrgan-1ch",
-    "realesrnet-1ch",
-    # extra checkpoints (real files here, or official loaders)
-    "srgan-leftthomas-x4",
-    "realesr-animevideov3",
-    "realesrgan-animevideo-xsx4",
-    "realesrgan-animevideo-xsx2",
-    "realesrnet-x4plus",
-    "esrgan-basicsr",
-    "msrresnet-x4",
-    "realesr-general-x4v3",
-)
+from medsr_bench.core.registry import import_submodules
+from medsr_bench.models.registry import ORDER
+
+# every module of models/ (family modules register their models; the others register nothing),
+# then the training hooks: vgg (the VGG19 loss-network weights, an auxiliary network) and trained
+# (the registry's trained-checkpoint hook)
+import_submodules("medsr_bench.models", skip=("zoo", "train"))
+for _hook in ("trained", "vgg"):
+    importlib.import_module(f"medsr_bench.models.train.{_hook}")
+
+__all__ = ["ORDER"]

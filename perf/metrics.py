@@ -16,10 +16,10 @@ is an optional extra (``pip install "medsr-bench[perf]"``).
 Compares, on the same stack of (SR, HR) pairs and the same settings:
 
 - *engine*: :func:`benchmark.metrics.compute_metrics_batch` (batched torch engine, float64);
-- *baseline*: the per-image library path a reproduction would typically run —
-  ``skimage.metrics.structural_similarity`` (Wang settings), ``sewar.full_ref.vifp`` (on images
-  scaled to 255 / data_range), ``sewar.full_ref.msssim`` and NumPy float64 for PSNR, MSE, RMSE, MAE,
-  NRMSE;
+- *baseline*: the per-image library path a reproduction would typically run: each metric
+  spec's ``reference_fn`` (``skimage.metrics`` PSNR / MSE / NRMSE / SSIM with Wang's settings,
+  ``sewar.full_ref`` RMSE, ``vifp`` on images scaled to 255 / data_range and ``msssim``, NumPy
+  float64 for MAE);
 
 for the full-reference metric set (PSNR, SSIM, MSE, RMSE, MAE, NRMSE, MS-SSIM, VIF; NIQE and LPIPS
 are not part of it), and reports seconds, the ratio, and the max absolute difference per metric.
@@ -43,6 +43,7 @@ import numpy as np
 
 from medsr_bench.benchmark.metrics.compute import DEFAULT_METRICS, compute_metrics_batch
 from medsr_bench.benchmark.metrics.domain import MetricSettings
+from medsr_bench.benchmark.metrics.registry import get_metric, reference_tolerances
 from medsr_bench.core import machine_description
 
 BENCH_METRICS = DEFAULT_METRICS  # psnr ssim mse rmse mae nrmse ms-ssim vif
@@ -102,32 +103,19 @@ def synthetic(n: int = 40, size: int = 256, seed: int = 0) -> tuple[np.ndarray, 
 
 
 def baseline_metrics(sr: np.ndarray, hr: np.ndarray, s: MetricSettings) -> dict[str, np.ndarray]:
-    """Library reference values, one image at a time (gray stacks ``(N, H, W)``)."""
+    """Library reference values (each spec's ``reference_fn``), one image at a time (gray
+    stacks ``(N, H, W)``, no crop)."""
     import warnings
 
-    from sewar.full_ref import msssim, vifp
-    from skimage.metrics import structural_similarity
-
-    dr = s.data_range
+    refs = {m: get_metric(m).reference_fn for m in BENCH_METRICS}
     out = {m: np.empty(sr.shape[0]) for m in BENCH_METRICS}
-    f = 255.0 / dr if s.vif_rescale else 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i in range(sr.shape[0]):
             a = sr[i].astype(np.float64)
             b = hr[i].astype(np.float64)
-            d = a - b
-            m = float(np.mean(d * d))
-            out["mse"][i] = m
-            out["rmse"][i] = math.sqrt(m)
-            out["mae"][i] = float(np.mean(np.abs(d)))
-            out["psnr"][i] = math.inf if m == 0 else 10 * math.log10(dr * dr / m)
-            den = float(np.mean(b))
-            out["nrmse"][i] = math.sqrt(m) / den if den else math.nan
-            out["ssim"][i] = structural_similarity(b, a, data_range=dr, gaussian_weights=True, sigma=1.5,
-                                                   use_sample_covariance=False)
-            out["vif"][i] = vifp(b * f, a * f, sigma_nsq=s.vif_sigma_nsq)
-            out["ms-ssim"][i] = msssim(b, a, MAX=dr)
+            for m, fn in refs.items():
+                out[m][i] = fn(a, b, s)
     return out
 
 
@@ -304,27 +292,17 @@ def reference_values(case: PeerCase, metric: str) -> tuple[np.ndarray, str]:
     """Per-image reference values of ``metric`` on ``case`` and the reference's name."""
     import warnings
 
-    from sewar.full_ref import msssim, vifp
-    from skimage.metrics import structural_similarity
-
     s = case.settings
     rgb = case.hr.ndim == 4
     out = np.empty(case.hr.shape[0])
     if metric == "ms-ssim" and rgb:
         v, _ = compute_metrics_batch(case.sr, case.hr, s, names=[metric], engine="numpy")
         return v[metric], "per-image NumPy path (sewar's RGB filter mixes channels)"
-    f = 255.0 / s.data_range if s.vif_rescale else 1.0
+    fn = get_metric(metric).reference_fn
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i, (a, b) in enumerate(zip(case.sr, case.hr, strict=True)):
-            if metric == "ssim":
-                out[i] = structural_similarity(b, a, data_range=s.data_range, gaussian_weights=True,
-                                               sigma=1.5, use_sample_covariance=False,
-                                               channel_axis=-1 if rgb else None)
-            elif metric == "vif":
-                out[i] = vifp(b * f, a * f, sigma_nsq=s.vif_sigma_nsq)
-            else:
-                out[i] = msssim(b, a, MAX=s.data_range)
+            out[i] = fn(a, b, s)
     name = {"ssim": "skimage", "vif": "sewar vifp", "ms-ssim": "sewar msssim"}[metric]
     return out, name
 
@@ -452,7 +430,7 @@ PEER_HEAD = ("| case | metric | pairs | engine (s) | torchmetrics fp32 (s) | rat
 
 
 def format_peer_row(r: PeerRow) -> str:
-    tol = TOLERANCE.get(r.metric, float("nan"))
+    tol = reference_tolerances().get(r.metric, float("nan"))
     ok = "" if r.engine_diff <= tol else " (OVER)"
     return (f"| {r.case} | {r.metric} | {r.n} | {r.engine_s:.3f} | {r.peer_s:.3f} | **{r.ratio:.1f}x** "
             f"| {r.engine_diff:.2g}{ok} | {r.peer_diff:.2g} | {tol:g} | {r.reference} |")
@@ -483,9 +461,13 @@ def format_peer_markdown(rows: list[PeerRow], machine: str, threads: int, reps: 
     return "\n".join(lines) + "\n"
 
 
-TOLERANCE = {"psnr": 1e-6, "ssim": 1e-6, "mse": 1e-6, "rmse": 1e-6, "mae": 1e-6, "nrmse": 1e-6,
-             "ms-ssim": 1e-6, "vif": 1e-4}
-"""Stated tolerances (same as ``tests/metric_tester.py``), printed next to each difference."""
+def __getattr__(name: str):
+    # TOLERANCE: the stated tolerances against the references, the one table of the metric specs
+    # (the tests use it too), printed next to each difference. Computed on access: building it
+    # imports every metric module, which `bench --help` should not pay for.
+    if name == "TOLERANCE":
+        return reference_tolerances()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def format_markdown(r: BenchResult, command: str = "") -> str:
@@ -513,7 +495,8 @@ def format_markdown(r: BenchResult, command: str = "") -> str:
         "| metric | max abs diff (engine vs baseline) | tolerance | within |",
         "|---|---:|---:|:---:|",
     ]
+    tolerance = reference_tolerances()
     for m, d in r.max_abs_diff.items():
-        tol = TOLERANCE.get(m, float("nan"))
+        tol = tolerance.get(m, float("nan"))
         lines.append(f"| {m} | {d:.3g} | {tol:g} | {'yes' if d <= tol else 'NO'} |")
     return "\n".join(lines) + "\n"

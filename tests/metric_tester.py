@@ -7,9 +7,11 @@ skimage, sewar, basicsr) within a stated absolute tolerance, and the engines mus
 other. Inputs come from :func:`synthetic_stack` (seeded, any dtype / shape / data_range) or from
 real images in ``../shared/data`` (:func:`real_gray_pairs`, :func:`real_rgb_pairs`).
 
-Tolerances (absolute), stated once here in :data:`TOL` and used by all tests: PSNR 1e-6 dB;
-SSIM, MS-SSIM, MSE, RMSE, MAE, NRMSE, NIQE 1e-6; VIFp 1e-4 (observed differences are ~1e-13, float
-rounding of a different summation order). Torch engine vs NumPy path: :data:`ENGINE_TOL` = 1e-9.
+Tolerances (absolute): :data:`TOL` is the one table the metric specs state
+(:func:`~medsr_bench.benchmark.metrics.registry.reference_tolerances`, each with its reason in the
+metric's module; ``bench metrics bench`` prints the same). Torch engine vs NumPy path:
+:data:`ENGINE_TOL` = 1e-9. :func:`reference` is a spec's library reference wrapped for one image
+as passed in (crop applied, float inputs as float64).
 """
 
 from __future__ import annotations
@@ -22,27 +24,39 @@ from pathlib import Path
 
 import numpy as np
 
-from medsr_bench.benchmark.metrics import MetricSettings, compute_metrics_batch
+from medsr_bench.benchmark.metrics import MetricSettings, compute_metrics_batch, get_metric
+from medsr_bench.benchmark.metrics.registry import reference_tolerances
 
-# Stated tolerances (absolute). PSNR in dB, SSIM/MS-SSIM/VIF unitless, MSE in intensity^2 (relative
-# 1e-12 on top, since MSE of 16-bit data is ~1e5).
-TOL = {
-    "psnr": 1e-6,
-    "ssim": 1e-6,
-    "mse": 1e-6,
-    "rmse": 1e-6,
-    "mae": 1e-6,
-    "nrmse": 1e-6,
-    "ms-ssim": 1e-6,
-    "vif": 1e-4,
-    "niqe": 1e-6,
-}
+# Stated tolerances (absolute; relative 1e-12 on top, since MSE of 16-bit data is ~1e5), from the
+# metric specs.
+TOL = reference_tolerances()
 # The torch engine and the NumPy implementations must agree much tighter than the references.
 ENGINE_TOL = 1e-9
 ENGINES = ("numpy", "torch")
 
 Reference = Callable[[np.ndarray, np.ndarray], float]
 """``reference(sr_i, hr_i) -> float`` on one image as passed in (``(H, W)`` or ``(H, W, 3)``)."""
+
+
+def reference(metric: str, settings: MetricSettings) -> Reference:
+    """The spec's ``reference_fn`` of ``metric`` for one image as passed in: ``crop_border``
+    applied, float inputs as float64 (the libraries would compute float32 in float32), integer
+    inputs raw.
+
+    Raises:
+        KeyError: the metric states no library reference.
+    """
+    fn = get_metric(metric).reference_fn
+    if fn is None:
+        raise KeyError(f"metric {metric!r} states no reference_fn")
+    return lambda sr, hr: fn(ref_input(sr, settings.crop_border), ref_input(hr, settings.crop_border),
+                             settings)
+
+
+def ref_input(a: np.ndarray, crop: int = 0) -> np.ndarray:
+    """``a`` cropped by ``crop`` pixels on each side; float arrays as float64, integers raw."""
+    a = a[crop:-crop, crop:-crop] if crop else a
+    return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
 
 
 @dataclass

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from medsr_bench.core.registry import DuplicateError, Registry, RegistryError
+from medsr_bench.core.registry import DuplicateError, Registry, RegistryError, import_submodules
 
 
 def test_register_get_aliases_and_order():
@@ -70,3 +70,43 @@ def test_decorator_and_unregister():
     assert reg.get("F") is Foo
     reg.unregister("Foo")
     assert "F" not in reg and reg.names() == []
+
+
+def test_dict_like_keys_values():
+    reg: Registry[int] = Registry("number", kind=int, order=("b",))
+    reg.register("a", 1)
+    reg.register("b", 2)
+    assert reg.keys() == ["b", "a"] and reg.values() == [2, 1] and list(reg) == ["b", "a"]
+    assert reg["a"] == 1
+
+
+def test_import_submodules_finds_a_folder_in_name_order(tmp_path, monkeypatch):
+    """A family module dropped into the folder registers without being listed anywhere;
+    ``_private`` modules and ``skip`` names are left out."""
+    pkg = tmp_path / "fampkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from medsr_bench.core.registry import Registry\nREG = Registry('family')\n")
+    for name in ("zeta", "alpha", "_helper", "skipped"):
+        (pkg / f"{name}.py").write_text(f"from fampkg import REG\nREG.register({name!r}, {name!r})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    done = import_submodules("fampkg", skip=("skipped",))
+    import fampkg
+
+    assert done == ["fampkg.alpha", "fampkg.zeta"]
+    assert fampkg.REG.names() == ["alpha", "zeta"]
+
+
+def test_metric_protocol_model_duplicates_are_core_duplicate_errors():
+    from medsr_bench.benchmark.metrics import get_metric, register_metric
+    from medsr_bench.data_prep.registry import get_protocol, register_protocol
+    from medsr_bench.models.registry import get_spec, register_aux, register_model
+
+    with pytest.raises(DuplicateError) as e:
+        register_metric(get_metric("psnr"))
+    assert isinstance(e.value, KeyError)  # the metric registry raised KeyError before
+    with pytest.raises(DuplicateError):
+        register_protocol(type(get_protocol("drive")))
+    with pytest.raises(DuplicateError):
+        register_model(get_spec("bicubic"))
+    with pytest.raises(DuplicateError):
+        register_aux(get_spec("bicubic"))

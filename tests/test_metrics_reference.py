@@ -15,11 +15,12 @@ from metric_tester import (
     real_gray_pairs,
     real_mri_pairs,
     real_rgb_pairs,
+    ref_input,
+    reference,
     synthetic_stack,
 )
 from msssim_m_port import msssim_m
 from sewar import full_ref as sw
-from skimage import metrics as skm
 
 from medsr_bench.benchmark.metrics import MetricSettings
 
@@ -36,45 +37,14 @@ DTYPE_IDS = ["uint8-255", "uint16-4095", "uint16-65535", "float32-1"]
 SHAPES = [(2, 67, 91), (1, 128, 101)]
 
 
-def _ref_in(a: np.ndarray) -> np.ndarray:
-    return a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a
-
-
-def _crop(a: np.ndarray, c: int) -> np.ndarray:
-    return a[c:-c, c:-c] if c else a
-
-
-def references(metric: str, s: MetricSettings, rgb: bool = False):
-    """The library reference for ``metric`` under settings ``s`` (sr, hr of one image)."""
-    dr, c = s.data_range, s.crop_border
-    ax = -1 if rgb else None
-
-    def wrap(f):
-        return lambda sr, hr: f(_ref_in(_crop(sr, c)), _ref_in(_crop(hr, c)))
-
-    if metric == "psnr":
-        return wrap(lambda sr, hr: skm.peak_signal_noise_ratio(hr, sr, data_range=dr))
-    if metric == "ssim":
-        return wrap(lambda sr, hr: skm.structural_similarity(
-            hr, sr, data_range=dr, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-            channel_axis=ax))
-    if metric == "mse":
-        return wrap(lambda sr, hr: skm.mean_squared_error(hr, sr))
-    if metric == "rmse":
-        return wrap(lambda sr, hr: sw.rmse(hr, sr))
-    if metric == "mae":
-        return wrap(lambda sr, hr: np.mean(np.abs(hr.astype(np.float64) - sr.astype(np.float64))))
-    if metric == "nrmse":
-        return wrap(lambda sr, hr: skm.normalized_root_mse(hr, sr, normalization=s.nrmse_norm))
-    if metric == "vif":
-        f = 255.0 / dr if s.vif_rescale else 1.0
-        return wrap(lambda sr, hr: sw.vifp(hr.astype(np.float64) * f, sr.astype(np.float64) * f,
-                                           sigma_nsq=s.vif_sigma_nsq))
-    if metric == "ms-ssim":
-        if s.msssim_downsample == "sewar":
-            return wrap(lambda sr, hr: sw.msssim(hr, sr, MAX=dr))
-        return wrap(lambda sr, hr: msssim_m(sr, hr, L=dr, weight=_weights_for(sr.shape, s)))
-    raise KeyError(metric)
+def references(metric: str, s: MetricSettings):
+    """The reference for ``metric`` under settings ``s`` (sr, hr of one image): the spec's library
+    call; for MS-SSIM's default msssim.m reading, the independent port of Wang's code."""
+    if metric == "ms-ssim" and s.msssim_downsample != "sewar":
+        c = s.crop_border
+        return lambda sr, hr: msssim_m(ref_input(sr, c), ref_input(hr, c), L=s.data_range,
+                                       weight=_weights_for(ref_input(sr, c).shape, s))
+    return reference(metric, s)
 
 
 def _weights_for(shape, s: MetricSettings) -> tuple[float, ...]:
@@ -146,7 +116,7 @@ def test_synthetic_rgb(metric, dtype):
     dr = 255.0
     sr, hr = synthetic_stack(2, 61, 77, channels=3, dtype=dtype, data_range=dr, seed=3)
     s = MetricSettings(data_range=dr, channel="rgb", quantize=True)
-    TESTER.check(metric, sr, hr, s, references(metric, s, rgb=True))
+    TESTER.check(metric, sr, hr, s, references(metric, s))
 
 
 def test_vif_without_rescale_matches_sewar_on_raw_floats():
@@ -176,11 +146,11 @@ def test_real_brats_float_data_range_1(shared_data, metric):
 def test_real_drive_rgb_crop(shared_data, metric):
     sr, hr = real_rgb_pairs(shared_data, size=(131, 160), n=2)
     s = MetricSettings(channel="rgb", crop_border=2)
-    TESTER.check(metric, sr, hr, s, references(metric, s, rgb=True))
+    TESTER.check(metric, sr, hr, s, references(metric, s))
 
 
 @pytest.mark.parametrize(("dtype", "dr", "quant"), DTYPES, ids=DTYPE_IDS)
 def test_mse_also_matches_sewar(dtype, dr, quant):
     sr, hr = synthetic_stack(2, 51, 49, dtype=dtype, data_range=dr, seed=17)
     s = MetricSettings(data_range=dr, quantize=quant)
-    TESTER.check("mse", sr, hr, s, lambda a, b: sw.mse(_ref_in(b), _ref_in(a)))
+    TESTER.check("mse", sr, hr, s, lambda a, b: sw.mse(ref_input(b), ref_input(a)))

@@ -1,10 +1,12 @@
 """``compute_metrics_batch``: the one call the runner makes.
 
 It applies the channel policy and ``crop_border`` (:func:`benchmark.metrics.domain.prepare_pair`),
-then computes each requested metric either with the batched torch engine
-(:mod:`benchmark.metrics.engine`: PSNR, SSIM, MSE, RMSE, MAE, NRMSE, MS-SSIM, VIF) or with the
-per-image NumPy implementation of the metric family (all metrics; NIQE and LPIPS always go there).
-Both paths agree within the tolerances stated in ``tests/test_metrics_*.py``.
+then computes each requested metric as its :class:`~medsr_bench.benchmark.metrics.registry.MetricSpec`
+says: with the spec's ``batched`` stack function (the engine of
+:mod:`benchmark.metrics.engine` for PSNR, SSIM, MSE, RMSE, MAE, NRMSE, MS-SSIM, VIF; metrics that
+share one batched function run in one call), or with its per-image ``fn`` (every metric;
+``engine="numpy"`` forces it). Network metrics (LPIPS: ``batched_always``) always run on stacks.
+Both paths agree within the tolerances the specs state (``reference_tolerances()``).
 """
 
 from __future__ import annotations
@@ -69,12 +71,18 @@ def compute_metrics_batch(
         per_notes[i].append("input contains NaN or inf: all metrics NaN")
 
     remaining = list(dict.fromkeys(canon))
-    if engine != "numpy" and len(good):
-        from medsr_bench.benchmark.metrics import engine as eng
+    by_name = {s.name: s for s in specs}
 
-        todo = [c for c in remaining if c in eng.ENGINE_METRICS]
-        if todo:
-            vals, notes = eng.compute_batch(x[good], y[good], settings, todo, device=device, chunk=chunk)
+    if engine != "numpy" and len(good):
+        # fused stack passes first (metrics sharing one batched function: one call for all of them)
+        groups: dict[object, list[str]] = {}
+        for c in remaining:
+            spec = by_name[c]
+            if spec.batched is not None and not spec.batched_always:
+                groups.setdefault(spec.batched, []).append(c)
+        for todo in groups.values():
+            fn = by_name[todo[0]].batched_fn()
+            vals, notes = fn(x[good], y[good], settings, todo, device=device, chunk=chunk)
             for c in todo:
                 values[c][good] = vals[c]
             for j, i in enumerate(good):
@@ -82,16 +90,15 @@ def compute_metrics_batch(
             remaining = [c for c in remaining if c not in todo]
 
     for c in remaining:
-        spec = get_metric(c)
-        if c == "lpips":
-            from medsr_bench.benchmark.metrics.lpips import lpips_batch
-
+        spec = by_name[c]
+        if spec.batched is not None and spec.batched_always:
+            # a network metric: one stack call of its own, in request order
             if len(good):
-                v, nt = lpips_batch(x[good], y[good], settings, device=device)
-                values[c][good] = v
+                vals, notes = spec.batched_fn()(x[good], y[good], settings, [c], device=device,
+                                                chunk=chunk)
+                values[c][good] = vals[c]
                 for j, i in enumerate(good):
-                    if nt[j]:
-                        per_notes[i].append(f"{c}: {nt[j]}")
+                    per_notes[i].extend(notes[j])
             continue
         for i in good:
             try:
@@ -109,13 +116,8 @@ def metric_status(name: str) -> tuple[str, str]:
     (LPIPS, DISTS: the spec's ``weights_note``), so the runner can mark a whole column without
     computing it."""
     spec = get_metric(name)
-    if spec.needs_weights:
-        if spec.weights_note is not None:
-            note = spec.weights_note()
-        else:
-            from medsr_bench.benchmark.metrics.lpips import missing_note as note_fn
-
-            note = note_fn() if spec.name == "lpips" else ""
+    if spec.needs_weights and spec.weights_note is not None:
+        note = spec.weights_note()
         if note:
             return "missing-weights", note
     return "ok", ""

@@ -1,7 +1,6 @@
-"""Registers the perceptual full-reference metrics of issue 20, one module each (importing a
-module runs its ``register_metric`` call)."""
-
-from medsr_bench.benchmark.metrics import dists, fsim, gmsd, haarpsi, vsi  # noqa: F401
+"""The perceptual full-reference metrics of issue 20 (one module each, found in this folder by
+the registry like every metric module)."""
 
 IQA_METRICS = ("gmsd", "haarpsi", "fsim", "vsi", "dists")
-"""Names registered here, in display order (after the engine metrics, NIQE and LPIPS)."""
+"""Their names, in the order of their paper table (the registry lists them after the engine
+metrics, NIQE and LPIPS, in module order)."""

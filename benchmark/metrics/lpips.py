@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics.registry import CheckTolerance, MetricSpec, register_metric
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 LIN_FILES = ("lpips_v0.1_alex.pth", "alex.pth")
@@ -142,6 +142,14 @@ def lpips_batch(sr: np.ndarray, hr: np.ndarray, settings, device: str = "cpu") -
     return out, [""] * n
 
 
+def lpips_stack(sr: np.ndarray, hr: np.ndarray, settings, names=("lpips",), device: str = "cpu",
+                chunk: int | None = None) -> tuple[dict[str, np.ndarray], list[list[str]]]:
+    """:func:`lpips_batch` in the registry's batched form (``{"lpips": values}``, notes prefixed
+    ``"lpips: "``); ``names`` and ``chunk`` are accepted for the common signature."""
+    v, notes = lpips_batch(sr, hr, settings, device=device)
+    return {"lpips": v}, [[f"lpips: {t}"] if t else [] for t in notes]
+
+
 def lpips(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
     """Per-image LPIPS (``(C, H, W)`` float64 in the metric domain)."""
     v, notes = lpips_batch(sr[None], hr[None], settings)
@@ -152,4 +160,5 @@ register_metric(MetricSpec(
     name="lpips", higher_is_better=False, value_range=(0.0, math.inf), needs_weights=True,
     reference="lpips 0.1.4 LPIPS(net='alex', version='0.1') (not installed here; weights absent -> NaN)",
     unit="1", description="Zhang et al. 2018 LPIPS v0.1 AlexNet; NaN 'missing weights' when files are absent",
-    fn=lpips))
+    fn=lpips, batched=lpips_stack, batched_always=True, weights_note=missing_note,
+    check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: 10x the float32 drift of the AlexNet features")))

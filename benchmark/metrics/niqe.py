@@ -23,7 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from medsr_bench.benchmark.metrics.domain import rgb_to_y
-from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics.registry import (
+    CheckTolerance,
+    MetricSpec,
+    ReferenceTolerance,
+    register_metric,
+)
 
 NIQE_BLOCK = 96
 
@@ -63,4 +68,6 @@ register_metric(MetricSpec(
     name="niqe", higher_is_better=False, value_range=(0.0, math.inf), needs_weights=False,
     reference="basicsr.metrics.calculate_niqe(crop_border, input_order='HW') (pristine params in basicsr)",
     unit="1", description="Mittal et al. 2013 NIQE, 96x96 blocks, on gray / Y scaled to 0-255; no reference image",
-    no_reference=True, fn=niqe))
+    no_reference=True, fn=niqe,
+    tolerance=ReferenceTolerance(1e-6, "1e-6: the basicsr function itself on the same gray / Y plane"),
+    check_tolerance=CheckTolerance(0.01, 0.0, "0.01: NIQE is printed to 2 decimals")))

@@ -21,7 +21,13 @@ import math
 
 import numpy as np
 
-from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics import _references as ref
+from medsr_bench.benchmark.metrics.registry import (
+    CheckTolerance,
+    MetricSpec,
+    ReferenceTolerance,
+    register_metric,
+)
 
 INF = math.inf
 NAN = math.nan
@@ -78,24 +84,39 @@ def nrmse(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
     return nrmse_from(rmse(sr, hr)[0], nrmse_denominator(hr, settings.nrmse_norm), settings.nrmse_norm)
 
 
+_ENGINE = "medsr_bench.benchmark.metrics.engine:compute_batch"  # fused batched pass (imports this module)
+_EXACT = ReferenceTolerance(1e-6, "1e-6: float64 code, observed ~1e-13 (summation order)")
+_ERROR_CHECK = CheckTolerance(0.0, 1e-3, "0.1 % relative: units depend on data_range (8-bit or [0, 1])")
+
 register_metric(MetricSpec(
     name="psnr", higher_is_better=True, value_range=(-INF, INF), needs_weights=False,
     reference="skimage.metrics.peak_signal_noise_ratio(data_range=...); "
     "basicsr.metrics.calculate_psnr(crop_border, test_y_channel)",
-    unit="dB", description="10 log10(data_range^2 / MSE); inf for identical images", fn=psnr))
+    unit="dB", description="10 log10(data_range^2 / MSE); inf for identical images", fn=psnr,
+    batched=_ENGINE, reference_fn=ref.skimage_psnr,
+    tolerance=ReferenceTolerance(1e-6, "1e-6 dB: float64 code, observed ~1e-13"),
+    check_tolerance=CheckTolerance(0.01, 0.0, "0.01 dB: 10x the drift of float32 reassociation on "
+                                              "CPU; papers print PSNR to 2 decimals")))
 register_metric(MetricSpec(
     name="mse", higher_is_better=False, value_range=(0.0, INF), needs_weights=False,
     reference="skimage.metrics.mean_squared_error; sewar.full_ref.mse",
-    unit="intensity^2", description="mean((sr - hr)^2) in metric-domain units", fn=mse))
+    unit="intensity^2", description="mean((sr - hr)^2) in metric-domain units", fn=mse,
+    batched=_ENGINE, reference_fn=ref.skimage_mse, tolerance=_EXACT, check_tolerance=_ERROR_CHECK))
 register_metric(MetricSpec(
     name="rmse", higher_is_better=False, value_range=(0.0, INF), needs_weights=False,
     reference="sewar.full_ref.rmse", unit="intensity",
-    description="sqrt(MSE) in metric-domain units", fn=rmse))
+    description="sqrt(MSE) in metric-domain units", fn=rmse,
+    batched=_ENGINE, reference_fn=ref.sewar_rmse, tolerance=_EXACT,
+    check_tolerance=CheckTolerance(0.0, 1e-3, "as MSE")))
 register_metric(MetricSpec(
     name="mae", higher_is_better=False, value_range=(0.0, INF), needs_weights=False,
     reference="numpy mean(|sr - hr|) in float64 (no library function; P3 Rashid et al.)",
-    unit="intensity", description="mean(|sr - hr|) in metric-domain units", fn=mae))
+    unit="intensity", description="mean(|sr - hr|) in metric-domain units", fn=mae,
+    batched=_ENGINE, reference_fn=ref.numpy_mae, tolerance=_EXACT,
+    check_tolerance=CheckTolerance(0.0, 1e-3, "as MSE")))
 register_metric(MetricSpec(
     name="nrmse", higher_is_better=False, value_range=(0.0, INF), needs_weights=False,
     reference="skimage.metrics.normalized_root_mse(normalization='mean'|'euclidean'|'min-max')",
-    unit="1", description="RMSE / D(hr); D = mean(hr) by default (P3), NaN when D = 0", fn=nrmse))
+    unit="1", description="RMSE / D(hr); D = mean(hr) by default (P3), NaN when D = 0", fn=nrmse,
+    batched=_ENGINE, reference_fn=ref.skimage_nrmse, tolerance=_EXACT,
+    check_tolerance=CheckTolerance(0.0, 1e-3, "as MSE (unitless but scale-free)")))

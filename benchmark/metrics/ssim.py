@@ -40,8 +40,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from medsr_bench.benchmark.metrics import _references as ref
 from medsr_bench.benchmark.metrics._kernels import gaussian_valid
-from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics.registry import (
+    CheckTolerance,
+    MetricSpec,
+    ReferenceTolerance,
+    register_metric,
+)
 
 SSIM_WIN = 11
 SSIM_SIGMA = 1.5
@@ -216,11 +222,18 @@ register_metric(MetricSpec(
     reference="skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, "
     "use_sample_covariance=False, data_range=...); basicsr.metrics.calculate_ssim(crop_border, test_y_channel)",
     unit="1", description="Wang et al. 2004 (Eq. 13): Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, "
-    "mean over the valid region, averaged over channels", fn=ssim))
+    "mean over the valid region, averaged over channels", fn=ssim,
+    batched="medsr_bench.benchmark.metrics.engine:compute_batch", reference_fn=ref.skimage_ssim,
+    tolerance=ReferenceTolerance(1e-6, "1e-6: float64 code, observed ~1e-15 (summation order)"),
+    check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: 10x the reassociation drift; papers print "
+                                              "SSIM to 2-4 decimals")))
 register_metric(MetricSpec(
     name="ms-ssim", higher_is_better=True, value_range=(-1.0, 1.0), needs_weights=False,
     reference="Wang's msssim.m (port in tests/msssim_m_port.py); msssim_downsample=sewar: "
     "sewar.full_ref.msssim(MAX=data_range) (grayscale; RGB filtered per channel here)",
     unit="1", description="Wang, Simoncelli & Bovik 2003 multi-scale SSIM, 5 scales, msssim.m 2x2 "
     "downsampling by default (metric.msssim_downsample)",
-    fn=msssim))
+    fn=msssim, aliases=("msssim", "ms_ssim"),
+    batched="medsr_bench.benchmark.metrics.engine:compute_batch", reference_fn=ref.sewar_msssim,
+    tolerance=ReferenceTolerance(1e-6, "1e-6: float64 code, observed ~1e-15 against msssim.m and sewar"),
+    check_tolerance=CheckTolerance(1e-4, 0.0, "as SSIM")))

@@ -28,8 +28,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from medsr_bench.benchmark.metrics import _references as ref
 from medsr_bench.benchmark.metrics._kernels import gaussian_valid
-from medsr_bench.benchmark.metrics.registry import MetricSpec, register_metric
+from medsr_bench.benchmark.metrics.registry import (
+    CheckTolerance,
+    MetricSpec,
+    ReferenceTolerance,
+    register_metric,
+)
 
 VIF_EPS = 1e-10
 VIF_SCALES = 4
@@ -162,4 +168,8 @@ register_metric(MetricSpec(
     name="vif", higher_is_better=True, value_range=(0.0, math.inf), needs_weights=False,
     reference="sewar.full_ref.vifp(GT=hr, P=sr, sigma_nsq=2) on images scaled to 255 / data_range",
     unit="1", description="Sheikh & Bovik 2006 pixel-domain multi-scale VIF (vifp_mscale.m), sigma_nsq 2; "
-    "1 for identical images, > 1 possible for contrast enhancement", fn=vif))
+    "1 for identical images, > 1 possible for contrast enhancement", fn=vif, aliases=("vifp",),
+    batched="medsr_bench.benchmark.metrics.engine:compute_batch", reference_fn=ref.sewar_vifp,
+    tolerance=ReferenceTolerance(1e-4, "1e-4: observed ~1e-13; sewar sums the log terms in another "
+                                       "order over a 4-scale pyramid"),
+    check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: 10x the reassociation drift of the float64 VIF")))

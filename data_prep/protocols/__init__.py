@@ -1,4 +1,5 @@
-"""Dataset protocols, one module per dataset; importing this package registers all of them.
+"""Dataset protocols, one module per dataset; importing this package imports every module of its
+folder (no import list), which registers all of them.
 
 =============== ====================================== =====================================
 name            module                                 paper
@@ -13,26 +14,10 @@ demo-*          :mod:`data_prep.protocols.demo`        embedded defaults (no dat
 =============== ====================================== =====================================
 """
 
-from medsr_bench.data_prep.protocols import (
-    brats2018,
-    chestxray14,
-    cptac_gbm,
-    demo,
-    drive,
-    shenzhen,
-    stare,
-)
+from medsr_bench.core.registry import import_submodules
 from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
 
-__all__ = [
-    "BaseProtocol",
-    "Item",
-    "RunContext",
-    "brats2018",
-    "chestxray14",
-    "cptac_gbm",
-    "demo",
-    "drive",
-    "shenzhen",
-    "stare",
-]
+# every module of this folder, in name order (each protocol module registers itself)
+import_submodules(__name__)
+
+__all__ = ["BaseProtocol", "Item", "RunContext"]

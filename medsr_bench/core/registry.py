@@ -10,6 +10,7 @@ on first lookup (so a heavy family module is imported only when its entry is ask
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
@@ -108,6 +109,14 @@ class Registry(Generic[T]):
         for a in [a for a, n in self._aliases.items() if n == name]:
             del self._aliases[a]
 
+    def keys(self) -> list[str]:
+        """Same as :meth:`names` (dict-like use)."""
+        return self.names()
+
+    def values(self) -> list[T]:
+        """Entries in :meth:`names` order (lazy entries imported)."""
+        return [self.get(n) for n in self.names()]
+
     def __getitem__(self, name: str) -> T:
         return self.get(name)
 
@@ -150,3 +159,25 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         while self._loaders:
             self._loaders.pop(0)()
+
+
+def import_submodules(package: str, skip: Iterable[str] = ()) -> list[str]:
+    """Import every module in the folder of ``package`` (``pkgutil`` over its ``__path__``), in
+    sorted name order, so family modules register themselves without an import list kept by hand.
+
+    Modules whose name starts with ``_`` and those named in ``skip`` are left out (helpers,
+    the registry module itself). Returns the full names imported, in order.
+
+    Raises:
+        ModuleNotFoundError: ``package`` does not exist; any error a family module raises on import.
+    """
+    pkg = importlib.import_module(package)
+    skip = set(skip)
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__))
+    done = []
+    for name in names:
+        if name.startswith("_") or name in skip:
+            continue
+        importlib.import_module(f"{package}.{name}")
+        done.append(f"{package}.{name}")
+    return done

@@ -17,6 +17,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from medsr_bench.core.registry import DuplicateError, Registry
+
 #: pixel losses by name -> basicsr loss class name (``basicsr.losses.basic_loss``)
 PIXEL_LOSSES = {"l1": "L1Loss", "mse": "MSELoss"}
 DATA_MODES = ("paired", "realesrgan-degradation")
@@ -170,32 +172,37 @@ class Recipe:
         return dataclasses.replace(self, **out)
 
 
-_RECIPES: dict[str, Recipe] = {}
+RECIPES: Registry[Recipe] = Registry("recipe", kind=Recipe)
+"""The training recipes by name, in registration order."""
 
 
 def register_recipe(recipe: Recipe) -> Recipe:
-    """Add ``recipe`` under its name. ValueError on duplicates or on a field without a source."""
-    if recipe.name in _RECIPES:
-        raise ValueError(f"recipe {recipe.name!r} registered twice")
+    """Add ``recipe`` under its name.
+
+    Raises:
+        medsr_bench.core.registry.DuplicateError: (a ``ValueError``) the name is taken.
+        ValueError: a field without a source.
+    """
+    if recipe.name in RECIPES:
+        raise DuplicateError(f"recipe {recipe.name!r} is already registered")
     uncited = [f.name for f in dataclasses.fields(recipe)
                if f.name not in ("name", "sources", "model_row", "netd_row", "paper")
                and f.name not in recipe.sources]
     if uncited:
         raise ValueError(f"recipe {recipe.name}: fields without a source: {uncited}")
-    _RECIPES[recipe.name] = recipe
-    return recipe
+    return RECIPES.register(recipe.name, recipe)
 
 
 def get_recipe(name: str) -> Recipe:
     """The registered recipe ``name``. KeyError naming the known recipes."""
-    if name not in _RECIPES:
-        raise KeyError(f"unknown recipe {name!r}; known: {', '.join(_RECIPES)}")
-    return _RECIPES[name]
+    if name not in RECIPES:
+        raise KeyError(f"unknown recipe {name!r}; known: {', '.join(RECIPES.names())}")
+    return RECIPES.get(name)
 
 
 def list_recipes() -> list[str]:
     """Registered recipe names, in registration order."""
-    return list(_RECIPES)
+    return RECIPES.names()
 
 
 # ----------------------------------------------------------------------------- citations
