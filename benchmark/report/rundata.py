@@ -228,12 +228,13 @@ def load_run(run_dir: Path) -> RunData:
     """Read ``run_dir`` (either layout) and validate it: run.json is an object of a known layout,
     the tables it was merged with are present and unchanged, per_image.csv exists when anything
     was evaluated. What a reader must know but can still render (incomplete run, degenerate
-    pairs) is listed in ``problems``.
+    pairs, under-trained checkpoints, tables run.json records no digests of) is listed in
+    ``problems``.
 
     Raises:
         RunDirError: one line naming the file and what is wrong.
     """
-    from medsr_bench.benchmark.rundir import table_problem
+    from medsr_bench.benchmark.rundir import digests_missing, table_problem
 
     run_dir = Path(run_dir)
     try:
@@ -263,8 +264,9 @@ def load_run(run_dir: Path) -> RunData:
     if (run_dir / "per_image.csv").is_file():
         per_image = _read_csv(run_dir / "per_image.csv")
     per_image = _join_reader_mos(run_dir, per_image)
-    return RunData(run_dir, meta, summary, per_image, _variants(meta), run_problems(meta),
-                   stand_in_notes(meta))
+    old_tables = digests_missing(run_dir, meta)
+    return RunData(run_dir, meta, summary, per_image, _variants(meta),
+                   ([old_tables] if old_tables else []) + run_problems(meta), stand_in_notes(meta))
 
 
 def _join_reader_mos(run_dir: Path, per_image: pd.DataFrame) -> pd.DataFrame:
