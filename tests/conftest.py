@@ -109,3 +109,19 @@ def nothing_left_behind(request, tmp_path_factory, monkeypatch):
     assert not left, f"processes left behind: {sorted(left)}"
     new_tmp = sorted(p.name for p in tmp.iterdir())
     assert not new_tmp, f"temporaries left in {tmp}: {new_tmp}"
+
+
+#: Fixtures that make a test slow: a ``bench`` run in a clean environment, the real data or
+#: weights, a module's shared demo run.
+SLOW_FIXTURES = frozenset({"bench_env", "shared_data", "shared_weights", "demo_run"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``fast`` (``pytest -m fast``, the quick subset the README times) every test that is
+    neither marked ``slow`` nor ``shared`` and uses none of :data:`SLOW_FIXTURES`."""
+    for item in items:
+        if item.get_closest_marker("slow") or item.get_closest_marker("shared"):
+            continue
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            continue
+        item.add_marker(pytest.mark.fast)
