@@ -393,13 +393,27 @@ def render_report(run_dir: Path, out: Path, fmt: str = "html",
     (atomically). CSV writes two files (cells, and ``<stem>-claims.csv``). Returns the paths.
 
     Raises:
-        ReportError: run.json missing or unreadable, or an unknown format.
+        ReportError: run.json missing or unreadable, an unknown format, or a report that cannot
+            be written (a full disk, a read-only folder: one line naming it; a report already
+            at ``out`` is left as it was, the writes being atomic).
     """
-    from medsr_bench.benchmark.report import export
+    import errno
 
     if fmt not in FORMATS:
         raise ReportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    run_dir, out = Path(run_dir), Path(out)
+    try:
+        return _render(Path(run_dir), Path(out), fmt, settings)
+    except OSError as e:
+        where = e.filename or out
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise ReportError(f"{where}: cannot write the report ({e.strerror}); free space or "
+                              "pass another --out") from e
+        raise ReportError(f"{where}: {e.strerror or e}") from e
+
+
+def _render(run_dir: Path, out: Path, fmt: str, settings: ReportSettings) -> list[Path]:
+    from medsr_bench.benchmark.report import export
+
     if not (run_dir / "run.json").is_file():
         raise ReportError(f"{run_dir}: no run.json (expected a folder written by `bench run`)")
     if fmt != "html":
