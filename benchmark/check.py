@@ -7,6 +7,11 @@ rule; NaN equals NaN, inf equals inf of the same sign). Default tolerances per m
 metric registry (``MetricSpec.check_tolerance``, with the reason); region metrics (``psnr@fov``)
 use their base metric's. Rows present on one side only are reported as appeared / vanished.
 
+Only the baseline rows the run could have are compared: a run of one suite (or of some models)
+is checked against the baseline's rows of those suites and models (``run.json`` ``suites`` and
+``models``); the other rows are counted as not compared, never as vanished, and ``--update``
+keeps them in the baseline.
+
 Baselines written before run variants existed have no ``variant`` column: it reads as ``""``.
 """
 
@@ -139,6 +144,8 @@ class CheckResult:
 
     rows: list[dict] = field(default_factory=list)
     n_compared: int = 0
+    not_compared: int = 0  # baseline rows outside the run's suites / models
+    scope: str = ""  # which suites / models the run had ("" when it does not say)
 
     @property
     def ok(self) -> bool:
@@ -160,11 +167,14 @@ class CheckResult:
         return df.to_string(index=False)
 
     def summary_line(self) -> str:
+        """One line: ok or the counts of each change, and the baseline rows left out."""
+        skipped = (f" ({self.not_compared} baseline rows outside this run's {self.scope} not "
+                   "compared)" if self.not_compared else "")
         if self.ok:
-            return f"ok: {self.n_compared} rows within tolerance"
+            return f"ok: {self.n_compared} rows within tolerance{skipped}"
         c = self.counts()
         return (f"{len(self.rows)} difference(s) in {self.n_compared} compared rows: "
-                + ", ".join(f"{v} {k}" for k, v in c.items()))
+                + ", ".join(f"{v} {k}" for k, v in c.items()) + skipped)
 
 
 def _num(v) -> str:
@@ -225,15 +235,44 @@ def write_baseline(now: pd.DataFrame, path: Path) -> None:
     atomic_write_text(Path(path), "\n".join(lines) + "\n")
 
 
+def run_scope(meta: dict) -> tuple[set[str] | None, set[str] | None]:
+    """The suites and models a run could have rows for (``run.json`` ``suites`` / ``models``
+    keys); None for what ``meta`` does not record (a run dir without run.json)."""
+    def keys(k):
+        v = meta.get(k) if isinstance(meta, dict) else None
+        return set(map(str, v)) if isinstance(v, (dict, list)) and v else None
+
+    return keys("suites"), keys("models")
+
+
+def split_scope(base: pd.DataFrame, meta: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``(in_scope, out_of_scope, scope text)``: the baseline rows of the run's suites and models,
+    the others, and ``"suites rashid; models bicubic, bilinear"`` naming the run's scope."""
+    suites, models = run_scope(meta)
+    keep = pd.Series(True, index=base.index)
+    text = []
+    if suites is not None:
+        keep &= base.suite.isin(suites)
+        text.append(f"suites {', '.join(sorted(suites))}")
+    if models is not None:
+        keep &= base.model.isin(models)
+        text.append(f"models {', '.join(sorted(models))}")
+    return base[keep], base[~keep], "; ".join(text)
+
+
 def run_check(baseline_path: Path, run_dir: Path, atol: list[str] | None = None,
               rtol: list[str] | None = None, update: bool = False) -> CheckResult:
-    """Compare ``run_dir/summary.csv`` with ``baseline_path``; with ``update`` write the run's
-    table as the new baseline (a missing baseline is then created) and return what changed.
+    """Compare ``run_dir/summary.csv`` with the rows of ``baseline_path`` the run could have (its
+    suites and models, see :func:`split_scope`); with ``update`` write the run's table as the new
+    baseline, keeping the baseline's other rows (a missing baseline is then created), and return
+    what changed.
 
     Raises:
-        CheckError: unreadable files or bad tolerance options.
+        CheckError: unreadable files, bad tolerance options, tables that do not match run.json
+            or that run.json records no digests of (an old run dir: the gate cannot tell a
+            stale summary.csv from a merged one).
     """
-    from medsr_bench.benchmark.rundir import load_meta, table_problem
+    from medsr_bench.benchmark.rundir import digests_missing, load_meta, table_problem
     from medsr_bench.benchmark.tasks import RunError
 
     at, rt = parse_overrides(atol, "--atol"), parse_overrides(rtol, "--rtol")
@@ -245,7 +284,8 @@ def run_check(baseline_path: Path, run_dir: Path, atol: list[str] | None = None,
         raise CheckError(f"--baseline {baseline_path}: is a directory, expected a CSV file "
                          "(e.g. results/baselines/cpu.csv)")
     try:
-        problem = table_problem(Path(run_dir), load_meta(Path(run_dir)))
+        meta = load_meta(Path(run_dir))
+        problem = table_problem(Path(run_dir), meta) or digests_missing(Path(run_dir), meta)
     except RunError as e:
         raise CheckError(str(e)) from e
     if problem:
@@ -261,10 +301,15 @@ def run_check(baseline_path: Path, run_dir: Path, atol: list[str] | None = None,
         if base.empty and not update:
             raise CheckError(f"baseline {baseline_path}: no rows; expected a summary.csv of a run "
                              "(write one with --update)")
+    base, others, scope = split_scope(base, meta)
     res = compare(base, now, at, rt)
+    res.not_compared, res.scope = len(others), scope
     if update:
+        suite_rank = {x: i for i, x in enumerate(dict.fromkeys([*others.suite, *now.suite]))}
+        merged = pd.concat([others, now]).sort_values(
+            "suite", key=lambda col: col.map(suite_rank), kind="mergesort")
         try:
-            write_baseline(now, baseline_path)
+            write_baseline(merged, baseline_path)
         except OSError as e:
             raise CheckError(f"--baseline {baseline_path}: cannot write ({e.strerror or e})") from e
     return res

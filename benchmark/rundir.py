@@ -189,6 +189,30 @@ def table_problem(out: Path, meta: dict) -> str | None:
     return None
 
 
+def digests_missing(out: Path, meta: dict) -> str | None:
+    """One line when ``run.json`` is a run's but records no table digests (a run dir written
+    before they existed): what is missing and how to add it (re-running the recorded command
+    merges the parts again and records them); None when digests are recorded or when there are
+    no tables to check."""
+    out = Path(out)
+    if not isinstance(meta, dict) or isinstance(meta.get("tables"), dict) or not meta:
+        return None
+    present = [n for n in TABLES if (out / n).is_file()]
+    if not present:
+        return None
+    cmd = meta.get("command")
+    again = "the same `bench run`"
+    if isinstance(cmd, list) and len(cmd) > 1:
+        args = [str(a) for a in cmd[1:]]
+        for i, a in enumerate(args[:-1]):  # the run dir may have moved since
+            if a in ("--out", "-o"):
+                args[i + 1] = str(out)
+        again = "`bench " + " ".join(args) + "`"
+    return (f"{out / 'run.json'}: records no digests of {' and '.join(present)} (a run dir from "
+            f"before they were recorded), so they cannot be checked against it; re-run {again} "
+            "to merge the tables again from parts/ and record them")
+
+
 def describe_difference(old: dict, new: dict) -> str:
     """One line naming what differs between two configuration identities."""
     diffs = []

@@ -158,7 +158,8 @@ def analyse(run_dir: Path, axes: Sequence[str], paper_path: Path | None = None,
     Distance: ``|mean - paper| / paper_std`` when the paper gives a std (unit ``paper std``),
     else ``|mean - paper| / |paper|`` (unit ``relative``). ``closest`` keeps, per cell, every
     reading ranked by distance (ties by label), with ``any_within``: whether any reading has
-    ``in_ci`` or ``within_std``.
+    ``in_ci`` or ``within_std``; readings that differ only in axes that do not matter for the
+    cell are one row (see :func:`_collapse_ties`: ``readings``, ``same_for``).
     """
     from medsr_bench.benchmark.report.paper import load_paper_tables
     from medsr_bench.benchmark.report.rundata import load_run
@@ -198,12 +199,51 @@ def analyse(run_dir: Path, axes: Sequence[str], paper_path: Path | None = None,
     ok = sweep[sweep.distance.notna()].copy()
     ok["within"] = ok.in_ci | ok.within_std
     ok = ok.sort_values([*cell, "distance", "label"], kind="mergesort")
+    ok["any_within"] = ok.groupby(cell, sort=False)["within"].transform("any")
+    set_cols = [c for c in ok.columns if c.startswith("set:")]
+    ok = pd.concat([_collapse_ties(g, set_cols) for _, g in ok.groupby(cell, sort=False)])
     ok["rank"] = ok.groupby(cell, sort=False).cumcount() + 1
-    anyw = ok.groupby(cell, sort=False)["within"].transform("any")
-    ok["any_within"] = anyw
     closest = ok[[*cell, "rank", "label", "variant", "mean", "ci_low", "ci_high", "paper",
-                  "paper_std", "distance", "distance_unit", "within", "any_within"]]
+                  "paper_std", "distance", "distance_unit", "within", "any_within", "readings",
+                  "same_for"]]
     return sweep, closest.reset_index(drop=True)
+
+
+def _same(means: pd.Series) -> bool:
+    """Whether ``means`` are one value (to 1e-12 relative): readings that tie exactly."""
+    return bool(means.max() - means.min() <= 1e-12 * max(1.0, float(means.abs().max())))
+
+
+def _collapse_ties(g: pd.DataFrame, set_cols: Sequence[str]) -> pd.DataFrame:
+    """One cell's readings (sorted by distance) with the readings that differ only in axes that
+    do not matter for this cell merged into one row.
+
+    An axis does not matter for a cell when every pair of its readings that differ in that axis
+    alone gives the same mean (``metric.nrmse_norm`` for an SSIM cell, say). The merged row keeps
+    the closest reading's numbers, its ``label`` names only the axes that matter (``any reading``
+    when none does), ``readings`` counts the merged readings and ``same_for`` lists the axes that
+    do not matter ("" when nothing was merged).
+    """
+    vals = g[list(set_cols)].astype(object)
+    vals = vals.where(vals.notna(), "n/a").astype(str)
+    varying = [c for c in set_cols if vals[c].nunique() > 1]
+    idle = []
+    for c in varying:
+        rest = [x for x in varying if x != c]
+        groups = g.groupby([vals[x] for x in rest], sort=False)["mean"] if rest else [(None, g["mean"])]
+        if all(_same(m) for _, m in groups):
+            idle.append(c)
+    if not idle:
+        return g.assign(readings=1, same_for="")
+    keep = [c for c in varying if c not in idle]
+    key = vals[keep].agg(", ".join, axis=1) if keep else pd.Series("", index=g.index)
+    first = ~key.duplicated()
+    out = g[first].copy()
+    out["readings"] = key.map(key.value_counts()).loc[first].to_numpy()
+    out["same_for"] = ", ".join(c[4:] for c in idle)
+    out["label"] = ([", ".join(f"{c[4:]}={vals.at[i, c]}" for c in keep) for i in out.index]
+                    if keep else "any reading")
+    return out
 
 
 def findings(sweep: pd.DataFrame, axes: Sequence[str]) -> list[str]:
@@ -323,7 +363,8 @@ def write_outputs(run_dir: Path, axes: Sequence[str], sp_text: str, paper_path: 
                "|---|---|---|---|---|---|---|"]
         for r in closest[closest["rank"] <= 3].itertuples(index=False):
             ps = f" ± {r.paper_std:g}" if not pd.isna(r.paper_std) else ""
-            md.append(f"| {r.suite} {r.split} {r.model} {r.metric} | {r.rank} | {r.label} | "
+            md.append(f"| {r.suite} {r.split} {r.model} {r.metric} | {r.rank} | "
+                      f"{reading_text(r.label, r.readings, r.same_for)} | "
                       f"{r.mean:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}] | {r.paper:g}{ps} | "
                       f"{r.distance:.3g} {r.distance_unit} | {'yes' if r.within else 'no'} |")
     sens = sensitivity(run_dir, axes)
@@ -340,6 +381,15 @@ def write_outputs(run_dir: Path, axes: Sequence[str], sp_text: str, paper_path: 
                       + " | ".join(f"{ch[a]:.3g}" if a in ch else "-" for a in axes) + " |")
     atomic_write_text(run_dir / "sweep.md", "\n".join(md) + "\n")
     return sweep, closest, lines
+
+
+def reading_text(label: str, readings: int, same_for: str) -> str:
+    """A closest-readings line's reading: its label, plus which axes do not matter for the cell
+    when ties were merged (``"x=1 (4 readings: metric.vif_rescale does not matter here)"``)."""
+    if not same_for or pd.isna(same_for):
+        return label
+    verb = "does" if "," not in same_for else "do"
+    return f"{label} ({int(readings)} readings: {same_for} {verb} not matter here)"
 
 
 def report_context(run_dir: Path) -> dict | None:
@@ -374,7 +424,10 @@ def report_context(run_dir: Path) -> dict | None:
         suites.append({
             "suite": suite, "findings": [x for x in findings(sweep[sweep.suite == suite], axes)],
             "heatmap": base64.b64encode(png).decode() if png else None,
-            "closest": c.to_dict("records"), "n_readings": int(matrix.shape[0])})
+            "closest": [{**r, "reading": reading_text(r["label"], r.get("readings", 1),
+                                                      r.get("same_for", ""))}
+                        for r in c.to_dict("records")],
+            "n_readings": int(matrix.shape[0])})
     return {"axes": axes, "suites": suites}
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from medsr_bench.benchmark.report.rundata import model_tags, with_tag
+
 HEADLINE_METRICS = ("ssim", "psnr")
 
 
@@ -16,8 +18,10 @@ def headline_table(run_dir: Path, width: int = 9) -> list[str]:
     """Lines of the table (empty when ``summary.csv`` is absent or has no headline metric).
 
     Columns are ``suite/dataset`` (with the split, else the first 6 digits of the variant id, when
-    a dataset has several variants); a model without an ``ok`` mean on a dataset shows ``-``. Values are means
-    over the dataset's images, 4 significant digits.
+    a dataset has several variants); a model without an ``ok`` mean on a dataset shows ``-``; an
+    under-trained (or smoke) checkpoint of ``bench train`` is named with its mark
+    (``srresnet [UNDER-TRAINED (3 of 200 iterations)]``). Values are means over the dataset's
+    images, 4 significant digits.
     """
     path = Path(run_dir) / "summary.csv"
     if not path.is_file():
@@ -30,9 +34,12 @@ def headline_table(run_dir: Path, width: int = 9) -> list[str]:
     d = df[df.metric == metric].copy()
     nvar = d.groupby(["suite", "dataset"])["variant"].transform("nunique")
     try:  # a dataset scored on two splits (P4 val / test) is labelled by split
-        variants = json.loads((Path(run_dir) / "run.json").read_text()).get("variants") or {}
+        meta = json.loads((Path(run_dir) / "run.json").read_text())
+        meta = meta if isinstance(meta, dict) else {}
     except (OSError, ValueError):
-        variants = {}
+        meta = {}
+    variants = meta.get("variants") or {}
+    tags = model_tags(meta)
 
     def tag(v: str) -> str:
         split = (variants.get(v) or {}).get("split")
@@ -45,11 +52,12 @@ def headline_table(run_dir: Path, width: int = 9) -> list[str]:
     models = list(dict.fromkeys(d.model))
     cols = list(dict.fromkeys(d.col))
     table = table.reindex(index=models, columns=cols)
-    mw = max(len("model"), *(len(m) for m in models))
+    names = {m: with_tag(m, tags) for m in models}
+    mw = max(len("model"), *(len(n) for n in names.values()))
     colw = [max(width, len(c)) for c in cols]
     head = f"{'model':<{mw}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, colw, strict=True))
     lines = [f"mean {metric.upper()} per dataset (summary.csv):", head, "-" * len(head)]
     for m in models:
         vals = [("-" if pd.isna(x) else f"{x:.4g}") for x in table.loc[m]]
-        lines.append(f"{m:<{mw}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(vals, colw, strict=True)))
+        lines.append(f"{names[m]:<{mw}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(vals, colw, strict=True)))
     return lines

@@ -16,6 +16,7 @@ import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
 from medsr_bench.data_prep import get_protocol
 from medsr_bench.data_prep.errors import DataError, DatasetMissing
 from medsr_bench.models.registry import WeightsError
+from medsr_bench.models.train import trained
 from medsr_bench.models.train.recipes import get_recipe, list_recipes
 from medsr_bench.models.train.trainer import Trainer, TrainError, TrainSettings
 from medsr_bench.perf.train import throughput_table
@@ -86,8 +87,11 @@ def train(
             throughput_table(rec, settings, throughput, log=typer.echo)
             return
         trainer = Trainer(rec, settings)
-        typer.echo(f"{rec.name} -> row {trainer.row}: {len(trainer.train_set)} training images "
-                   f"({trainer.train_set.source}), {len(trainer.val_set)} validation; "
+        ts = trainer.train_set
+        data = ts.source + (f"; data {ts.dataset}, which stands in for {ts.stand_in_for}: not "
+                            f"{ts.stand_in_for} data" if ts.stand_in_for else "")
+        typer.echo(f"{rec.name} -> row {trainer.row}: {len(ts)} training images "
+                   f"({data}), {len(trainer.val_set)} validation; "
                    f"{trainer.stop:,} of the recipe's {trainer.total:,} iterations; out {trainer.out}")
         for d in trainer.deviations:
             typer.echo(f"deviation: {d}")
@@ -95,5 +99,7 @@ def train(
     except (KeyError, ValueError, TrainError, WeightsError, DatasetMissing, DataError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         _err(str(msg).splitlines()[0] if str(msg) else type(e).__name__)
-    typer.echo(f"done: {record['iterations_done']:,} of {record['iterations_recipe']:,} iterations; "
-               f"model {trainer.out / 'model.pth'} sha256 {record['sha256'][:16]}...")
+    done = (trained.row_tag(record) or f"{record['iterations_done']:,} of "
+            f"{record['iterations_recipe']:,} iterations")
+    typer.echo(f"done: {done}; trained on {trained.data_text(record)}; model "
+               f"{trainer.out / 'model.pth'} sha256 {record['sha256'][:16]}...")

@@ -8,6 +8,7 @@ reason when the folder is absent (set ``BENCH_SHARED`` to point elsewhere).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,32 @@ def nothing_left_behind(request, tmp_path_factory, monkeypatch):
     assert not left, f"processes left behind: {sorted(left)}"
     new_tmp = sorted(p.name for p in tmp.iterdir())
     assert not new_tmp, f"temporaries left in {tmp}: {new_tmp}"
+
+
+#: Fixtures that make a test slow: a ``bench`` run in a clean environment, the real data or
+#: weights, a module's shared demo run.
+SLOW_FIXTURES = frozenset({"bench_env", "shared_data", "shared_weights", "demo_run"})
+
+
+#: A ``bench run`` / ``sweep`` / ``train`` started in a test's body (``invoke("run", ...)``).
+_STARTS_A_RUN = re.compile(r"""[([]\s*["'](run|sweep|train)["']\s*,""")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``fast`` (``pytest -m fast``, the README's quick subset) every test that is neither
+    marked ``slow`` nor ``shared``, uses none of :data:`SLOW_FIXTURES` and starts no run in its
+    body."""
+    import inspect
+
+    for item in items:
+        if item.get_closest_marker("slow") or item.get_closest_marker("shared"):
+            continue
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            continue
+        try:
+            src = inspect.getsource(item.function)
+        except (AttributeError, OSError, TypeError):
+            src = ""
+        if _STARTS_A_RUN.search(src):
+            continue
+        item.add_marker(pytest.mark.fast)

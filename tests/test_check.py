@@ -155,3 +155,40 @@ def test_real_runs_pass_against_each_others_baseline(tmp_path, monkeypatch):
     assert bench("check", "--baseline", base, "--run", tmp_path / "a", "--update").exit_code == 0
     r = bench("check", "--baseline", base, "--run", tmp_path / "b")
     assert r.exit_code == 0, r.output
+
+
+def test_a_run_of_one_suite_is_checked_against_its_rows_only(tmp_path, run_dir):
+    """A baseline of two suites and three models, a run of one suite and two models: only the
+    run's rows are compared (no "vanished" for the rest), the line says how many were left out,
+    and --update keeps the rows the run could not have (issue 18)."""
+    import json
+
+    base = tmp_path / "cpu.csv"
+    other = ("aghelan,drive,,bicubic,ssim,0.8,6,ok\n"
+             "rashid,brats2018,,lanczos,ssim,0.9,6,ok\n")
+    rows = SUMMARY.replace("suite,dataset,model,metric,mean,std,n,status\n", "")
+    base.write_text("suite,dataset,variant,model,metric,mean,n,status\n"
+                    + "".join(",".join([*ln.split(",")[:2], "", *ln.split(",")[2:5],
+                                        *ln.split(",")[6:]]) + "\n"
+                              for ln in rows.splitlines()) + other)
+    (run_dir / "run.json").write_text(json.dumps({
+        "suites": {"rashid": {}}, "models": {"bicubic": {}, "realesrgan-1ch": {}}, "variants": {}}))
+    from medsr_bench.benchmark.rundir import table_digests
+
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta["tables"] = table_digests(run_dir)
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    r = bench("check", "--baseline", base, "--run", run_dir)
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == ("ok: 4 rows within tolerance (2 baseline rows outside this run's "
+                                "suites rashid; models bicubic, realesrgan-1ch not compared)")
+    perturb(run_dir / "summary.csv", "psnr", 31.5)
+    meta["tables"] = table_digests(run_dir)
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    r = bench("check", "--baseline", base, "--run", run_dir)
+    assert r.exit_code == 1 and "1 moved" in r.output and "vanished" not in r.output
+    assert bench("check", "--baseline", base, "--run", run_dir, "--update").exit_code == 0
+    kept = read_table(base, "baseline")
+    assert len(kept) == 6 and {"aghelan", "rashid"} == set(kept.suite)
+    assert "lanczos" in set(kept.model)
+    assert kept[kept.metric == "psnr"]["mean"].iloc[0] == 31.5

@@ -9,6 +9,8 @@ import shutil
 import pytest
 from cli_helpers import invoke
 
+from medsr_bench.benchmark.rundir import table_digests
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
@@ -96,9 +98,36 @@ def test_check_empty_run_or_baseline_and_update_to_a_directory(run, tmp_path):
                "is a directory")
     (run / "summary.csv").write_text(header)
     meta = json.loads((run / "run.json").read_text())
-    meta.pop("tables")
+    meta["tables"] = table_digests(run)  # as if merged so
     (run / "run.json").write_text(json.dumps(meta))
     _one_error(invoke("check", "--baseline", empty, "--run", run), "no rows")
+
+
+def test_old_run_without_table_digests_says_what_is_missing_and_how_to_fix(run, tmp_path):
+    """A run dir from before table digests were recorded: the report renders with a one-line
+    warning, the CI gate refuses (it cannot tell a stale summary.csv from a merged one); both
+    name the file and the command that merges again; re-running it records the digests."""
+    meta = json.loads((run / "run.json").read_text())
+    meta.pop("tables")
+    # the command as a shell records it (under CliRunner it is pytest's argv); the dir has moved
+    meta["command"] = ["bench", "run", "--suite", "demo", "--limit", "1", "--models",
+                       "nearest,bicubic", "--out", "/moved/away", "-q", "--workers", "1"]
+    (run / "run.json").write_text(json.dumps(meta))
+    out = tmp_path / "r.md"
+    r = invoke("report", "--run", run, "--format", "md", "--out", out)
+    assert r.exit_code == 0, r.output
+    warn = [ln for ln in r.output.splitlines() if ln.startswith("warning:")]
+    assert len(warn) == 1 and "records no digests of per_image.csv and summary.csv" in warn[0]
+    assert f"--out {run}" in warn[0] and "merge the tables again" in warn[0]
+    assert "records no digests" in out.read_text()
+    _one_error(invoke("check", "--baseline", run / "summary.csv", "--run", run),
+               "run.json", "records no digests", "bench run --suite demo")
+    cmd = meta["command"][1:]
+    cmd[cmd.index("--out") + 1] = str(run)
+    assert invoke(*cmd).exit_code == 0
+    assert "tables" in json.loads((run / "run.json").read_text())
+    r = invoke("check", "--baseline", run / "summary.csv", "--run", run)
+    assert r.exit_code == 0 and r.output.startswith("ok:"), r.output
 
 
 def test_out_naming_a_file(tmp_path, bench_env):

@@ -127,3 +127,41 @@ def test_findings_with_an_axis_of_one_dataset_only():
     out = findings(pd.DataFrame(rows), ["drive.blur_sigma"])
     assert out[0].startswith("aghelan: best reading overall: drive.blur_sigma=1.0")
     assert any("bicubic PSNR" in line and "drive" not in line.split(":")[0] for line in out)
+
+
+def test_closest_merges_ties_that_differ_only_in_axes_that_do_not_matter(bench_env):
+    """A PSNR cell in a sweep over blur and ``metric.vif_rescale``: VIF's scaling cannot move
+    PSNR, so the top list has one line per blur value naming the axis that does not matter, not
+    two identical lines per blur value (issue 18)."""
+    table = bench_env / "cell.csv"
+    table.write_text("suite,protocol,split,model,image,metric,value,std,source\n"
+                     "demo,demo-retina,test,bicubic,,psnr,30.0,,a cell\n")
+    out = bench_env / "sweep"
+    r = bench("sweep", "--suite", "demo", "--limit", "1", "--models", "bicubic", "-q",
+              "--grid", "demo-retina.blur_sigma=0.5,1.5", "--grid", "metric.vif_rescale=true,false",
+              "--paper-table", table, "--out", out)
+    assert r.exit_code == 0, r.output
+    closest = pd.read_csv(out / "closest.csv", keep_default_na=False)
+    cell = closest[closest.metric == "psnr"]
+    assert len(cell) == 2 and list(cell["rank"]) == [1, 2]
+    assert set(cell.label) == {"demo-retina.blur_sigma=0.5", "demo-retina.blur_sigma=1.5"}
+    assert (cell.readings == 2).all() and (cell.same_for == "metric.vif_rescale").all()
+    md = (out / "sweep.md").read_text()
+    assert "(2 readings: metric.vif_rescale does not matter here)" in md
+    # the full table keeps every reading
+    assert len(pd.read_csv(out / "sweep.csv").query("metric == 'psnr'")) == 4
+
+
+def test_collapse_keeps_readings_when_every_axis_moves_the_cell():
+    from medsr_bench.benchmark.sweep import _collapse_ties
+
+    g = pd.DataFrame({"label": ["a=1, b=1", "a=1, b=2", "a=2, b=1", "a=2, b=2"],
+                      "mean": [1.0, 2.0, 3.0, 4.0], "set:a": [1, 1, 2, 2], "set:b": [1, 2, 1, 2]})
+    out = _collapse_ties(g, ["set:a", "set:b"])
+    assert list(out.label) == list(g.label) and (out.same_for == "").all()
+    g["mean"] = [1.0, 1.0, 3.0, 3.0]  # b does not matter
+    out = _collapse_ties(g, ["set:a", "set:b"])
+    assert list(out.label) == ["a=1", "a=2"] and list(out.readings) == [2, 2]
+    g["mean"] = 5.0  # nothing matters
+    out = _collapse_ties(g, ["set:a", "set:b"])
+    assert list(out.label) == ["any reading"] and out.same_for.iloc[0] == "a, b"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup, escape
 
 from medsr_bench.benchmark.report.export import EXTENSIONS, FORMATS, num
 from medsr_bench.benchmark.report.figures import (
@@ -111,7 +112,7 @@ def _claim_row(cv, figure_b64: str | None) -> dict:
                       "diff": num(c.mean_diff, signed=True),
                       "ci": f"[{num(c.ci_low)}, {num(c.ci_high)}]" if math.isfinite(c.ci_low) else "",
                       "p": num(c.p_value), "p_holm": num(c.p_holm), "verdict": c.verdict,
-                      "reason": c.reason})
+                      "reason": c.reason, "model_notes": c.model_notes})
     return {"id": cv.id, "statement": cv.statement, "source": cv.source, "label": cv.label,
             "split": cv.split, "protocol": cv.protocol, "verdict": cv.verdict,
             "reason": cv.reason, "comparisons": comps, "figure": figure_b64}
@@ -159,7 +160,7 @@ class _Builder:
             p = d / f"{m}.png"
             if not p.is_file():
                 continue
-            label = m
+            label = m + (f"\n{self.run.model_tags[m]}" if m in self.run.model_tags else "")
             r = rows[(rows.image_id == v.figure_image) & (rows.model == m)]
             if len(r) and {"psnr", "ssim"} <= set(r.columns):
                 label += f"\n{num(r.psnr.iloc[0])} dB / {num(r.ssim.iloc[0])}"
@@ -366,8 +367,18 @@ def build_context(run_dir: Path, settings: ReportSettings = ReportSettings()) ->
         "model_rows": [{"name": k, **run.meta["models"][k]} for k in b.models],
         "verdicts": verdicts, "num": num, "sweep": sweep_context(run.run_dir),
         "clinical": _clinical_context(run, b.models),
-        "problems": run.problems,
+        "problems": run.problems, "stand_ins": run.notes, "mlabel": _model_label(run.model_tags),
     }
+
+
+def _model_label(tags: dict[str, str]):
+    """The template's ``mlabel(name)``: a model name, followed by its mark (``UNDER-TRAINED
+    (3 of 200 iterations)``, see :func:`.rundata.model_tags`) where it has one; HTML-escaped."""
+    def mlabel(name) -> Markup:
+        tag = tags.get(name)
+        return Markup('{} <span class="tag">{}</span>').format(name, tag) if tag else escape(name)
+
+    return mlabel
 
 
 def _clinical_context(run, models):
@@ -382,13 +393,27 @@ def render_report(run_dir: Path, out: Path, fmt: str = "html",
     (atomically). CSV writes two files (cells, and ``<stem>-claims.csv``). Returns the paths.
 
     Raises:
-        ReportError: run.json missing or unreadable, or an unknown format.
+        ReportError: run.json missing or unreadable, an unknown format, or a report that cannot
+            be written (a full disk, a read-only folder: one line naming it; a report already
+            at ``out`` is left as it was, the writes being atomic).
     """
-    from medsr_bench.benchmark.report import export
+    import errno
 
     if fmt not in FORMATS:
         raise ReportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    run_dir, out = Path(run_dir), Path(out)
+    try:
+        return _render(Path(run_dir), Path(out), fmt, settings)
+    except OSError as e:
+        where = e.filename or out
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise ReportError(f"{where}: cannot write the report ({e.strerror}); free space or "
+                              "pass another --out") from e
+        raise ReportError(f"{where}: {e.strerror or e}") from e
+
+
+def _render(run_dir: Path, out: Path, fmt: str, settings: ReportSettings) -> list[Path]:
+    from medsr_bench.benchmark.report import export
+
     if not (run_dir / "run.json").is_file():
         raise ReportError(f"{run_dir}: no run.json (expected a folder written by `bench run`)")
     if fmt != "html":
@@ -396,14 +421,17 @@ def render_report(run_dir: Path, out: Path, fmt: str = "html",
             run = load_run(run_dir)
         except RunDirError as e:
             raise ReportError(str(e)) from e
-        _warn(run.problems)
+        _warn(run.problems, run.notes)
         v = evaluate(run, load_paper_tables(), load_claims(), settings.stats)
         if fmt == "csv":
             return export.write_csv(v, out)
         text = {"md": lambda: "".join(f"> **{p}**\n\n" for p in run.problems)
+                + "".join(f"> Stand-in: {n}\n\n" for n in run.notes)
                 + export.to_markdown(v, f"medsr-bench: {run_dir}"),
                 "json": lambda: export.to_json(v, {"run_dir": str(run_dir),
-                                                   "git_commit": run.meta.get("git_commit")}),
+                                                   "git_commit": run.meta.get("git_commit"),
+                                                   "problems": run.problems,
+                                                   "stand_ins": run.notes}),
                 "latex": lambda: export.to_latex(v)}[fmt]()
         atomic_write_text(out, text)
         return [out]
@@ -413,18 +441,21 @@ def render_report(run_dir: Path, out: Path, fmt: str = "html",
         undefined=jinja2.StrictUndefined,
     )
     ctx = build_context(run_dir, settings)
-    _warn(ctx["problems"])
+    _warn(ctx["problems"], ctx["stand_ins"])
     html = env.get_template("report.html").render(**ctx)
     atomic_write_text(out, html)
     return [out]
 
 
-def _warn(problems: list[str]) -> None:
-    """Say on the console (stderr, one line each) what the report states about the run."""
+def _warn(problems: list[str], notes: list[str] = ()) -> None:
+    """Say on the console (stderr, one line each) what the report states about the run: its
+    problems (``warning:``) and its stand-in datasets (``stand-in:``)."""
     import sys
 
     for p in problems:
         print(f"warning: {p}", file=sys.stderr)
+    for n in notes:
+        print(f"stand-in: {n}", file=sys.stderr)
 
 
 def default_extension(fmt: str) -> str:

@@ -14,18 +14,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from medsr_bench.benchmark.report.rundata import with_tag
 from medsr_bench.benchmark.report.verdicts import Verdicts
 from medsr_bench.core import atomic_write_text
 
 FORMATS = ("html", "md", "csv", "json", "latex")
 EXTENSIONS = {"html": ".html", "md": ".md", "csv": ".csv", "json": ".json", "latex": ".tex"}
 
-CELL_COLUMNS = ["suite", "protocol", "dataset", "variant", "label", "split", "model", "metric", "paper",
+CELL_COLUMNS = ["suite", "protocol", "dataset", "variant", "label", "split", "model", "model_note",
+                "metric", "paper",
                 "paper_std", "paper_n", "rule", "paper_low", "paper_high", "n", "mean", "ci_low",
                 "ci_high", "diff", "better", "inside_ci", "too_small", "verdict", "reason", "source"]
 CLAIM_COLUMNS = ["id", "suite", "protocol", "variant", "label", "split", "statement", "source",
-                 "claim_verdict", "better", "worse", "metric", "n", "mean_diff", "ci_low",
-                 "ci_high", "p_value", "p_holm", "verdict", "reason"]
+                 "claim_verdict", "better", "worse", "model_notes", "metric", "n", "mean_diff",
+                 "ci_low", "ci_high", "p_value", "p_holm", "verdict", "reason"]
 
 
 def num(v, signed: bool = False, sig: int = 4) -> str:
@@ -90,12 +92,29 @@ _MD_CLAIMS = ["id", "statement", "claim_verdict", "better", "worse", "metric", "
               "ci_low", "ci_high", "p_holm", "verdict", "reason"]
 
 
+def _marked(v: Verdicts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The claims and cells tables of the text formats (Markdown, LaTeX): a model whose rows
+    carry a mark (``UNDER-TRAINED (...)``) is shown with it, as ``srresnet [UNDER-TRAINED
+    (...)]``, wherever its name appears."""
+    tags = {c.model: c.model_note for c in v.cells if c.model_note}
+    for cv in v.claims:
+        for k in cv.comparisons:
+            for part in filter(None, k.model_notes.split("; ")):
+                m, _, tag = part.partition(": ")
+                tags.setdefault(m, tag)
+    claims, cells = claims_frame(v)[_MD_CLAIMS].copy(), cells_frame(v)[_MD_CELLS].copy()
+    for df, cols in ((claims, ("better", "worse")), (cells, ("model",))):
+        for c in cols:
+            df[c] = [with_tag(m, tags) if isinstance(m, str) else m for m in df[c]]
+    return claims, cells
+
+
 def to_markdown(v: Verdicts, title: str = "") -> str:
     """Headline, claims table and cells table as GitHub-flavoured Markdown."""
     h = v.headline()
+    claims, cells = _marked(v)
     parts = [f"# {title or 'medsr-bench: paper vs reproduced'}", "", f"**{h['text']}.**", "",
-             "## Claims", "", _md_table(claims_frame(v)[_MD_CLAIMS]), "",
-             "## Paper cells", "", _md_table(cells_frame(v)[_MD_CELLS]), ""]
+             "## Claims", "", _md_table(claims), "", "## Paper cells", "", _md_table(cells), ""]
     return "\n".join(parts)
 
 
@@ -124,9 +143,9 @@ def to_latex(v: Verdicts) -> str:
         return f"% {caption}\n{body}"
 
     h = v.headline()
-    return "\n".join([f"% medsr-bench: {h['text']}",
-                      tab(claims_frame(v)[_MD_CLAIMS], "Claims"),
-                      tab(cells_frame(v)[_MD_CELLS], "Paper cells")])
+    claims, cells = _marked(v)
+    return "\n".join([f"% medsr-bench: {h['text']}", tab(claims, "Claims"),
+                      tab(cells, "Paper cells")])
 
 
 def write_csv(v: Verdicts, out: Path) -> list[Path]:

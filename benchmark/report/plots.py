@@ -16,6 +16,28 @@ from medsr_bench.benchmark.report.figures import png_bytes
 
 PER_ROW = 3  # subplots per row: each stays >= 4.5 in wide
 
+#: Narrowest page width the report is read at (px of the figure's box: an 800 px window less the
+#: page margins) and the smallest text a reader can read there (px).
+NARROW_PX, LEGIBLE_PX = 760, 10.0
+DPI = 100  # figures.png_bytes
+
+
+def legible_pt(fig_width_in: float, px: float = LEGIBLE_PX, box_px: int = NARROW_PX) -> float:
+    """Font size (pt) that is at least ``px`` pixels tall once a figure ``fig_width_in`` inches
+    wide is shrunk into a ``box_px`` wide box (the page at 800 px; never enlarged past its own
+    size): ``pt * dpi / 72 * min(1, box / (width * dpi)) >= px``."""
+    shrink = min(1.0, box_px / (fig_width_in * DPI))
+    return px * 72 / (DPI * shrink)
+
+
+def displayed_px(png: bytes, pt: float, box_px: int = NARROW_PX) -> float:
+    """Height in screen pixels of ``pt``-point text of a PNG (dpi :data:`DPI`) shown in a
+    ``box_px`` wide box: the check :func:`legible_pt` is made for."""
+    import struct
+
+    width = struct.unpack(">I", png[16:20])[0]  # IHDR
+    return pt * DPI / 72 * min(1.0, box_px / width)
+
 
 def _plt():
     import matplotlib
@@ -36,6 +58,15 @@ def _grid(n: int, width: float = 4.6, height: float = 3.4):
     return fig, list(axes.flat[:n])
 
 
+def distribution_layout(n_metrics: int, n_models: int) -> tuple[float, float, float]:
+    """``(panel width in, panel height in, font pt)`` of :func:`distribution_figure`: narrow
+    panels and a font that stays >= :data:`LEGIBLE_PX` tall on an 800 px page, where the figure
+    is shrunk to the page's width (~11 pt at three panels of 3.4 in)."""
+    width = 3.4
+    tick = legible_pt(width * min(n_metrics, PER_ROW) + 1.0)  # + the model-name margin
+    return width, max(2.6, 0.045 * tick * n_models + 1.4), tick
+
+
 def distribution_figure(values: dict[str, dict[str, np.ndarray]], title: str = "") -> bytes | None:
     """Box plots of per-image values, one subplot per metric, one box per model (points overlaid).
 
@@ -47,8 +78,10 @@ def distribution_figure(values: dict[str, dict[str, np.ndarray]], title: str = "
     metrics = {m: d for m, d in metrics.items() if d}
     if not metrics:
         return None
-    n_models = max(len(d) for d in metrics.values())
-    fig, axes = _grid(len(metrics), height=max(2.6, 0.32 * n_models + 1.2))
+    from matplotlib.ticker import MaxNLocator
+
+    width, height, tick = distribution_layout(len(metrics), max(len(d) for d in metrics.values()))
+    fig, axes = _grid(len(metrics), width=width, height=height)
     for ax, (metric, d) in zip(axes, metrics.items(), strict=True):
         names = list(d)[::-1]  # first model on top
         ax.boxplot([d[k] for k in names], orientation="horizontal", widths=0.6, showfliers=False)
@@ -56,12 +89,13 @@ def distribution_figure(values: dict[str, dict[str, np.ndarray]], title: str = "
         for i, k in enumerate(names, start=1):
             ax.plot(d[k], i + rng.uniform(-0.15, 0.15, len(d[k])), "o", ms=3, alpha=0.6,
                     color="#1f77b4")
-        ax.set_yticks(range(1, len(names) + 1), names, fontsize=9)
-        ax.set_title(metric, fontsize=11)
-        ax.tick_params(axis="x", labelsize=9)
+        ax.set_yticks(range(1, len(names) + 1), names, fontsize=tick)
+        ax.set_title(metric, fontsize=tick + 1)
+        ax.tick_params(axis="x", labelsize=tick)
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # large ticks: fewer of them
         ax.grid(axis="x", alpha=0.3)
     if title:
-        fig.suptitle(title, fontsize=12)
+        fig.suptitle(title, fontsize=tick + 1)
     fig.tight_layout()
     return png_bytes(fig)
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+
+from medsr_bench.models.train.trained import row_tag
 
 # Status of a dataset/variant whose rows may be shown ("running": an interrupted run).
 USABLE_STATUSES = ("done", "running", "incomplete")
@@ -71,6 +74,7 @@ class RunData:
     per_image: pd.DataFrame
     variants: list[Variant]
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # stand-ins (:func:`stand_in_notes`)
 
     def variants_of(self, suite: str, protocol: str, split: str | None = None) -> list[Variant]:
         """The variants of one suite's protocol, in run order. With ``split`` (a paper's split),
@@ -85,6 +89,11 @@ class RunData:
         if pi.empty or v.dataset is None:
             return pi.iloc[0:0]
         return pi[(pi.suite == v.suite) & (pi.dataset == v.dataset) & (pi.variant == v.id)]
+
+    @cached_property
+    def model_tags(self) -> dict[str, str]:
+        """``{model: tag}`` for the models whose rows must carry a mark (see :func:`model_tags`)."""
+        return model_tags(self.meta)
 
     def model_order(self) -> list[str]:
         """Models in the run's order (``model_order`` then any other model of ``models``)."""
@@ -139,9 +148,50 @@ def _variants(meta: dict) -> list[Variant]:
     return out
 
 
+def model_tags(meta: dict) -> dict[str, str]:
+    """``{model: "UNDER-TRAINED (3 of 300,000 iterations)"}`` for every model of ``run.json``
+    whose checkpoint is a ``bench train`` record marked under-trained or smoke (the record the
+    run kept under ``models.<name>.info.weights.trained``); fully trained and official weights
+    are absent from the map. Tolerates any shape of ``models`` (old runs: no entry)."""
+    out = {}
+    models = meta.get("models") if isinstance(meta.get("models"), dict) else {}
+    for name, e in models.items():
+        info = e.get("info") if isinstance(e, dict) else None
+        weights = info.get("weights") if isinstance(info, dict) else None
+        rec = weights.get("trained") if isinstance(weights, dict) else None
+        tag = row_tag(rec) if isinstance(rec, dict) else ""
+        if tag:
+            out[name] = tag
+    return out
+
+
+def with_tag(model: str, tags: dict[str, str]) -> str:
+    """``model`` as a text table shows it: ``"srresnet [UNDER-TRAINED (3 of 200 iterations)]"``
+    when ``tags`` marks it, else the name alone."""
+    return f"{model} [{tags[model]}]" if tags.get(model) else model
+
+
+def stand_in_notes(meta: dict) -> list[str]:
+    """One line per protocol of the run scored on a stand-in dataset (the README's promise: a
+    stand-in is named in every output), e.g. ``"cptac-gbm: scored on ct-head-standin, which
+    stands in for CPTAC-GBM (head-CT DICOM series standing in; this is NOT CPTAC-GBM)"``."""
+    out: dict[str, str] = {}
+    entries = meta.get("variants") if isinstance(meta.get("variants"), dict) else \
+        (meta.get("datasets") if isinstance(meta.get("datasets"), dict) else {})
+    for key, v in entries.items():
+        if not isinstance(v, dict) or not v.get("stand_in_for"):
+            continue
+        proto = v.get("protocol") or key
+        note = f" ({v['note']})" if v.get("note") else ""
+        out.setdefault(proto, f"{proto}: scored on {v.get('dataset')}, which stands in for "
+                              f"{v['stand_in_for']}{note}")
+    return list(out.values())
+
+
 def run_problems(meta: dict) -> list[str]:
     """What a reader of a run must be told (one line each): an incomplete run (tasks pending,
-    interrupted or failed) and the degenerate pairs left out of the means."""
+    interrupted or failed), the degenerate pairs left out of the means and the under-trained
+    (or smoke) checkpoints scored."""
     out = []
     tasks = meta.get("tasks") if isinstance(meta.get("tasks"), dict) else {}
     status = meta.get("status")
@@ -156,6 +206,9 @@ def run_problems(meta: dict) -> list[str]:
             out.append(f"{v.get('suite')}/{v.get('dataset') or v.get('protocol')}"
                        f"{' (' + v['label'] + ')' if v.get('label') else ''}: "
                        f"{v.get('n_degenerate', 0)} degenerate pair(s) excluded from means ({why})")
+    for name, tag in model_tags(meta).items():
+        out.append(f"{name}: {tag} checkpoint of `bench train`; its rows do not measure the "
+                   "paper's model")
     return out
 
 
@@ -175,12 +228,13 @@ def load_run(run_dir: Path) -> RunData:
     """Read ``run_dir`` (either layout) and validate it: run.json is an object of a known layout,
     the tables it was merged with are present and unchanged, per_image.csv exists when anything
     was evaluated. What a reader must know but can still render (incomplete run, degenerate
-    pairs) is listed in ``problems``.
+    pairs, under-trained checkpoints, tables run.json records no digests of) is listed in
+    ``problems``.
 
     Raises:
         RunDirError: one line naming the file and what is wrong.
     """
-    from medsr_bench.benchmark.rundir import table_problem
+    from medsr_bench.benchmark.rundir import digests_missing, table_problem
 
     run_dir = Path(run_dir)
     try:
@@ -210,7 +264,9 @@ def load_run(run_dir: Path) -> RunData:
     if (run_dir / "per_image.csv").is_file():
         per_image = _read_csv(run_dir / "per_image.csv")
     per_image = _join_reader_mos(run_dir, per_image)
-    return RunData(run_dir, meta, summary, per_image, _variants(meta), run_problems(meta))
+    old_tables = digests_missing(run_dir, meta)
+    return RunData(run_dir, meta, summary, per_image, _variants(meta),
+                   ([old_tables] if old_tables else []) + run_problems(meta), stand_in_notes(meta))
 
 
 def _join_reader_mos(run_dir: Path, per_image: pd.DataFrame) -> pd.DataFrame:

@@ -37,6 +37,7 @@ Two questions, both answered from the per-image rows of the split the paper scor
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -341,6 +342,7 @@ class CellVerdict:
     paper_high: float = math.nan
     too_small: bool = False
     dataset: str = ""  # the data actually scored (a stand-in's own name, e.g. ct-head-standin)
+    model_note: str = ""  # e.g. "UNDER-TRAINED (3 of 200 iterations)" (rundata.model_tags)
     n: int = 0
     mean: float = math.nan
     ci_low: float = math.nan
@@ -363,6 +365,7 @@ def evaluate_cell(run: RunData, v: Variant, prow, s: StatsSettings = DEFAULT_STA
     c = CellVerdict(v.suite, v.protocol, v.id, v.label, prow.split, prow.model, prow.metric,
                     float(prow.value), std, int(prow.decimals), prow.source, paper_n=pn)
     c.dataset = v.dataset or ""
+    c.model_note = run.model_tags.get(prow.model, "")
     c.paper_low, c.paper_high, c.rule = paper_ci(c.paper, c.decimals, std, pn, s.confidence_level)
     vals, why = model_values(run, v, prow.model, prow.metric, prow.split)
     if vals is None:
@@ -405,6 +408,7 @@ class Comparison:
     p_holm: float = math.nan
     verdict: str = NOT_TESTABLE
     reason: str = ""
+    model_notes: str = ""  # marks of the two models ("srresnet: UNDER-TRAINED (...)"), or ""
     pairs: pd.DataFrame | None = field(default=None, repr=False)  # image_id, better, worse
 
     def to_dict(self) -> dict:
@@ -441,17 +445,25 @@ class ClaimVerdict:
 
 def join_reasons(items: list[tuple[str, str]]) -> str:
     """``[(model, reason), ...]`` -> one line, each distinct reason once with its models
-    (``"missing weights: esrgan, srgan"``); empty reasons are dropped."""
+    (``"missing weights: esrgan, srgan"``), the models left out where the reason already names
+    them (``"srgan not in this run (add --models srgan)"``); empty reasons are dropped."""
     by_reason: dict[str, list[str]] = {}
     for model, why in items:
         if why:
             by_reason.setdefault(why, []).append(model)
-    return "; ".join(f"{why}: {', '.join(dict.fromkeys(ms))}" for why, ms in by_reason.items())
+    out = []
+    for why, ms in by_reason.items():
+        ms = list(dict.fromkeys(ms))
+        named = all(re.search(rf"(?<![\w-]){re.escape(m)}(?![\w-])", why) for m in ms)
+        out.append(why if named else f"{why}: {', '.join(ms)}")
+    return "; ".join(out)
 
 
 def _comparison(run: RunData, v: Variant, claim, better: str, worse: str, metric: str,
                 s: StatsSettings) -> Comparison:
     c = Comparison(claim.id, v.id, better, worse, metric)
+    c.model_notes = "; ".join(f"{m}: {run.model_tags[m]}" for m in (better, worse)
+                              if run.model_tags.get(m))
     va, why_a = model_values(run, v, better, metric, claim.split)
     vb, why_b = model_values(run, v, worse, metric, claim.split)
     if va is None or vb is None:

@@ -78,16 +78,44 @@ def smoke_allowed(options: dict) -> bool:
     return bool(flag)
 
 
+def _iterations(rec: dict) -> str:
+    done, full = rec.get("iterations_done"), rec.get("iterations_recipe")
+    return f"{done:,} of {full:,} iterations" if done is not None and full else "iterations ?"
+
+
+def row_tag(rec: dict | None) -> str:
+    """The mark every table row of this checkpoint carries, ``""`` for a fully trained one:
+    ``"UNDER-TRAINED (3 of 300,000 iterations)"``, ``"SMOKE (random VGG / init; not a real
+    model)"``, or both joined by ``"; "``. ``rec`` is a record of :func:`read_record` (or the
+    copy a run keeps in ``run.json``); None gives ``""``."""
+    if not rec:
+        return ""
+    parts = []
+    if rec.get("smoke"):
+        parts.append("SMOKE (random VGG / init; not a real model)")
+    if rec.get("under_trained"):
+        parts.append(f"UNDER-TRAINED ({_iterations(rec)})")
+    return "; ".join(parts)
+
+
+def data_text(rec: dict) -> str:
+    """The data a checkpoint was trained on, stand-ins named: ``"cptac-gbm train"``, or
+    ``"ct-head-standin train (stands in for CPTAC-GBM; not CPTAC-GBM data)"``."""
+    data = rec.get("data_id") or rec.get("dataset")
+    text = f"{data} {rec.get('split')}"
+    if rec.get("stand_in_for"):
+        text += f" (stands in for {rec['stand_in_for']}; not {rec['stand_in_for']} data)"
+    return text
+
+
 def label(rec: dict) -> str:
     """One line for reports: iterations against the recipe's, data, smoke / under-trained marks."""
-    done, full = rec.get("iterations_done"), rec.get("iterations_recipe")
-    parts = [f"{done:,} of {full:,} iterations" if done is not None and full else "iterations ?"]
+    parts = [_iterations(rec)]
     if rec.get("under_trained"):
         parts.insert(0, "UNDER-TRAINED")
     if rec.get("smoke"):
         parts.insert(0, "SMOKE (random VGG / init; not a real model)")
-    parts.append(f"trained on {rec.get('dataset')} {rec.get('split')} by bench train --recipe "
-                 f"{rec.get('recipe')}")
+    parts.append(f"trained on {data_text(rec)} by bench train --recipe {rec.get('recipe')}")
     return "; ".join(parts)
 
 
