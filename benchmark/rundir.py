@@ -510,6 +510,9 @@ def _finish_meta(meta: dict, plan: Plan, rows, models: dict, fam_dirs: dict, don
             entry["note"] = m["note"]
         if m.get("info"):
             entry["info"] = m["info"]
+            loaded = m["info"].get("weights") if isinstance(m["info"], dict) else None
+            if isinstance(loaded, dict) and loaded.get("file"):  # the file actually loaded
+                entry["weights_file"] = loaded["file"]
         errs = [r for r in rows if r["model"] == name and r["status"] == "error"]
         if errs:  # a batch failed in some task, even when other tasks of the model were ok
             entry["n_error_rows"] = len(errs)

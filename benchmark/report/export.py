@@ -22,6 +22,7 @@ FORMATS = ("html", "md", "csv", "json", "latex")
 EXTENSIONS = {"html": ".html", "md": ".md", "csv": ".csv", "json": ".json", "latex": ".tex"}
 
 CELL_COLUMNS = ["suite", "protocol", "dataset", "variant", "label", "split", "model", "model_note",
+                "weights_source",
                 "metric", "paper",
                 "paper_std", "paper_n", "rule", "paper_low", "paper_high", "n", "mean", "ci_low",
                 "ci_high", "diff", "better", "inside_ci", "too_small", "verdict", "reason", "source"]
@@ -86,7 +87,8 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-_MD_CELLS = ["suite", "protocol", "dataset", "label", "split", "model", "metric", "paper", "rule", "n",
+_MD_CELLS = ["suite", "protocol", "dataset", "label", "split", "model", "weights_source", "metric",
+             "paper", "rule", "n",
              "mean", "ci_low", "ci_high", "diff", "verdict", "reason"]
 _MD_CLAIMS = ["id", "statement", "claim_verdict", "better", "worse", "metric", "n", "mean_diff",
               "ci_low", "ci_high", "p_holm", "verdict", "reason"]

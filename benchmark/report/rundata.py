@@ -91,6 +91,11 @@ class RunData:
         return pi[(pi.suite == v.suite) & (pi.dataset == v.dataset) & (pi.variant == v.id)]
 
     @cached_property
+    def weights_sources(self) -> dict[str, str]:
+        """``{model: weights source}`` (see :func:`weights_sources`)."""
+        return weights_sources(self.meta)
+
+    @cached_property
     def model_tags(self) -> dict[str, str]:
         """``{model: tag}`` for the models whose rows must carry a mark (see :func:`model_tags`)."""
         return model_tags(self.meta)
@@ -162,6 +167,25 @@ def model_tags(meta: dict) -> dict[str, str]:
         tag = row_tag(rec) if isinstance(rec, dict) else ""
         if tag:
             out[name] = tag
+    return out
+
+
+def weights_sources(meta: dict) -> dict[str, str]:
+    """``{model: source}`` of the weights each network of ``run.json`` ran on, as the loader
+    recorded it (``models.<name>.info.weights.source``): ``official download``, ``ncnn release,
+    fp16-truncated`` or ``project-trained``, with ``" (ncnn backend)"`` when the model ran through
+    ncnn. Models without weights (interpolation) and old runs are absent."""
+    out = {}
+    models = meta.get("models") if isinstance(meta.get("models"), dict) else {}
+    for name, e in models.items():
+        info = e.get("info") if isinstance(e, dict) else None
+        weights = info.get("weights") if isinstance(info, dict) else None
+        if not isinstance(weights, dict):
+            continue
+        src = str(weights.get("source") or "official download")
+        if info.get("backend") == "ncnn":
+            src += " (ncnn backend)"
+        out[name] = src
     return out
 
 

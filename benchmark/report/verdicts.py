@@ -343,6 +343,7 @@ class CellVerdict:
     too_small: bool = False
     dataset: str = ""  # the data actually scored (a stand-in's own name, e.g. ct-head-standin)
     model_note: str = ""  # e.g. "UNDER-TRAINED (3 of 200 iterations)" (rundata.model_tags)
+    weights_source: str = ""  # e.g. "ncnn release, fp16-truncated" (rundata.weights_sources)
     n: int = 0
     mean: float = math.nan
     ci_low: float = math.nan
@@ -366,6 +367,7 @@ def evaluate_cell(run: RunData, v: Variant, prow, s: StatsSettings = DEFAULT_STA
                     float(prow.value), std, int(prow.decimals), prow.source, paper_n=pn)
     c.dataset = v.dataset or ""
     c.model_note = run.model_tags.get(prow.model, "")
+    c.weights_source = run.weights_sources.get(prow.model, "")
     c.paper_low, c.paper_high, c.rule = paper_ci(c.paper, c.decimals, std, pn, s.confidence_level)
     vals, why = model_values(run, v, prow.model, prow.metric, prow.split)
     if vals is None:

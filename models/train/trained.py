@@ -86,7 +86,8 @@ def _iterations(rec: dict) -> str:
 def row_tag(rec: dict | None) -> str:
     """The mark every table row of this checkpoint carries, ``""`` for a fully trained one:
     ``"UNDER-TRAINED (3 of 300,000 iterations)"``, ``"SMOKE (random VGG / init; not a real
-    model)"``, or both joined by ``"; "``. ``rec`` is a record of :func:`read_record` (or the
+    model)"``, ``"2 DEVIATIONS FROM THE RECIPE (D starts from random init, ...)"`` (``bench train
+    --deviate``), joined by ``"; "``. ``rec`` is a record of :func:`read_record` (or the
     copy a run keeps in ``run.json``); None gives ``""``."""
     if not rec:
         return ""
@@ -95,6 +96,10 @@ def row_tag(rec: dict | None) -> str:
         parts.append("SMOKE (random VGG / init; not a real model)")
     if rec.get("under_trained"):
         parts.append(f"UNDER-TRAINED ({_iterations(rec)})")
+    devs = [str(d).split(":")[0].strip() for d in rec.get("deviations") or ()]
+    if devs:  # bench train --deviate: what differs from the recipe (full text in the record)
+        parts.append(f"{len(devs)} DEVIATION{'S' if len(devs) > 1 else ''} FROM THE RECIPE "
+                     f"({', '.join(devs)})")
     return "; ".join(parts)
 
 
