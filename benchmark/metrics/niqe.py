@@ -45,8 +45,9 @@ NIQE_BLOCK = 96
 
 @lru_cache(maxsize=1)
 def _basicsr_niqe():
-    importlib.import_module("medsr_bench.compat")  # torchvision/basicsr shim; must precede basicsr
-    from basicsr.metrics import niqe as bniqe  # imported here: basicsr imports torch (start-up cost)
+    # imported here, not at module level: basicsr imports torch (start-up cost); the shim first
+    importlib.import_module("medsr_bench.compat")
+    from basicsr.metrics import niqe as bniqe
 
     params = np.load(Path(bniqe.__file__).with_name("niqe_pris_params.npz"))
     return (bniqe.compute_feature, params["mu_pris_param"].astype(np.float64),
