@@ -325,6 +325,11 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
         if s.meta.image_id == task.figure_image:
             figures["sr"] = base64.b64encode(png16(sr[i])).decode()
     masks, mask_notes = _region_masks(task, ctx, batch)
+    for i, s in enumerate(batch):  # the figure image's masks, outlined in the report's figure
+        if s.meta.image_id == task.figure_image:
+            for name, m in masks.items():
+                if m[i].any():
+                    figures[f"mask-{name}"] = base64.b64encode(png16(m[i].astype(np.float64))).decode()
     clinical_memo: dict = {}  # clinical evaluators that ignore metric settings run once per batch
     scored: dict = {}  # suites with identical metric settings share one computation
     rows: list[dict] = []
@@ -581,7 +586,9 @@ def figure_family(t: Task) -> str:
 
 
 def store_figures(run_dir: Path, task: Task, part: dict) -> dict:
-    """Write a part's figure PNGs (base64 in ``part["figures"]``: ``lr``, ``hr``, ``sr``) once per
+    """Write a part's figure PNGs (base64 in ``part["figures"]``: ``lr``, ``hr``, ``sr``, and
+    ``mask-<region>`` for the figure image's diagnostic regions, written to ``masks/<region>.png``
+    beside them) once per
     run as ``samples/<dataset>-<family[:8]>/<image>/{lr,hr,<model>}.png`` and return the map
     ``{name: path relative to run_dir}`` the part keeps instead, so parts hold numbers only and
     the LR/HR images every model's part used to repeat are stored once."""
@@ -594,7 +601,8 @@ def store_figures(run_dir: Path, task: Task, part: dict) -> dict:
         if isinstance(v, str) and v.endswith(".png"):  # already a file
             out[k] = v
             continue
-        rel = d / f"{task.model if k == 'sr' else k}.png"
+        rel = d / "masks" / f"{k[len('mask-'):]}.png" if k.startswith("mask-") else \
+            d / f"{task.model if k == 'sr' else k}.png"
         data = base64.b64decode(v)
         p = Path(run_dir) / rel
         if not p.is_file() or p.read_bytes() != data:
