@@ -392,8 +392,9 @@ def _readings(task: Task, ctx: ExecContext, batch: list, ms) -> tuple[list[_Read
     if ms.reduce == "volume":
         hook = getattr(proto, "volume_of", None)
         root = Path(ctx.data_root) if ctx.data_root else None
-        refs = {i: r for i, s in enumerate(batch)
-                if hook is not None and (r := hook(root, s.meta)) is not None}
+        refs = {i: r for i, s in enumerate(batch)  # a constant volume keeps the slice reading
+                if hook is not None and (r := hook(root, s.meta)) is not None
+                and r.volume_range[1] > r.volume_range[0]}
         groups = []
         for vr in dict.fromkeys(r.volume_range for r in refs.values()):
             idx = np.asarray([i for i, r in refs.items() if r.volume_range == vr])
