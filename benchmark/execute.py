@@ -459,9 +459,14 @@ def _collect_volumes(volumes: dict, refs: dict, ids: list[str], idx: np.ndarray,
             volumes.setdefault(r.volume_id, []).append((r.index, ids[int(i)], srd[j], hrd[j], gms))
 
 
+#: Column of the 3-D SSIM of ``metric.reduce=volume`` (a ``<metric>@<region>`` name, so it is
+#: summarised, checked and directed like SSIM and never makes a pair degenerate).
+VOLUME_SSIM = "ssim@volume"
+
+
 def _volume_ssim_rows(task: Task, rows: list[dict], volumes: dict) -> None:
-    """Add ``ssim3d`` (:func:`benchmark.metrics.ssim.ssim3d`) to the rows of ``metric.reduce=volume``
-    scorings: each volume's value on the row of its first slice (lowest index) in this task, NaN
+    """Add ``ssim@volume`` (:data:`VOLUME_SSIM`: the 3-D SSIM :func:`benchmark.metrics.ssim.ssim3d`)
+    to the rows of ``metric.reduce=volume`` scorings: each volume's value on the row of its first slice (lowest index) in this task, NaN
     on its other slices, so the column's mean is a mean over volumes. The volume is the task's
     slices stacked in slice order; fewer than 11 slices, or slices that are not consecutive
     (e.g. ``--limit``), give NaN with a note on that row. A volume split over two tasks (shards)
@@ -477,9 +482,9 @@ def _volume_ssim_rows(task: Task, rows: list[dict], volumes: dict) -> None:
             slices = sorted(slices, key=lambda t: t[0])
             zs = [t[0] for t in slices]
             if len(zs) < SSIM_WIN:
-                v, why = math.nan, f"ssim3d: {len(zs)} slices of this volume here, fewer than {SSIM_WIN}"
+                v, why = math.nan, f"{VOLUME_SSIM}: {len(zs)} slices of this volume here, fewer than {SSIM_WIN}"
             elif zs != list(range(zs[0], zs[0] + len(zs))):
-                v, why = math.nan, "ssim3d: the volume's slices here are not consecutive"
+                v, why = math.nan, f"{VOLUME_SSIM}: the volume's slices here are not consecutive"
             else:
                 gms = slices[0][4]
                 v, why = ssim3d(np.stack([t[2] for t in slices]), np.stack([t[3] for t in slices]),
@@ -489,7 +494,7 @@ def _volume_ssim_rows(task: Task, rows: list[dict], volumes: dict) -> None:
             if r["variant"] not in variants:
                 continue
             v, why = head.get(r["image_id"], (math.nan, ""))
-            r["ssim3d"] = v
+            r[VOLUME_SSIM] = v
             if why:
                 r["note"] = "; ".join(x for x in (r["note"], why) if x)
 

@@ -1,5 +1,5 @@
 """``metric.reduce=volume``: slices read in their volume's raw intensities with the volume's range
-as ``data_range``, and the 3-D SSIM (``ssim3d``), validated against scikit-image's n-D
+as ``data_range``, and the 3-D SSIM (column ``ssim@volume``), validated against scikit-image's n-D
 ``structural_similarity`` (gaussian_weights, sigma 1.5, population covariance) to 1e-12."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import bench
 from skimage.metrics import structural_similarity
 
-from medsr_bench.benchmark.execute import _volume_ssim_rows
+from medsr_bench.benchmark.execute import VOLUME_SSIM, _volume_ssim_rows
 from medsr_bench.benchmark.metrics import MetricSettings, compute_metrics_batch
 from medsr_bench.benchmark.metrics.domain import reading_settings, to_metric_domain
 from medsr_bench.benchmark.metrics.ssim import ssim3d
@@ -96,13 +96,14 @@ def _rows_and_volumes(n_slices, gap=False):
 
 
 def test_volume_ssim_on_the_first_slice_row_only():
+    assert VOLUME_SSIM == "ssim@volume"  # a region-style column: summarised and directed as SSIM
     task, rows, vols, x, y = _rows_and_volumes(12)
     _volume_ssim_rows(task, rows, vols)
     by_id = {r["image_id"]: r for r in rows}
     want = structural_similarity(x, y, data_range=1.0, gaussian_weights=True, sigma=1.5,
                                  use_sample_covariance=False)
-    assert abs(by_id["vol_z000"]["ssim3d"] - want) <= SSIM3D_TOL
-    assert all(math.isnan(r["ssim3d"]) for k, r in by_id.items() if k != "vol_z000")
+    assert abs(by_id["vol_z000"]["ssim@volume"] - want) <= SSIM3D_TOL
+    assert all(math.isnan(r["ssim@volume"]) for k, r in by_id.items() if k != "vol_z000")
 
 
 @pytest.mark.parametrize(("n", "gap", "why"), [(5, False, "fewer than 11"), (12, True, "not consecutive")])
@@ -110,7 +111,7 @@ def test_volume_ssim_nan_with_note(n, gap, why):
     task, rows, vols, _, _ = _rows_and_volumes(n, gap)
     _volume_ssim_rows(task, rows, vols)
     head = next(r for r in rows if r["image_id"] == "vol_z000")
-    assert math.isnan(head["ssim3d"]) and why in head["note"]
+    assert math.isnan(head["ssim@volume"]) and why in head["note"]
 
 
 def test_reduce_is_a_setting_and_a_sweep_axis():
@@ -132,7 +133,7 @@ def test_rashid_volume_reading_end_to_end(bench_env, shared_data):
     assert r.exit_code == 0, r.output
     df = read_per_image(out / "per_image.csv")
     assert df.variant.nunique() == 2
-    vol = df[df.ssim3d.notna() | df.note.str.contains("ssim3d", na=False)]
+    vol = df[df["ssim@volume"].notna() | df.note.str.contains("ssim@volume", na=False)]
     assert len(vol) == 2 and vol.note.str.contains("fewer than 11").all()  # --limit 2: one slice each
     psnr = df.pivot_table(index="image_id", columns="variant", values="psnr")
     assert (psnr.iloc[:, 0] != psnr.iloc[:, 1]).all()  # the volume's range moves PSNR

@@ -102,7 +102,7 @@ class MetricSettings:
             whose samples are slices of volumes (``volume_of`` hook: BraTS), each slice is mapped
             back to the volume's raw intensities and scored with ``data_range`` = the volume's
             range (max - min; fastMRI's ``data_range = volume max`` when the minimum is 0), and a
-            3-D SSIM (``ssim3d``) is added per volume. Slices of other protocols score as ``slice``.
+            3-D SSIM (column ``ssim@volume``, summarised and checked like a region metric of SSIM) is added per volume. Slices of other protocols score as ``slice``.
     """
 
     data_range: float = 255.0
