@@ -413,6 +413,7 @@ def _score_readings(task: Task, ctx: ExecContext, batch: list, sr: np.ndarray, h
     """Metric and region columns of a batch under ``ms`` (``(vals, notes, hr in the metric
     domain)``); the default reading is one group over the whole batch, as before readings
     existed. Slices of volumes are collected in ``volumes`` for the 3-D SSIM."""
+    # function-level, as execute()'s own metrics import: the metrics package loads torch (start-up cost)
     from medsr_bench.benchmark.metrics.domain import reading_settings
     from medsr_bench.benchmark.metrics.regions import region_metrics
 
@@ -471,7 +472,7 @@ def _volume_ssim_rows(task: Task, rows: list[dict], volumes: dict) -> None:
     slices stacked in slice order; fewer than 11 slices, or slices that are not consecutive
     (e.g. ``--limit``), give NaN with a note on that row. A volume split over two tasks (shards)
     is scored per part."""
-    from medsr_bench.benchmark.metrics.ssim import SSIM_WIN, ssim3d
+    from medsr_bench.benchmark.metrics.ssim import SSIM_WIN, ssim3d  # torch start-up cost, as above
 
     for (ms, _metrics), vols in volumes.items():
         if not vols:
