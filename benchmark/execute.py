@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
 import os
 import socket
 import sys
@@ -31,6 +32,7 @@ from medsr_bench.core import atomic_write_bytes, canonical_json
 from medsr_bench.data_prep import get_protocol
 from medsr_bench.data_prep.manifest import read_manifest
 from medsr_bench.data_prep.prepared import load_rows, resolve_selection, set_dir
+from medsr_bench.data_prep.regions import RegionMasks
 from medsr_bench.data_prep.registry import params_class
 from medsr_bench.models import WeightsError, WeightsMissing, load_model
 from medsr_bench.models.spandrel_model import register_entry
@@ -266,12 +268,14 @@ def execute(task: Task, ctx: ExecContext, samples: list | None = None) -> dict:
             model_entry = {"status": failed[0], "note": failed[1]}
         else:
             model_entry = {"status": "ok", "info": model.info()}
+            volumes: dict = {}  # (settings, metrics) -> volume id -> slices (metric.reduce=volume)
             for batch in _batches(samples, ctx.batch_size):
                 brows, btimes, ok = _run_batch(task, ctx, model, batch, figures,
-                                               compute_metrics_batch, to_metric_domain, phases)
+                                               compute_metrics_batch, to_metric_domain, phases, volumes)
                 rows.extend(brows)
                 timings.extend(btimes)
                 complete = complete and ok
+            _volume_ssim_rows(task, rows, volumes)
             if not complete:
                 model_entry = {"status": "error", "note": next(
                     (r["note"] for r in rows if r["status"] == "error"), "")}
@@ -296,7 +300,7 @@ def _dataset_of(task: Task, ctx: ExecContext) -> str:
 
 def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
                compute_metrics_batch, to_metric_domain,
-               phases: dict) -> tuple[list[dict], list[dict], bool]:
+               phases: dict, volumes: dict | None = None) -> tuple[list[dict], list[dict], bool]:
     meta0 = batch[0].meta
     lr = np.stack([s.lr for s in batch])
     hr = np.stack([s.hr for s in batch])
@@ -321,6 +325,11 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
         if s.meta.image_id == task.figure_image:
             figures["sr"] = base64.b64encode(png16(sr[i])).decode()
     masks, mask_notes = _region_masks(task, ctx, batch)
+    for i, s in enumerate(batch):  # the figure image's masks, outlined in the report's figure
+        if s.meta.image_id == task.figure_image:
+            for name, m in masks.items():
+                if m[i].any():
+                    figures[f"mask-{name}"] = base64.b64encode(png16(m[i].astype(np.float64))).decode()
     clinical_memo: dict = {}  # clinical evaluators that ignore metric settings run once per batch
     scored: dict = {}  # suites with identical metric settings share one computation
     rows: list[dict] = []
@@ -328,20 +337,14 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
         ms = _metric_settings(sc.metric_settings)
         k = (ms, sc.metrics)
         if k not in scored:
-            srd, hrd = to_metric_domain(sr, ms), to_metric_domain(hr, ms)
-            vals, notes = compute_metrics_batch(srd, hrd, ms, names=list(sc.metrics),
-                                                device=ctx.device)
-            notes = list(notes)
-            if masks:
-                from medsr_bench.benchmark.metrics.regions import region_metrics
-
-                rnotes: list = []
-                vals = {**vals, **region_metrics(srd, hrd, masks, ms, notes=rnotes)}
-                for i, col, why in rnotes:
-                    notes[i] = "; ".join(x for x in (notes[i], f"{col}: {why}") if x)
+            vals, notes, hrd = _score_readings(task, ctx, batch, sr, hr, ms, sc.metrics, masks,
+                                               compute_metrics_batch, to_metric_domain,
+                                               volumes.setdefault(k, {}) if volumes is not None else {})
             for i, extra in mask_notes.items():
                 notes[i] = "; ".join(x for x in (notes[i], extra) if x)
-            cvals, cnotes = _clinical(task, ctx, batch, sr, ms, clinical_memo)
+            # clinical columns keep the images' own reading (their evaluators take [0, 1] images)
+            cms = dataclasses.replace(ms, ct_window="none", reduce="slice")
+            cvals, cnotes = _clinical(task, ctx, batch, sr, cms, clinical_memo)
             vals = {**vals, **cvals}
             notes = ["; ".join(x for x in (a, b) if x) for a, b in zip(notes, cnotes, strict=True)]
             scored[k] = (vals, notes, degenerate_reasons(hrd, vals))
@@ -356,6 +359,145 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
     times = [{"image_id": s.meta.image_id, "seconds": seconds} for s in batch]
     phases["metrics"] += time.perf_counter() - t_metrics
     return rows, times, True
+
+
+@dataclass
+class _Reading:
+    """One group of a batch scored with the same metric-domain mapping (``metric.ct_window``,
+    ``metric.reduce``): image indices, per-image value ranges (None: the images' own [0, 1]
+    reading), offsets, and the ``data_range`` override (None: the settings' own)."""
+
+    idx: np.ndarray
+    value_range: np.ndarray | None = None
+    offset: np.ndarray | float = 0.0
+    data_range: float | None = None
+
+
+def _readings(task: Task, ctx: ExecContext, batch: list, ms) -> tuple[list[_Reading], dict, dict]:
+    """How each image of a batch enters the metric domain under ``ms``: the groups, notes for the
+    images that cannot be read this way (``{index: note}``, scored NaN), and the volume of each
+    image (``{index: VolumeRef}``, ``metric.reduce=volume``)."""
+    n = len(batch)
+    every = np.arange(n)
+    proto = _protocol(task)
+    if ms.ct_window != "none":
+        hook = getattr(proto, "hu_range", None)
+        hu = [hook(s.meta) if hook is not None else None for s in batch]
+        ok = [i for i in range(n) if hu[i] is not None]
+        skipped = {i: f"metric.ct_window={ms.ct_window} needs HU; {batch[i].meta.dataset} image "
+                      f"{batch[i].meta.image_id} carries none (not a CT image with rescaled values)"
+                   for i in range(n) if hu[i] is None}
+        groups = [_Reading(np.asarray(ok), np.asarray([hu[i] for i in ok], np.float64))] if ok else []
+        return groups, skipped, {}
+    if ms.reduce == "volume":
+        hook = getattr(proto, "volume_of", None)
+        root = Path(ctx.data_root) if ctx.data_root else None
+        refs = {i: r for i, s in enumerate(batch)  # a constant volume keeps the slice reading
+                if hook is not None and (r := hook(root, s.meta)) is not None
+                and r.volume_range[1] > r.volume_range[0]}
+        groups = []
+        for vr in dict.fromkeys(r.volume_range for r in refs.values()):
+            idx = np.asarray([i for i, r in refs.items() if r.volume_range == vr])
+            groups.append(_Reading(idx, np.asarray([refs[i].value_range for i in idx], np.float64),
+                                   vr[0], vr[1] - vr[0]))
+        rest = np.asarray([i for i in range(n) if i not in refs], dtype=np.int64)
+        if rest.size:
+            groups.append(_Reading(rest))
+        return groups, {}, refs
+    return [_Reading(every)], {}, {}
+
+
+def _score_readings(task: Task, ctx: ExecContext, batch: list, sr: np.ndarray, hr: np.ndarray, ms,
+                    metrics, masks: dict, compute_metrics_batch, to_metric_domain,
+                    volumes: dict) -> tuple[dict, list[str], np.ndarray]:
+    """Metric and region columns of a batch under ``ms`` (``(vals, notes, hr in the metric
+    domain)``); the default reading is one group over the whole batch, as before readings
+    existed. Slices of volumes are collected in ``volumes`` for the 3-D SSIM."""
+    # function-level, as execute()'s own metrics import: the metrics package loads torch (start-up cost)
+    from medsr_bench.benchmark.metrics.domain import reading_settings
+    from medsr_bench.benchmark.metrics.regions import region_metrics
+
+    n = len(batch)
+    ids = [s.meta.image_id for s in batch]
+    groups, skipped, refs = _readings(task, ctx, batch, ms)
+    vals: dict[str, np.ndarray] = {}
+    notes = [skipped.get(i, "") for i in range(n)]
+    hrd_all = np.full(hr.shape, np.nan)
+    whole = len(groups) == 1 and groups[0].idx.size == n
+    for g in groups:
+        sel = slice(None) if whole else g.idx
+        gms = reading_settings(ms, g.data_range)
+        srd = to_metric_domain(sr[sel], ms, g.value_range, g.offset)
+        hrd = to_metric_domain(hr[sel], ms, g.value_range, g.offset)
+        gv, gn = compute_metrics_batch(srd, hrd, gms, names=list(metrics), device=ctx.device)
+        gn = list(gn)
+        if masks:
+            rnotes: list = []
+            gv = {**gv, **region_metrics(srd, hrd, {r: m[sel] for r, m in masks.items()}, gms,
+                                         notes=rnotes)}
+            for i, col, why in rnotes:
+                gn[i] = "; ".join(x for x in (gn[i], f"{col}: {why}") if x)
+        _collect_volumes(volumes, refs, ids, g.idx, srd, hrd, gms)
+        if whole:
+            return gv, gn, hrd
+        for m, v in gv.items():
+            vals.setdefault(m, np.full(n, np.nan))[g.idx] = v
+        for j, i in enumerate(g.idx):
+            notes[i] = gn[j]
+        hrd_all[g.idx] = hrd
+    for m in (metrics if not vals else ()):
+        vals[m] = np.full(n, np.nan)
+    return vals, notes, hrd_all
+
+
+def _collect_volumes(volumes: dict, refs: dict, ids: list[str], idx: np.ndarray, srd: np.ndarray,
+                     hrd: np.ndarray, gms) -> None:
+    """Keep the metric-domain slices of each volume (``volumes[id] -> [(slice index, image id,
+    sr, hr, settings)]``) for :func:`_volume_ssim_rows`."""
+    for j, i in enumerate(idx):
+        r = refs.get(int(i))
+        if r is not None:
+            volumes.setdefault(r.volume_id, []).append((r.index, ids[int(i)], srd[j], hrd[j], gms))
+
+
+#: Column of the 3-D SSIM of ``metric.reduce=volume`` (a ``<metric>@<region>`` name, so it is
+#: summarised, checked and directed like SSIM and never makes a pair degenerate).
+VOLUME_SSIM = "ssim@volume"
+
+
+def _volume_ssim_rows(task: Task, rows: list[dict], volumes: dict) -> None:
+    """Add ``ssim@volume`` (:data:`VOLUME_SSIM`: the 3-D SSIM :func:`benchmark.metrics.ssim.ssim3d`)
+    to the rows of ``metric.reduce=volume`` scorings: each volume's value on the row of its first slice (lowest index) in this task, NaN
+    on its other slices, so the column's mean is a mean over volumes. The volume is the task's
+    slices stacked in slice order; fewer than 11 slices, or slices that are not consecutive
+    (e.g. ``--limit``), give NaN with a note on that row. A volume split over two tasks (shards)
+    is scored per part."""
+    from medsr_bench.benchmark.metrics.ssim import SSIM_WIN, ssim3d  # torch start-up cost, as above
+
+    for (ms, _metrics), vols in volumes.items():
+        if not vols:
+            continue
+        variants = {sc.variant for sc in task.scorings if _metric_settings(sc.metric_settings) == ms}
+        head: dict[str, tuple[float, str]] = {}
+        for slices in vols.values():
+            slices = sorted(slices, key=lambda t: t[0])
+            zs = [t[0] for t in slices]
+            if len(zs) < SSIM_WIN:
+                v, why = math.nan, f"{VOLUME_SSIM}: {len(zs)} slices of this volume here, fewer than {SSIM_WIN}"
+            elif zs != list(range(zs[0], zs[0] + len(zs))):
+                v, why = math.nan, f"{VOLUME_SSIM}: the volume's slices here are not consecutive"
+            else:
+                gms = slices[0][4]
+                v, why = ssim3d(np.stack([t[2] for t in slices]), np.stack([t[3] for t in slices]),
+                                gms.data_range, gms.ssim_k1, gms.ssim_k2), ""
+            head[slices[0][1]] = (v, why)
+        for r in rows:
+            if r["variant"] not in variants:
+                continue
+            v, why = head.get(r["image_id"], (math.nan, ""))
+            r[VOLUME_SSIM] = v
+            if why:
+                r["note"] = "; ".join(x for x in (r["note"], why) if x)
 
 
 def _clinical(task: Task, ctx: ExecContext, batch: list, sr: np.ndarray, ms,
@@ -409,13 +551,23 @@ def degenerate_reasons(hr: np.ndarray, vals: dict[str, np.ndarray]) -> list[str]
 
 def _region_masks(task: Task, ctx: ExecContext, batch: list) -> tuple[dict, dict[int, str]]:
     """Diagnostic-region masks of a batch (``{region: bool (N, H, W)}``) from the protocol's
-    ``regions`` hook (DRIVE FOV / vessels, BraTS brain), and per-image notes naming a missing mask
-    file. A region absent for some image of the batch is all-False there (its value is NaN)."""
-    hook = getattr(_protocol(task), "regions", None)
-    if hook is None:
+    ``regions`` hook (mask files: DRIVE FOV / vessels, BraTS brain) and ``image_regions`` hook
+    (rules on the HR itself: CT body, radiograph field), and per-image notes naming a missing mask.
+    A region absent for some image of the batch is all-False there (its value is NaN)."""
+    proto = _protocol(task)
+    hook = getattr(proto, "regions", None)
+    image_hook = getattr(proto, "image_regions", None)
+    if hook is None and image_hook is None:
         return {}, {}
     root = Path(ctx.data_root) if ctx.data_root else None
-    per = [hook(root, s.meta) for s in batch]
+    per = []
+    for s in batch:
+        m = hook(root, s.meta) if hook is not None else RegionMasks()
+        if image_hook is not None:
+            extra = image_hook(s.hr, s.meta)
+            m.update(extra)
+            m.notes.extend(extra.notes)
+        per.append(m)
     names = list(dict.fromkeys(n for m in per for n in m))
     notes = {i: "; ".join(m.notes) for i, m in enumerate(per) if getattr(m, "notes", None)}
     masks = {}
@@ -441,7 +593,9 @@ def figure_family(t: Task) -> str:
 
 
 def store_figures(run_dir: Path, task: Task, part: dict) -> dict:
-    """Write a part's figure PNGs (base64 in ``part["figures"]``: ``lr``, ``hr``, ``sr``) once per
+    """Write a part's figure PNGs (base64 in ``part["figures"]``: ``lr``, ``hr``, ``sr``, and
+    ``mask-<region>`` for the figure image's diagnostic regions, written to ``masks/<region>.png``
+    beside them) once per
     run as ``samples/<dataset>-<family[:8]>/<image>/{lr,hr,<model>}.png`` and return the map
     ``{name: path relative to run_dir}`` the part keeps instead, so parts hold numbers only and
     the LR/HR images every model's part used to repeat are stored once."""
@@ -454,7 +608,8 @@ def store_figures(run_dir: Path, task: Task, part: dict) -> dict:
         if isinstance(v, str) and v.endswith(".png"):  # already a file
             out[k] = v
             continue
-        rel = d / f"{task.model if k == 'sr' else k}.png"
+        rel = d / "masks" / f"{k[len('mask-'):]}.png" if k.startswith("mask-") else \
+            d / f"{task.model if k == 'sr' else k}.png"
         data = base64.b64decode(v)
         p = Path(run_dir) / rel
         if not p.is_file() or p.read_bytes() != data:

@@ -5,6 +5,10 @@ A protocol's ``regions(data_root, meta, settings=None)`` hook (default: none) re
 HR, plus ``notes`` naming every mask file that was missing or unusable (never fatal). The metric
 side is :func:`benchmark.metrics.regions.region_metrics` (``<metric>@<region>`` columns).
 
+Regions derived from the HR image itself (a protocol's ``image_regions(hr, meta)`` hook, no mask
+file): the CT body mask by HU threshold (:func:`ct_body_mask`) and the radiograph field of view
+(:func:`radiograph_field`).
+
 Helpers here: aligning a raw-resolution mask with the image's own resize (:func:`resize_mask`),
 the skeleton-based local vessel width and the thin-vessel mask (:func:`thin_vessels`), and finding a
 sample's raw file again from its meta (:func:`source_path`).
@@ -64,6 +68,23 @@ class VesselRegionSettings:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
 
 
+@dataclass(frozen=True)
+class VolumeRef:
+    """Where a 2-D sample sits in its volume (a protocol's ``volume_of(data_root, meta)`` hook).
+
+    Attributes:
+        volume_id: the volume's id (its source file), shared by all of its slices.
+        index: the slice's position along the volume's slice axis.
+        value_range: raw intensity of the slice image's 0 and 1 (the inverse of its normalisation).
+        volume_range: ``(min, max)`` raw intensity of the whole volume.
+    """
+
+    volume_id: str
+    index: int
+    value_range: tuple[float, float]
+    volume_range: tuple[float, float]
+
+
 def resize_mask(mask: np.ndarray, size_hw: tuple[int, int], method: str, threshold: float = 0.5) -> np.ndarray:
     """Bool ``(h, w)`` -> bool ``size_hw``: the 0/1 mask resized as float32 by the same
     :func:`data_prep.ops.resize` method as the image (same geometry), then ``>= threshold``."""
@@ -117,3 +138,75 @@ def source_path(protocol, data_root: Path | None, meta: SampleMeta) -> Path | No
     except Exception:  # the dataset itself is absent: the caller names the file as missing
         return None
     return next((it.path for it in items if it.source == meta.source and it.path.exists()), None)
+
+
+#: CT body mask threshold (HU): air is about -1000 HU, lung parenchyma -900..-500, fat about -100,
+#: so ``> -500`` separates the patient (and the table) from the surrounding air.
+BODY_HU_THRESHOLD = -500.0
+
+
+def _largest_filled(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of ``mask`` with its holes filled (empty stays empty)."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return np.zeros(mask.shape, bool)
+    sizes = np.bincount(lab.ravel())[1:]
+    return ndimage.binary_fill_holes(lab == (1 + int(np.argmax(sizes))))
+
+
+def ct_body_mask(hu: np.ndarray, threshold: float = BODY_HU_THRESHOLD) -> np.ndarray:
+    """Body mask of one CT slice: pixels above ``threshold`` HU, the largest 8-connected
+    component kept, holes filled (air in the airways, sinuses, lungs and bowel then counts as body).
+
+    Limits: the patient table or a head holder touching the body joins the component; a slice
+    showing two separate body parts (e.g. both legs) keeps only the larger one.
+
+    Args:
+        hu: ``(H, W)`` float HU.
+        threshold: HU threshold (default :data:`BODY_HU_THRESHOLD`).
+
+    Returns:
+        bool ``(H, W)`` (all False when no pixel exceeds the threshold).
+    """
+    a = np.asarray(hu, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"ct_body_mask expects one 2-D slice, got shape {a.shape}")
+    return _largest_filled(a > threshold)
+
+
+#: Radiograph field-of-view rule: a pixel is outside the exposed field when it belongs to a
+#: border-connected run of near-black pixels (value <= this fraction of the image's 99th percentile).
+FIELD_DARK_FRACTION = 0.02
+
+
+def radiograph_field(img01: np.ndarray, dark_fraction: float = FIELD_DARK_FRACTION) -> np.ndarray:
+    """Field of view of a radiograph: everything except the near-black frame around it.
+
+    Rule: pixels ``<= dark_fraction x`` the image's 99th percentile that are connected (4-connected)
+    to the image border are the unexposed frame / black padding (letterboxing of a resized film, a
+    scanned film's border); the field is the rest, its largest 8-connected component with holes
+    filled. Limits: a bright collimation (shutter) border, burnt-in text and markers are not
+    removed (they count as field); a dark lung touching the border is not excluded as it is not
+    near-black in a normal exposure. It is a field-of-view mask, not a lung segmentation.
+
+    Args:
+        img01: ``(H, W)`` float image in [0, 1] (or ``(H, W, 3)`` with equal channels).
+        dark_fraction: near-black threshold as a fraction of the 99th percentile.
+
+    Returns:
+        bool ``(H, W)``; the whole image when no frame is found.
+    """
+    from scipy import ndimage
+
+    a = np.asarray(img01, dtype=np.float64)
+    if a.ndim == 3:
+        a = a[..., 0]
+    if a.ndim != 2:
+        raise ValueError(f"radiograph_field expects a 2-D image, got shape {a.shape}")
+    dark = a <= dark_fraction * float(np.percentile(a, 99))
+    lab, _ = ndimage.label(dark)
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    frame = np.isin(lab, edge[edge > 0])
+    return _largest_filled(~frame)

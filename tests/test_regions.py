@@ -221,3 +221,96 @@ def test_drive_regions_on_real_data(shared_data):
             assert c0 > 0.01
             assert all(c0 > ring_contrast(np.roll(m, k, axis=a), g, fov) for k in (-1, 1) for a in (0, 1))
         assert 0 < thin.sum() < ves.sum() and not (thin & ~ves).any() and (ves & ~fov).mean() < 0.01
+
+
+# ------------------------------------------------ regions from the image itself: CT body, radiograph field
+def _ct_phantom() -> np.ndarray:
+    """A 64x64 HU slice: air -1000; a body disc (40 HU) holding an air pocket (-1000, a hole) and a
+    lung-like area (-800); a separate small 'table' strip (200 HU) below it."""
+    from medsr_bench.data_prep.regions import BODY_HU_THRESHOLD
+
+    assert BODY_HU_THRESHOLD == -500.0
+    yy, xx = np.mgrid[:64, :64]
+    hu = np.full((64, 64), -1000.0)
+    hu[np.hypot(yy - 30, xx - 32) < 22] = 40.0
+    hu[np.hypot(yy - 30, xx - 26) < 4] = -1000.0
+    hu[np.hypot(yy - 30, xx - 40) < 5] = -800.0
+    hu[58:61, 10:54] = 200.0
+    return hu
+
+
+def test_ct_body_mask_threshold_largest_component_holes_filled():
+    from medsr_bench.data_prep.regions import ct_body_mask
+
+    hu = _ct_phantom()
+    yy, xx = np.mgrid[:64, :64]
+    m = ct_body_mask(hu)
+    np.testing.assert_array_equal(m, np.hypot(yy - 30, xx - 32) < 22)  # pockets filled, table dropped
+    assert not ct_body_mask(np.full((8, 8), -1000.0)).any()
+    with pytest.raises(ValueError, match="2-D slice"):
+        ct_body_mask(np.zeros((2, 8, 8)))
+
+
+def test_cptac_body_region_from_the_hr_in_hu():
+    from medsr_bench.data_prep.regions import ct_body_mask
+    from medsr_bench.data_prep.sample import SampleMeta
+
+    hu = _ct_phantom()
+    lo, hi = -1024.0, 1000.0
+    hr01 = (hu - lo) / (hi - lo)
+    meta = SampleMeta(dataset="ct-head-standin", image_id="a", split="test", scale=4, source="a.dcm",
+                      source_sha256="", orig_dtype="int16", orig_data_range=hi - lo,
+                      extra={"modality": "CT", "rescaled_min": lo, "rescaled_max": hi})
+    r = get_protocol("cptac-gbm").image_regions(hr01, meta)
+    np.testing.assert_array_equal(r["body"], ct_body_mask(hu))
+    mr = SampleMeta(**{**meta.to_dict(), "extra": {"modality": "MR"}})
+    r2 = get_protocol("cptac-gbm").image_regions(hr01, mr)
+    assert "body" not in r2 and "no HU" in r2.notes[0]
+
+
+def test_radiograph_field_drops_the_black_frame_only():
+    from medsr_bench.data_prep.regions import radiograph_field
+
+    img = np.full((80, 100), 0.6)
+    img[:, :12] = 0.0  # letterbox frame left and right
+    img[:, 90:] = 0.005
+    img[30:40, 40:50] = 0.0  # near-black inside the field (not border-connected): stays field
+    f = radiograph_field(img)
+    want = np.zeros_like(f)
+    want[:, 12:90] = True
+    np.testing.assert_array_equal(f, want)
+    assert radiograph_field(np.full((20, 20), 0.5)).all()  # no frame: the whole image
+    r = get_protocol("chestxray14").image_regions(img, None)
+    np.testing.assert_array_equal(r["field"], want)
+
+
+@pytest.mark.shared
+def test_radiograph_field_on_real_cxr(shared_data):
+    import cv2
+
+    from medsr_bench.data_prep.regions import radiograph_field
+
+    for f in sorted((shared_data / "NIH_ChestXray14" / "images").glob("*.png"))[:3]:
+        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE).astype(np.float64) / 255.0
+        m = radiograph_field(img)
+        assert 0.5 < m.mean() <= 1.0  # the exposed field is most of a chest film
+        assert img[m].mean() > img[~m].mean() if (~m).any() else True
+
+
+def test_mask_outline_in_the_crop_zoom_figure(tmp_path):
+    import cv2
+
+    from medsr_bench.benchmark.report.figures import crop_zoom_figure, read_masks
+
+    hr = np.random.default_rng(0).random((64, 64))
+    mask = np.zeros((64, 64), bool)
+    mask[10:50, 12:40] = True
+    (tmp_path / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "masks" / "body.png"), (mask * 65535).astype(np.uint16))
+    masks = read_masks(tmp_path)
+    assert list(masks) == ["body"]
+    np.testing.assert_array_equal(masks["body"], mask)
+    plain = crop_zoom_figure([("SR", hr), ("HR 64x64", hr)], hr)
+    outlined = crop_zoom_figure([("SR", hr), ("HR 64x64", hr)], hr, masks=masks)
+    assert outlined[:8] == b"\x89PNG\r\n\x1a\n" and outlined != plain
+    assert read_masks(tmp_path / "none") == {}

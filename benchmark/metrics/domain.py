@@ -20,13 +20,26 @@ Sources for the conventions:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 CHANNEL_POLICIES = ("gray", "rgb", "y", "matlab-gray")
 NRMSE_NORMS = ("mean", "euclidean", "min-max")
 MSSSIM_DOWNSAMPLES = ("matlab", "sewar")
+#: Standard CT display windows, name -> (level L, width W) in Hounsfield units: soft tissue
+#: W400/L40, bone W1800/L400, lung W1500/L-600 (the usual radiology presets).
+CT_WINDOWS: dict[str, tuple[float, float]] = {
+    "soft-tissue": (40.0, 400.0), "bone": (400.0, 1800.0), "lung": (-600.0, 1500.0)}
+#: Raw-HU reading: HU clipped to the 12-bit CT range [-1024, 3071] (air to dense bone / the usual
+#: stored range of CT scanners), shifted by +1024 so the metric domain is [0, 4095].
+RAW_HU_RANGE = (-1024.0, 3071.0)
+#: ``metric.ct_window`` values: ``none`` (the images' own [0, 1] reading, e.g. P4's per-image
+#: min-max 8-bit), ``hu`` (raw HU, :data:`RAW_HU_RANGE`), or a window of :data:`CT_WINDOWS`.
+CT_READINGS = ("none", "hu", *CT_WINDOWS)
+#: ``metric.reduce`` values: ``slice`` (each 2-D image on its own ``data_range``) or ``volume``
+#: (slices of one volume in the volume's raw intensities, ``data_range`` = the volume's range).
+REDUCTIONS = ("slice", "volume")
 
 # BT.601 luma weights as used by BasicSR / MATLAB rgb2ycbcr, for R, G, B in [0, 1] -> [16, 235].
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -76,6 +89,20 @@ class MetricSettings:
             ``msssim.m``, ``imfilter(ones(2)/4, 'symmetric')`` then ``(1:2:end)``, i.e. the mean of
             pixels ``(2k, 2k+1)``; ``"sewar"``: sewar's ``uniform_filter(size=2)``, the mean of
             pixels ``(2k-1, 2k)`` (the reading of this project before issue 20). See ``ssim.py``.
+        ct_window: CT reading in Hounsfield units (:data:`CT_READINGS`). ``"none"`` (default):
+            the images' own [0, 1] scale times ``data_range`` (P4's per-image min-max 8-bit
+            reading). ``"hu"``: raw HU, clipped to [-1024, 3071] and shifted by +1024, scored with
+            ``data_range`` 4095. ``"soft-tissue"`` / ``"bone"`` / ``"lung"``: HU clipped to the window
+            ``[L - W/2, L + W/2]`` of :data:`CT_WINDOWS` and shifted to ``[0, W]``, scored with
+            ``data_range = W`` (this replaces the ``data_range`` field). Needs samples whose
+            protocol can give each image's HU (``hu_range`` hook: the CPTAC-GBM / head-CT protocol
+            for CT images); other images score NaN with a note. With ``quantize`` the HU are
+            rounded to integers (as stored by CT scanners).
+        reduce: ``"slice"`` (default): each image on its own, as above. ``"volume"``: for protocols
+            whose samples are slices of volumes (``volume_of`` hook: BraTS), each slice is mapped
+            back to the volume's raw intensities and scored with ``data_range`` = the volume's
+            range (max - min; fastMRI's ``data_range = volume max`` when the minimum is 0), and a
+            3-D SSIM (column ``ssim@volume``, summarised and checked like a region metric of SSIM) is added per volume. Slices of other protocols score as ``slice``.
     """
 
     data_range: float = 255.0
@@ -89,6 +116,8 @@ class MetricSettings:
     vif_rescale: bool = True
     msssim_weights: tuple[float, ...] = field(default=(0.0448, 0.2856, 0.3001, 0.2363, 0.1333))
     msssim_downsample: str = "matlab"
+    ct_window: str = "none"
+    reduce: str = "slice"
 
     def __post_init__(self) -> None:
         dr = float(self.data_range)
@@ -114,6 +143,10 @@ class MetricSettings:
         if self.msssim_downsample not in MSSSIM_DOWNSAMPLES:
             raise ValueError(f"msssim_downsample must be one of {MSSSIM_DOWNSAMPLES}, "
                              f"got {self.msssim_downsample!r}")
+        if self.ct_window not in CT_READINGS:
+            raise ValueError(f"ct_window must be one of {CT_READINGS}, got {self.ct_window!r}")
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {self.reduce!r}")
         w = tuple(float(v) for v in self.msssim_weights)
         if not w:
             raise ValueError("msssim_weights must hold at least one scale")
@@ -140,30 +173,84 @@ class MetricSettings:
             f"quantize={self.quantize}, nrmse_norm={self.nrmse_norm}, SSIM Gaussian 11x11 sigma 1.5 "
             f"K1={self.ssim_k1:g} K2={self.ssim_k2:g}, VIFp sigma_nsq={self.vif_sigma_nsq:g}"
             f"{' (8-bit units)' if self.vif_rescale else ' (metric-domain units)'}"
+            + (f", ct_window={self.ct_window}" if self.ct_window != "none" else "")
+            + (f", reduce={self.reduce}" if self.reduce != "slice" else "")
         )
 
 
-def to_metric_domain(x01: np.ndarray, settings: MetricSettings) -> np.ndarray:
+def hu_bounds(ct_window: str) -> tuple[float, float]:
+    """``(low, high)`` HU of a ``ct_window`` reading other than ``"none"`` (see :class:`MetricSettings`).
+
+    Raises:
+        ValueError: ``"none"`` or an unknown name.
+    """
+    if ct_window == "hu":
+        return RAW_HU_RANGE
+    if ct_window not in CT_WINDOWS:
+        raise ValueError(f"ct_window {ct_window!r} has no HU bounds; expected one of {CT_READINGS[1:]}")
+    level, width = CT_WINDOWS[ct_window]
+    return level - width / 2.0, level + width / 2.0
+
+
+def reading_settings(settings: MetricSettings, data_range: float | None = None) -> MetricSettings:
+    """The settings the metrics see once the reading is applied: ``data_range`` = the CT window's
+    width (``ct_window`` other than ``"none"``), else ``data_range`` when given (a volume's range,
+    ``reduce="volume"``), else ``settings`` unchanged."""
+    if settings.ct_window != "none":
+        lo, hi = hu_bounds(settings.ct_window)
+        return replace(settings, data_range=hi - lo)
+    if data_range is not None:
+        return replace(settings, data_range=float(data_range))
+    return settings
+
+
+def to_metric_domain(x01: np.ndarray, settings: MetricSettings,
+                     value_range: np.ndarray | None = None, offset: np.ndarray | float = 0.0) -> np.ndarray:
     """Map an image (or stack) in [0, 1] to the metric domain ``[0, data_range]``.
 
     Args:
         x01: float array in [0, 1], any shape (``(H, W)``, ``(H, W, 3)``, ``(N, H, W[, 3])``).
             Integer arrays are refused (they are not in [0, 1]; pass them directly to
             :func:`compute_metrics_batch` with the matching ``data_range``).
-        settings: uses ``data_range`` and ``quantize``.
+        settings: uses ``data_range``, ``quantize`` and ``ct_window``.
+        value_range: physical value of 0 and of 1 of each image, ``(N, 2)`` for a stack or ``(2,)``:
+            HU for ``ct_window`` other than ``"none"`` (required then), raw intensities for
+            ``reduce="volume"`` (then ``offset`` is subtracted: the volume's minimum).
+        offset: per-image (``(N,)``) or scalar value subtracted after the mapping (``reduce="volume"``).
 
     Returns:
-        float64 array of the same shape: ``clip(x01, 0, 1) * data_range``, rounded half-to-even to
-        integers when ``settings.quantize`` (as ``(x * 255).round()`` before writing an 8-bit PNG).
-        Values outside [0, 1] are clipped, as when saving an image file; NaN stays NaN.
+        float64 array of the same shape. Without ``value_range``: ``clip(x01, 0, 1) * data_range``.
+        With a CT window ``[lo, hi]`` (:func:`hu_bounds`): ``clip(v0 + x (v1 - v0), lo, hi) - lo``
+        with ``x = clip(x01, 0, 1)``, in HU (``[0, W]``). With ``value_range`` and no window:
+        ``v0 + x (v1 - v0) - offset``. Rounded half-to-even to integers when ``settings.quantize``
+        (as ``(x * 255).round()`` before writing an 8-bit PNG). NaN stays NaN.
 
     Raises:
         TypeError: for non-floating input.
+        ValueError: a CT window without ``value_range``, or a ``value_range`` of the wrong shape.
     """
     x = np.asarray(x01)
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"to_metric_domain expects a float array in [0, 1], got dtype {x.dtype}")
-    y = np.clip(x.astype(np.float64), 0.0, 1.0) * settings.data_range
+    x = np.clip(x.astype(np.float64), 0.0, 1.0)
+    if value_range is None:
+        if settings.ct_window != "none":
+            raise ValueError(f"metric.ct_window={settings.ct_window} needs the HU of each image "
+                             f"(value_range), got none")
+        y = x * settings.data_range
+    else:
+        vr = np.asarray(value_range, dtype=np.float64)
+        if vr.shape not in ((2,), (x.shape[0], 2)):
+            raise ValueError(f"value_range must be (2,) or ({x.shape[0]}, 2), got shape {vr.shape}")
+        expand = (slice(None),) + (None,) * (x.ndim - 1) if vr.ndim == 2 else ()
+        v0, v1 = vr[..., 0][expand], vr[..., 1][expand]
+        y = v0 + x * (v1 - v0)
+        if settings.ct_window != "none":
+            lo, hi = hu_bounds(settings.ct_window)
+            y = np.clip(y, lo, hi) - lo
+        else:
+            off = np.asarray(offset, dtype=np.float64)
+            y = y - (off[expand] if off.ndim == 1 else off)
     if settings.quantize:
         y = np.rint(y)
     return y

@@ -39,9 +39,10 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from scipy.ndimage import correlate1d
 
 from medsr_bench.benchmark.metrics import _references as ref
-from medsr_bench.benchmark.metrics._kernels import gaussian_valid
+from medsr_bench.benchmark.metrics._kernels import gaussian_taps, gaussian_valid
 from medsr_bench.benchmark.metrics.registry import (
     CheckTolerance,
     MetricSpec,
@@ -123,6 +124,48 @@ def ssim_maps(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01,
     cs_map = (2.0 * sxy + c2) / (sxx + syy + c2)
     ssim_map = (2.0 * mx * my + c1) / (mx * mx + my * my + c1) * cs_map
     return ssim_map, cs_map
+
+
+def ssim3d(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01, k2: float = 0.03) -> float:
+    """3-D (n-D) SSIM of two volumes: Eq. 13 with the 11-tap Gaussian (sigma 1.5) applied along
+    every axis (an 11x11x11 separable window for a volume), population (co)variances, and the map
+    averaged over the valid region (5 voxels from every face). Same as
+    ``skimage.metrics.structural_similarity(x, y, data_range=L, gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False)`` on the n-D arrays (tests/test_metrics_volume.py: 1e-12).
+
+    Args:
+        x, y: same-shape float arrays ``(D, H, W)`` (or any rank), every side >= 11, in the metric
+            domain ``[0, data_range]``.
+        data_range: L in ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2``.
+
+    Returns:
+        The mean SSIM (float).
+
+    Raises:
+        ValueError: shape mismatch or a side shorter than 11.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or min(x.shape) < SSIM_WIN:
+        raise ValueError(f"ssim3d needs two same-shape arrays with every side >= {SSIM_WIN}, "
+                         f"got {x.shape} and {y.shape}")
+    taps = gaussian_taps(SSIM_WIN, SSIM_SIGMA)
+    r = SSIM_WIN // 2
+    valid = tuple(slice(r, n - r) for n in x.shape)
+
+    def filt(a: np.ndarray) -> np.ndarray:
+        for ax in range(a.ndim):
+            a = correlate1d(a, taps, axis=ax, mode="constant")
+        return a[valid]
+
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    mx, my = filt(x), filt(y)
+    sxx = filt(x * x) - mx * mx
+    syy = filt(y * y) - my * my
+    sxy = filt(x * y) - mx * my
+    smap = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(smap.mean())
 
 
 def ssim_and_cs(x: np.ndarray, y: np.ndarray, data_range: float, k1: float = 0.01,

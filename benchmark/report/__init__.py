@@ -26,6 +26,7 @@ from medsr_bench.benchmark.report.export import EXTENSIONS, FORMATS, num
 from medsr_bench.benchmark.report.figures import (
     Region,
     crop_zoom_figure,
+    read_masks,
     read_png01,
     upsample_nearest,
 )
@@ -170,7 +171,7 @@ class _Builder:
 
         panels += correctness_panels(d, hr, lr, self.models)
         png = crop_zoom_figure(panels, hr, title=f"{v.dataset} / {v.figure_image}",
-                               region=self.s.zoom, per_row=self.s.per_row)
+                               region=self.s.zoom, per_row=self.s.per_row, masks=read_masks(d))
         fig = {"id": f"fig-{len(self.figures) + 1}", "number": len(self.figures) + 1,
                "dataset": v.dataset, "image": v.figure_image, "first": suite_title,
                "users": [suite_title]}

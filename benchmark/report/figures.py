@@ -24,6 +24,16 @@ def read_png01(path: Path) -> np.ndarray:
     return img[..., ::-1].copy() if img.ndim == 3 else img
 
 
+#: outline colours of the diagnostic-region masks drawn on the HR panel (cycled)
+MASK_COLOURS = ("#34c759", "#0a84ff", "#ffcc00", "#ff2d55")
+
+
+def read_masks(sample_dir: Path) -> dict[str, np.ndarray]:
+    """The diagnostic-region masks saved beside a figure's images (``masks/<region>.png``, written
+    by the runner for regions that are non-empty on that image): ``{region: bool (H, W)}``."""
+    return {p.stem: read_png01(p) >= 0.5 for p in sorted((Path(sample_dir) / "masks").glob("*.png"))}
+
+
 def detail_window(hr: np.ndarray, frac: float = 0.18, background: float = 0.04,
                   max_background: float = 0.05) -> tuple[int, int, int]:
     """Top-left (y, x) and side of the square window (``frac`` of the short side) richest in fine
@@ -98,7 +108,8 @@ def png_bytes(fig) -> bytes:
 
 
 def crop_zoom_figure(panels: list[tuple[str, np.ndarray]], hr: np.ndarray, title: str = "",
-                     region: Region | None = None, per_row: int = 6) -> bytes:
+                     region: Region | None = None, per_row: int = 6,
+                     masks: dict[str, np.ndarray] | None = None) -> bytes:
     """Draw the crop-zoom figure and return PNG bytes.
 
     Each panel is the full image with the magnified region outlined in red, above that region
@@ -112,6 +123,8 @@ def crop_zoom_figure(panels: list[tuple[str, np.ndarray]], hr: np.ndarray, title
         title: figure title.
         region: (x, y, w, h) in HR pixels, or None for :func:`detail_window`.
         per_row: panels per row (default 6).
+        masks: ``{region: bool (H, W)}`` outlined (contour at the mask edge, one colour each,
+            :data:`MASK_COLOURS`) on the panels labelled ``HR ...``, whose title then names them.
     """
     import matplotlib
 
@@ -135,13 +148,20 @@ def crop_zoom_figure(panels: list[tuple[str, np.ndarray]], hr: np.ndarray, title
     grid = fig.add_gridspec(5 * rows, cols, height_ratios=ratios, hspace=0, wspace=gap / panel_w,
                             left=0, right=1, bottom=0,
                             top=1 - (0.45 / height if title else 0.0))
+    masks = {k: m for k, m in (masks or {}).items() if m.shape == hr.shape[:2] and m.any()}
     for i, (label, img) in enumerate(panels):
+        outline = bool(masks) and label.startswith("HR ")
+        if outline:
+            label += "\noutline: " + ", ".join(masks)
         label = "\n".join(_wrap_label(line) for line in label.split("\n"))
         r, c = divmod(i, cols)
         top, bottom = fig.add_subplot(grid[5 * r + 1, c]), fig.add_subplot(grid[5 * r + 3, c])
         cmap = "gray" if img.ndim == 2 else None
         top.imshow(np.clip(img, 0, 1), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         top.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor="#ff3b30", lw=1.6))
+        for j, m in enumerate(masks.values() if outline else ()):
+            top.contour(m.astype(np.float64), levels=[0.5], colors=[MASK_COLOURS[j % len(MASK_COLOURS)]],
+                        linewidths=0.8)
         bottom.imshow(np.clip(img[y : y + h, x : x + w], 0, 1), cmap=cmap, vmin=0, vmax=1,
                       interpolation="nearest")
         top.set_title(label, fontsize=12 if max(map(len, label.split("\n"))) <= 20 else 10.5,

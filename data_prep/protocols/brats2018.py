@@ -22,7 +22,7 @@ from medsr_bench.data_prep import ops
 from medsr_bench.data_prep.errors import DataError
 from medsr_bench.data_prep.io import open_nifti, read_nifti_volume, sha256_file
 from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
-from medsr_bench.data_prep.regions import RegionMasks, source_path
+from medsr_bench.data_prep.regions import RegionMasks, VolumeRef, source_path
 from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
 from medsr_bench.data_prep.sample import Sample, SampleMeta
 from medsr_bench.data_prep.splits import evenly_spaced, seeded_order, seeded_split
@@ -224,17 +224,42 @@ class Brats2018Protocol(BaseProtocol):
         if path is None or "slice" not in meta.extra:
             out.note(f"{meta.source}: T1 volume not found under data root {data_root}, so no brain mask")
             return out
-        cached = getattr(self, "_region_volume", None)
-        if cached is None or cached[0] != path:
-            try:
-                vol, _ = read_nifti_volume(path, p.expected_shape)
-            except DataError as e:
-                out.note(str(e))
-                return out
-            cached = self._region_volume = (path, vol)
-        out["brain"] = ops.pad_to(np.asarray(cached[1][:, :, int(meta.extra["slice"])]) > 0, p.hr_hw,
+        try:
+            vol = self._cached_volume(path)
+        except DataError as e:
+            out.note(str(e))
+            return out
+        out["brain"] = ops.pad_to(np.asarray(vol[:, :, int(meta.extra["slice"])]) > 0, p.hr_hw,
                                   p.pad_position, value=False)
         return out
+
+    def _cached_volume(self, path: Path) -> np.ndarray:
+        """The raw volume at ``path``; the last one read is kept, so the slices of one volume cost
+        one read (regions and volume readings share it). Raises DataError."""
+        cached = getattr(self, "_region_volume", None)
+        if cached is None or cached[0] != path:
+            vol, _ = read_nifti_volume(path, self.params.expected_shape)
+            cached = self._region_volume = (path, vol)
+        return cached[1]
+
+    def volume_of(self, data_root: Path | None, meta: SampleMeta) -> VolumeRef | None:
+        """The volume a slice belongs to (``metric.reduce=volume``): its T1 file, the slice index,
+        the raw intensities of the slice's 0 and 1 (``raw_min`` / ``raw_max`` of ``meta.extra`` for
+        per-slice normalisation, the volume's min / max for per-volume) and the volume's range.
+        None when the volume file is not found or unreadable."""
+        path = source_path(self, data_root, meta)
+        if path is None or "slice" not in meta.extra:
+            return None
+        try:
+            vol = self._cached_volume(path)
+        except DataError:
+            return None
+        vlo, vhi = float(vol.min()), float(vol.max())
+        ex = meta.extra
+        unit = (float(ex["raw_min"]), float(ex["raw_max"])) if self.params.normalisation == "slice" \
+            else (vlo, vhi)
+        return VolumeRef(volume_id=meta.source, index=int(ex["slice"]), value_range=unit,
+                         volume_range=(vlo, vhi))
 
 
 def spread_quota(n_items: int, limit: int | None) -> list[int | None]:

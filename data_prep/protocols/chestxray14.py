@@ -3,6 +3,9 @@
 "40 random images" at 1024x1024 = HR: a seeded sample of whatever ``images/`` holds. Grayscale:
 RGB/RGBA files storing R = G = B become one channel, unequal channels are an error. LR = bicubic /4
 then the P1 Gaussian blur (:class:`~data_prep.degrade.BicubicBlur`).
+
+Diagnostic region (:meth:`ChestXray14Protocol.image_regions`): ``field``, the exposed field of view
+(:func:`data_prep.regions.radiograph_field`: the image without its border-connected near-black frame).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import numpy as np
 from medsr_bench.data_prep.degrade import BicubicBlur
 from medsr_bench.data_prep.protocols.base import Item, RunContext
 from medsr_bench.data_prep.protocols.raster import RasterProtocol
+from medsr_bench.data_prep.regions import RegionMasks, radiograph_field
 from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
+from medsr_bench.data_prep.sample import SampleMeta
 from medsr_bench.data_prep.splits import seeded_sample
 
 
@@ -55,3 +60,7 @@ class ChestXray14Protocol(RasterProtocol):
 
     def lr_from_hr(self, hr: np.ndarray, bits: int | None) -> np.ndarray:
         return self.params.apply(hr, self.scale, bits=bits)
+
+    def image_regions(self, hr: np.ndarray, meta: SampleMeta) -> RegionMasks:
+        """``field``: :func:`~data_prep.regions.radiograph_field` of the HR (``meta`` unused)."""
+        return RegionMasks({"field": radiograph_field(hr)})

@@ -7,6 +7,12 @@ seeded 1000/200/200 split and makes LR with OpenCV bicubic /4.
 
 When ``CPTAC-GBM/`` is absent, ``CT_head_DICOM/`` (one head-CT series) stands in; every output then
 says ``ct-head-standin`` / ``stand_in_for = CPTAC-GBM``.
+
+Hounsfield units (:meth:`CptacGbmProtocol.hu_range`): a CT sample's [0, 1] image maps back to HU
+through its ``extra`` (``rescaled_min`` / ``rescaled_max``, the rescaled DICOM values, for
+``intensity="minmax"``; the window for ``intensity="window"``), used by ``metric.ct_window``.
+Diagnostic region (:meth:`CptacGbmProtocol.image_regions`): ``body``, the CT body mask by HU
+threshold (:func:`data_prep.regions.ct_body_mask`).
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from medsr_bench.data_prep import ops
 from medsr_bench.data_prep.errors import DataError, Excluded
 from medsr_bench.data_prep.io import DicomImage, is_dicom_file, read_dicom, read_dicom_header
 from medsr_bench.data_prep.protocols.base import BaseProtocol, Item, RunContext
+from medsr_bench.data_prep.regions import RegionMasks, ct_body_mask
 from medsr_bench.data_prep.registry import ResolvedSource, register_protocol
-from medsr_bench.data_prep.sample import Sample
+from medsr_bench.data_prep.sample import Sample, SampleMeta
 from medsr_bench.data_prep.splits import seeded_sample, seeded_split
 
 log = logging.getLogger("data_prep")
@@ -228,3 +235,36 @@ class CptacGbmProtocol(BaseProtocol):
                    "rescaled_min": float(dcm.pixels.min()), "rescaled_max": float(dcm.pixels.max()),
                    **{k: v for k, v in dcm.info.items() if k != "series_uid"}},
         )
+
+    # ---------------------------------------------------------------- Hounsfield units, regions
+    def hu_range(self, meta: SampleMeta) -> tuple[float, float] | None:
+        """HU of the values 0 and 1 of a sample's [0, 1] image, or None (not CT, or no HU facts).
+
+        ``intensity="minmax"``: ``(rescaled_min, rescaled_max)`` from ``meta.extra`` (the image is
+        ``(HU - min) / (max - min)``, rounded to ``hr_bits``: with 8 bits one step is
+        ``(max - min) / 255`` HU, about 16 HU for a -1024..3071 image). ``intensity="window"``:
+        ``(center - width/2, center + width/2)``; HU outside the window were clipped at preparation
+        and cannot be recovered. MONOCHROME1 images (inverted) give the pair reversed.
+        """
+        ex = meta.extra
+        if str(ex.get("modality", "")).upper() != "CT":
+            return None
+        p = self.params
+        if p.intensity == "window":
+            lo, hi = p.window_center - p.window_width / 2.0, p.window_center + p.window_width / 2.0
+        elif "rescaled_min" in ex and "rescaled_max" in ex:
+            lo, hi = float(ex["rescaled_min"]), float(ex["rescaled_max"])
+        else:
+            return None
+        return (hi, lo) if ex.get("photometric") == "MONOCHROME1" else (lo, hi)
+
+    def image_regions(self, hr: np.ndarray, meta: SampleMeta) -> RegionMasks:
+        """``body``: :func:`~data_prep.regions.ct_body_mask` of the HR in HU (:meth:`hu_range`);
+        no region (with a note) for images without HU."""
+        out = RegionMasks()
+        hu = self.hu_range(meta)
+        if hu is None:
+            out.note(f"{meta.source}: no HU (modality {meta.extra.get('modality', '?')}), so no body mask")
+            return out
+        out["body"] = ct_body_mask(hu[0] + np.asarray(hr, np.float64) * (hu[1] - hu[0]))
+        return out
