@@ -8,8 +8,9 @@ tables of ``--config FILE.toml`` (``[drive] blur_sigma = 1.5``) both land here. 
   paper's words and why the default was chosen),
 * :class:`~medsr_bench.benchmark.metrics.MetricSettings` (applied to every suite's metric settings
   in the run: e.g. ``metric.crop_border=4``),
-* the deep models' engine options (``models/network.py`` ``DEEP_DEFAULTS``: grayscale policy, x2
-  mode, precision, tiling...).
+* :class:`~medsr_bench.models.options.ModelOptions`, the options of every deep model (grayscale
+  policy, x2 mode, precision, tiling, backend...),
+* :class:`~medsr_bench.benchmark.clinical.ClinicalSettings` (the clinical-proxy metrics).
 
 Values are parsed by the field's type, then validated by building the dataclass, so an invalid value
 gets the owner's own one-line message (with its choices). An unknown key gets one line listing the
@@ -28,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medsr_bench.benchmark.clinical import ClinicalSettings
+from medsr_bench.benchmark.metrics import MetricSettings
 from medsr_bench.data_prep import get_protocol, list_protocols
-from medsr_bench.models.engine import EngineSettings
-from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES
+from medsr_bench.models.options import ModelOptions
 
 try:
     import tomllib
@@ -106,29 +108,27 @@ def _dataclass_infos(group: str, cls, instance=None) -> list[SettingInfo]:
     return out
 
 
-def _model_infos() -> list[SettingInfo]:
-    docs = _doc_lines(EngineSettings)
-    docs.update(gray=f"grayscale input through a 3-channel network: {' | '.join(GRAY_WEIGHTS)} "
-                     "(models/network.py)",
-                x2_mode=f"x2 from a x4 network: {' | '.join(X2_MODES)} (models/network.py)")
-    return [SettingInfo(f"model.{k}", "model", k, v, type(v).__name__ if not isinstance(v, str) else "str",
-                        docs.get(k, "")) for k, v in DEEP_DEFAULTS.items()]
-
-
 def _type_text(tp) -> str:
     if isinstance(tp, type):
         return tp.__name__
     return str(tp).replace("typing.", "")
 
 
-def setting_infos() -> dict[str, SettingInfo]:
-    """Every settable key, in a fixed order: ``metric.*``, ``model.*``, then each registered
-    protocol's fields (registry order)."""
-    from medsr_bench.benchmark.clinical import ClinicalSettings
-    from medsr_bench.benchmark.metrics import MetricSettings
+#: the setting groups each owned by one settings dataclass, in ``bench settings`` order (every other
+#: group is a protocol, owned by its params dataclass)
+DATACLASS_GROUPS: dict[str, type] = {"metric": MetricSettings, "model": ModelOptions,
+                                     "clinical": ClinicalSettings}
 
-    infos = [*_dataclass_infos("metric", MetricSettings), *_model_infos(),
-             *_dataclass_infos("clinical", ClinicalSettings)]
+
+def _owner_class(group: str) -> type:
+    """The dataclass whose fields are ``group``'s keys."""
+    return DATACLASS_GROUPS.get(group) or get_protocol(group).params_cls
+
+
+def setting_infos() -> dict[str, SettingInfo]:
+    """Every settable key, in a fixed order: ``metric.*``, ``model.*``, ``clinical.*``, then each
+    registered protocol's fields (registry order)."""
+    infos = [i for g, cls in DATACLASS_GROUPS.items() for i in _dataclass_infos(g, cls)]
     for name in list_protocols():
         proto = get_protocol(name)
         infos.extend(_dataclass_infos(name, proto.params_cls, proto.params))
@@ -199,16 +199,7 @@ def _coerce(raw: Any, tp, default: Any) -> Any:
 
 def _hint(info: SettingInfo):
     """The annotation to parse ``info``'s values with."""
-    if info.group == "model":
-        if isinstance(info.default, bool) or info.default == "auto":  # channels_last: bool | "auto"
-            return bool | str if info.default == "auto" else bool
-        return type(info.default)
-    from medsr_bench.benchmark.clinical import ClinicalSettings
-    from medsr_bench.benchmark.metrics import MetricSettings
-
-    cls = {"metric": MetricSettings, "clinical": ClinicalSettings}.get(info.group) or \
-        get_protocol(info.group).params_cls
-    return _field_types(cls)[info.field]
+    return _field_types(_owner_class(info.group))[info.field]
 
 
 def params_from_dict(cls, values: Mapping[str, Any]):
@@ -283,23 +274,8 @@ def _canon(v):
 
 def _build(group: str, fields: Mapping[str, Any]):
     """The owner object of ``group`` with ``fields`` applied (validates them)."""
-    if group == "metric":
-        from medsr_bench.benchmark.metrics import MetricSettings
-
-        return MetricSettings(**fields)
-    if group == "clinical":
-        from medsr_bench.benchmark.clinical import ClinicalSettings
-
-        return ClinicalSettings(**fields)
-    if group == "model":
-        opts = {**DEEP_DEFAULTS, **fields}
-        if opts["gray"] not in GRAY_WEIGHTS:
-            raise ValueError(f"gray must be one of {', '.join(GRAY_WEIGHTS)}, got {opts['gray']!r}")
-        if opts["x2_mode"] not in X2_MODES:
-            raise ValueError(f"x2_mode must be one of {', '.join(X2_MODES)}, got {opts['x2_mode']!r}")
-        EngineSettings(**{k: v for k, v in opts.items() if k in EngineSettings.__dataclass_fields__})
-        return opts
-
+    if group in DATACLASS_GROUPS:
+        return DATACLASS_GROUPS[group](**fields)
     return dataclasses.replace(get_protocol(group).params, **fields)
 
 
