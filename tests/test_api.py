@@ -64,10 +64,9 @@ def test_bad_options_raise_one_line_run_errors(bench_env):
                            (dict(limt=2), "unknown run option 'limt' (did you mean"),
                            (dict(batch_size="4"), "batch_size = '4': expected integer"),
                            (dict(settings={"model.gray": "green"}), "gray must be one of")):
-        with pytest.raises(RunError, match=None) as e:
+        with pytest.raises(RunError) as e:
             medsr_bench.configure(**{"suite": "demo", **kwargs})
         assert needle in str(e.value) and "\n" not in str(e.value), (kwargs, e.value)
-    assert not (bench_env / "results").exists()
 
 
 def test_import_medsr_bench_does_not_load_the_benchmark():
