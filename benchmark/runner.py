@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
@@ -21,12 +21,16 @@ from medsr_bench import core as provenance
 from medsr_bench.benchmark import rundir
 from medsr_bench.benchmark.execute import ExecContext
 from medsr_bench.benchmark.executors import ExecutorOptions, bundles, get_executor
+from medsr_bench.benchmark.metrics import get_metric
+from medsr_bench.benchmark.results_io import read_per_image
+from medsr_bench.benchmark.settings import setting_infos
+from medsr_bench.benchmark.suites import SUITES, register_user_datasets
 from medsr_bench.benchmark.tasks import Plan, RunConfig, RunError, plan
 from medsr_bench.models.spandrel_model import register_entry
 
 log = logging.getLogger("medsr_bench")
 
-__all__ = ["RunConfig", "RunError", "RunResult", "run", "health_lines"]
+__all__ = ["RunConfig", "RunError", "RunResult", "executor_options", "health_lines", "run"]
 
 
 @dataclass
@@ -37,6 +41,8 @@ class RunResult:
         meta: run.json's dict.
         failed: ``{task description: error line}`` of bundles that failed after their retries.
         computed: tasks computed by this invocation; reused: tasks whose part already existed.
+        merge_seconds: time spent merging the parts into the tables.
+        out: the run directory (``per_image.csv``, ``summary.csv``, ``run.json``).
     """
 
     meta: dict
@@ -44,6 +50,30 @@ class RunResult:
     computed: int = 0
     reused: int = 0
     merge_seconds: float = 0.0
+    out: Path | None = None
+
+    @property
+    def status(self) -> str:
+        """run.json's status: ``complete`` | ``failed`` | ``interrupted``."""
+        return self.meta.get("status", "")
+
+    @property
+    def per_image_csv(self) -> Path:
+        """Path of the per-image table (one row per image x model x variant)."""
+        return Path(self.out) / "per_image.csv"
+
+    @property
+    def summary_csv(self) -> Path:
+        """Path of the summary table (mean, std, n per dataset x variant x model x metric)."""
+        return Path(self.out) / "summary.csv"
+
+    def per_image(self):
+        """``per_image.csv`` as a DataFrame (ids as strings; empty cells NaN)."""
+        return read_per_image(self.per_image_csv)
+
+    def summary(self):
+        """``summary.csv`` as a DataFrame (ids as strings; empty cells NaN)."""
+        return read_per_image(self.summary_csv)
 
     @property
     def evaluated(self) -> int:
@@ -58,6 +88,16 @@ class RunResult:
         return 1 if (self.failed or errors or self.model_errors or self.evaluated == 0) else 0
 
     @property
+    def incomplete_reason(self) -> str:
+        """Why :attr:`exit_code` is 1 ('' when it is 0)."""
+        if not self.exit_code:
+            return ""
+        return ("nothing was evaluated" if self.evaluated == 0 else
+                f"{len(self.failed)} task(s) failed" if self.failed else
+                f"model(s) {', '.join(self.model_errors)} failed" if self.model_errors else
+                "a dataset stopped with an error")
+
+    @property
     def model_errors(self) -> dict[str, str]:
         """``{model: reason}`` of the requested models whose status is ``error``."""
         return {n: m.get("error") or m.get("note", "")
@@ -67,10 +107,6 @@ class RunResult:
 
 def _all_plans(configs: list[dict], cfg: RunConfig, progress) -> Plan:
     """The union of the plans of every configuration recorded in the run dir (``--add``)."""
-    from dataclasses import replace
-
-    from medsr_bench.benchmark.suites import register_user_datasets
-
     total = Plan()
     for ident in configs:
         if ident.get("user_datasets"):
@@ -87,19 +123,30 @@ def _all_plans(configs: list[dict], cfg: RunConfig, progress) -> Plan:
     return total
 
 
-def run(cfg: RunConfig, executor: str = "local", opts: ExecutorOptions | None = None,
-        add: bool = False, wait: bool = False, identities: list[dict] | None = None,
+def executor_options(cfg: RunConfig) -> ExecutorOptions:
+    """The executor options of ``cfg`` (workers, retries, Ray address, Slurm fields)."""
+    return ExecutorOptions(address=cfg.address, workers=cfg.workers, max_retries=cfg.max_retries,
+                           slurm_cluster=cfg.slurm_cluster, partition=cfg.slurm_partition,
+                           time_min=cfg.slurm_time, gpus_per_task=cfg.slurm_gpus)
+
+
+def run(cfg: RunConfig, executor: str | None = None, opts: ExecutorOptions | None = None,
+        add: bool | None = None, wait: bool | None = None, identities: list[dict] | None = None,
         before=None) -> RunResult:
     """Run ``cfg`` into ``cfg.out``.
 
-    ``identities`` (a sweep: one per grid point) replaces ``[cfg.identity()]``; ``before(plan)``
-    is called once the plan is known, before any task runs (the sweep prints its estimate).
+    ``executor``, ``opts``, ``add`` and ``wait`` default to ``cfg``'s. ``identities`` (a sweep:
+    one per grid point) replaces ``[cfg.identity()]``; ``before(plan)`` is called once the plan
+    is known, before any task runs (the sweep prints its estimate).
 
     Raises:
         RunError: the run dir is locked by a live process, holds another configuration (without
             ``add``), or an executor cannot start (one line each).
     """
-    opts = opts or ExecutorOptions()
+    executor = cfg.executor if executor is None else executor
+    opts = opts or executor_options(cfg)
+    add = cfg.add if add is None else add
+    wait = cfg.wait if wait is None else wait
     fn = get_executor(executor)
     out = Path(cfg.out)
     rundir.check_out(out)
@@ -133,7 +180,7 @@ def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: b
             before(p)
         done = rundir.done_keys(out, p.tasks)
         todo = [t for t in p.tasks if t.key not in done]
-        res = RunResult(meta={}, reused=len(done))
+        res = RunResult(meta={}, reused=len(done), out=out)
         _say(cfg, f"{len(p.tasks)} tasks ({len(done)} already done, {len(todo)} to run) on "
                   f"executor {executor}")
         ctx = ExecContext(
@@ -231,17 +278,11 @@ def _base_meta(prev: dict, cfg: RunConfig, configs: list[dict], executor: str) -
 
 def _resolved(cfg: RunConfig) -> dict:
     """Every setting of the groups this run uses, with its value (defaults included)."""
-    from medsr_bench.benchmark.settings import setting_infos
-    from medsr_bench.benchmark.suites import SUITES
-
     used = {"metric", "model"} | {d.protocol for s in cfg.suites for d in SUITES[s].datasets}
     return {k: cfg.settings.get(k, i.default) for k, i in setting_infos().items() if i.group in used}
 
 
 def _metric_specs(cfg: RunConfig) -> dict:
-    from medsr_bench.benchmark.metrics import get_metric
-    from medsr_bench.benchmark.suites import SUITES
-
     names = dict.fromkeys(m for s in cfg.suites for m in SUITES[s].metrics)
     return {m: get_metric(m).to_dict() for m in names}
 

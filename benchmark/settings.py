@@ -8,8 +8,9 @@ tables of ``--config FILE.toml`` (``[drive] blur_sigma = 1.5``) both land here. 
   paper's words and why the default was chosen),
 * :class:`~medsr_bench.benchmark.metrics.MetricSettings` (applied to every suite's metric settings
   in the run: e.g. ``metric.crop_border=4``),
-* the deep models' engine options (``models/network.py`` ``DEEP_DEFAULTS``: grayscale policy, x2
-  mode, precision, tiling...).
+* :class:`~medsr_bench.models.options.ModelOptions`, the options of every deep model (grayscale
+  policy, x2 mode, precision, tiling, backend...),
+* :class:`~medsr_bench.benchmark.clinical.ClinicalSettings` (the clinical-proxy metrics).
 
 Values are parsed by the field's type, then validated by building the dataclass, so an invalid value
 gets the owner's own one-line message (with its choices). An unknown key gets one line listing the
@@ -28,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medsr_bench.benchmark.clinical import ClinicalSettings
+from medsr_bench.benchmark.metrics import MetricSettings
 from medsr_bench.data_prep import get_protocol, list_protocols
-from medsr_bench.models.engine import EngineSettings
-from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES
+from medsr_bench.models.options import ModelOptions
 
 try:
     import tomllib
@@ -106,29 +108,27 @@ def _dataclass_infos(group: str, cls, instance=None) -> list[SettingInfo]:
     return out
 
 
-def _model_infos() -> list[SettingInfo]:
-    docs = _doc_lines(EngineSettings)
-    docs.update(gray=f"grayscale input through a 3-channel network: {' | '.join(GRAY_WEIGHTS)} "
-                     "(models/network.py)",
-                x2_mode=f"x2 from a x4 network: {' | '.join(X2_MODES)} (models/network.py)")
-    return [SettingInfo(f"model.{k}", "model", k, v, type(v).__name__ if not isinstance(v, str) else "str",
-                        docs.get(k, "")) for k, v in DEEP_DEFAULTS.items()]
-
-
 def _type_text(tp) -> str:
     if isinstance(tp, type):
         return tp.__name__
     return str(tp).replace("typing.", "")
 
 
-def setting_infos() -> dict[str, SettingInfo]:
-    """Every settable key, in a fixed order: ``metric.*``, ``model.*``, then each registered
-    protocol's fields (registry order)."""
-    from medsr_bench.benchmark.clinical import ClinicalSettings
-    from medsr_bench.benchmark.metrics import MetricSettings
+#: the setting groups each owned by one settings dataclass, in ``bench settings`` order (every other
+#: group is a protocol, owned by its params dataclass)
+DATACLASS_GROUPS: dict[str, type] = {"metric": MetricSettings, "model": ModelOptions,
+                                     "clinical": ClinicalSettings}
 
-    infos = [*_dataclass_infos("metric", MetricSettings), *_model_infos(),
-             *_dataclass_infos("clinical", ClinicalSettings)]
+
+def _owner_class(group: str) -> type:
+    """The dataclass whose fields are ``group``'s keys."""
+    return DATACLASS_GROUPS.get(group) or get_protocol(group).params_cls
+
+
+def setting_infos() -> dict[str, SettingInfo]:
+    """Every settable key, in a fixed order: ``metric.*``, ``model.*``, ``clinical.*``, then each
+    registered protocol's fields (registry order)."""
+    infos = [i for g, cls in DATACLASS_GROUPS.items() for i in _dataclass_infos(g, cls)]
     for name in list_protocols():
         proto = get_protocol(name)
         infos.extend(_dataclass_infos(name, proto.params_cls, proto.params))
@@ -199,16 +199,7 @@ def _coerce(raw: Any, tp, default: Any) -> Any:
 
 def _hint(info: SettingInfo):
     """The annotation to parse ``info``'s values with."""
-    if info.group == "model":
-        if isinstance(info.default, bool) or info.default == "auto":  # channels_last: bool | "auto"
-            return bool | str if info.default == "auto" else bool
-        return type(info.default)
-    from medsr_bench.benchmark.clinical import ClinicalSettings
-    from medsr_bench.benchmark.metrics import MetricSettings
-
-    cls = {"metric": MetricSettings, "clinical": ClinicalSettings}.get(info.group) or \
-        get_protocol(info.group).params_cls
-    return _field_types(cls)[info.field]
+    return _field_types(_owner_class(info.group))[info.field]
 
 
 def params_from_dict(cls, values: Mapping[str, Any]):
@@ -283,23 +274,8 @@ def _canon(v):
 
 def _build(group: str, fields: Mapping[str, Any]):
     """The owner object of ``group`` with ``fields`` applied (validates them)."""
-    if group == "metric":
-        from medsr_bench.benchmark.metrics import MetricSettings
-
-        return MetricSettings(**fields)
-    if group == "clinical":
-        from medsr_bench.benchmark.clinical import ClinicalSettings
-
-        return ClinicalSettings(**fields)
-    if group == "model":
-        opts = {**DEEP_DEFAULTS, **fields}
-        if opts["gray"] not in GRAY_WEIGHTS:
-            raise ValueError(f"gray must be one of {', '.join(GRAY_WEIGHTS)}, got {opts['gray']!r}")
-        if opts["x2_mode"] not in X2_MODES:
-            raise ValueError(f"x2_mode must be one of {', '.join(X2_MODES)}, got {opts['x2_mode']!r}")
-        EngineSettings(**{k: v for k, v in opts.items() if k in EngineSettings.__dataclass_fields__})
-        return opts
-
+    if group in DATACLASS_GROUPS:
+        return DATACLASS_GROUPS[group](**fields)
     return dataclasses.replace(get_protocol(group).params, **fields)
 
 
@@ -326,18 +302,120 @@ def model_options(settings: Mapping[str, Any]) -> dict[str, Any]:
     return group_overrides(settings, "model")
 
 
-# ---------------------------------------------------------------- TOML
-RUN_KEYS = ("suite", "models", "data_root", "limit", "out", "device", "weights_dir", "batch_size",
-            "prepared_dir", "strict", "executor", "address", "shard_size", "workers", "metrics")
+# ---------------------------------------------------------------- run options
+@dataclass(frozen=True)
+class RunOption:
+    """One option of a run, declared once for every face of it: a ``bench run`` / ``bench sweep``
+    option, a keyword of :func:`medsr_bench.evaluate`, a top-level key of a run config file, a
+    :class:`~medsr_bench.benchmark.run_config.RunConfig` field and a line of ``--print-config``.
 
-#: TOML type of each run option (``models``: a comma string or a list of strings); integers must
-#: be >= 1.
-RUN_KEY_TYPES: dict[str, str] = {
-    "suite": "text", "models": "text or list of text", "data_root": "text", "limit": "integer",
-    "out": "text", "device": "text", "weights_dir": "text", "batch_size": "integer",
-    "prepared_dir": "text", "strict": "true/false", "executor": "text", "address": "text",
-    "shard_size": "integer", "workers": "integer", "metrics": "text or list of text"}
-assert set(RUN_KEY_TYPES) == set(RUN_KEYS), "every run option needs its TOML type"
+    Attributes:
+        name: keyword / TOML key (``limit``).
+        type: ``str``, ``int``, ``bool``, ``Path`` or ``list`` (a repeatable option of strings).
+        default: value when no source gives one; None where ``RunConfig.from_sources`` decides
+            (``suite``: all with a data root, demo without; ``out``: results/runs/<suite>...).
+        help: the ``--help`` text.
+        flags: the CLI spellings (``("--limit",)``, ``("--strict/--lenient",)``, short names).
+        toml: a run config file may set it as a top-level key.
+        many: a comma list: a string ``"a,b"`` or a list of strings (``models``, ``metrics``).
+        env: environment variable read when the CLI / API gives no value (before the config file).
+        min: smallest integer accepted.
+        feeds: the ``RunConfig`` field it resolves into ('' for an option of the command itself:
+            ``config``, ``print_config``).
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    flags: tuple[str, ...]
+    toml: bool = False
+    many: bool = False
+    env: str | None = None
+    min: int | None = None
+    feeds: str | None = None
+
+    @property
+    def field(self) -> str:
+        """The ``RunConfig`` field (``feeds``, default the option's own name)."""
+        return self.name if self.feeds is None else self.feeds
+
+    @property
+    def toml_type(self) -> str:
+        """The TOML type of the key as the one-line errors name it."""
+        if self.many:
+            return "text or list of text"
+        return {int: "integer", bool: "true/false"}.get(self.type, "text")
+
+
+_O = RunOption
+#: every run option, in ``bench run --help`` order
+RUN_OPTIONS: tuple[RunOption, ...] = (
+    _O("suite", str, None, "aghelan | khandare | rashid | beallor | all | demo (comma list "
+       "allowed). Default: all with a data root, demo without.", ("--suite", "-s"), toml=True,
+       feeds="suites"),
+    _O("data_root", Path, None, "Datasets folder.", ("--data-root",), toml=True,
+       env="BENCH_DATA_ROOT"),
+    _O("models", str, None, "Comma list of model names or checkpoint files (.pth/.pt/.ckpt/"
+       ".safetensors, loaded by spandrel), or all [default all; the config's [models.*] when it "
+       "has some].", ("--models", "-m"), toml=True, many=True),
+    _O("limit", int, None, "N images (slices) per dataset: the first N of one fixed seeded order.",
+       ("--limit",), toml=True, min=1),
+    _O("out", Path, None, "Run directory [default results/runs/<suite>].", ("--out", "-o"),
+       toml=True),
+    _O("device", str, None, "auto | cpu | cuda [default auto].", ("--device",), toml=True),
+    _O("weights_dir", Path, None, "Weight files [default: user cache dir].", ("--weights-dir",),
+       toml=True, env="BENCH_WEIGHTS"),
+    _O("batch_size", int, 4, "Same-size images per model call [default 4].", ("--batch-size",),
+       toml=True, min=1),
+    _O("prepared_dir", Path, None, "Cache of prepared HR/LR sets (as written by `bench data "
+       "prepare`), reused when the protocol parameters hash matches, built otherwise [default "
+       "results/prepared].", ("--prepared-dir",), toml=True, env="BENCH_PREPARED"),
+    _O("no_prepared_cache", bool, False, "Prepare every sample on the fly; write no cache (one "
+       "shard per dataset).", ("--no-prepared-cache",), feeds="prepared_dir"),
+    _O("set", list, None, "KEY=VALUE for any open choice: <protocol>.<field>, metric.<field>, "
+       "model.<field> (see `bench settings`).", ("--set",), feeds="settings"),
+    _O("config", Path, None, "TOML file with run options and [<group>] tables of settings.",
+       ("--config", "-c"), feeds=""),
+    _O("print_config", bool, False, "Print the resolved configuration (TOML) and exit.",
+       ("--print-config",), feeds=""),
+    _O("metrics", str, None, "Comma-separated metric set every suite scores, e.g. "
+       "psnr,ssim,haarpsi (see `bench metrics list`) [default: each suite's own].",
+       ("--metrics",), toml=True, many=True),
+    _O("channel", str, None, "Shortcut for --set metric.channel=...", ("--channel",),
+       feeds="settings"),
+    _O("crop_border", int, None, "Shortcut for --set metric.crop_border=...", ("--crop-border",),
+       min=0, feeds="settings"),
+    _O("strict", bool, False, "A bad input file stops its dataset instead of being skipped and "
+       "listed [default lenient].", ("--strict/--lenient",), toml=True),
+    _O("add", bool, False, "Add these suites/models/settings as new variants beside what the run "
+       "dir holds.", ("--add",)),
+    _O("wait", bool, False, "Wait for another run holding --out to finish.", ("--wait",)),
+    _O("executor", str, "local", "local | ray | slurm [default local].", ("--executor", "-x"),
+       toml=True),
+    _O("address", str, None, "Ray cluster address (auto or HOST:PORT); default: start a local "
+       "cluster.", ("--address",), toml=True),
+    _O("workers", int, None, "Parallel workers: local processes [default: CPU cores], Ray CPUs of "
+       "a local cluster, Slurm array parallelism.", ("--workers",), toml=True, min=1),
+    _O("shard_size", int, 64, "Images per shard (unit of work and resume) [default 64].",
+       ("--shard-size",), toml=True, min=1),
+    _O("max_retries", int, 2, "Retries of a failed shard.", ("--max-retries",), min=0),
+    _O("threads", int, 1, "Torch threads per worker; tables are bit-identical across executors "
+       "for the same value.", ("--threads",), min=1),
+    _O("slurm_partition", str, None, "Slurm partition.", ("--slurm-partition",)),
+    _O("slurm_time", int, 60, "Slurm time limit (minutes).", ("--slurm-time",), min=1),
+    _O("slurm_gpus", int, 0, "GPUs per Slurm task.", ("--slurm-gpus",), min=0),
+    _O("slurm_cluster", str, None, "submitit cluster: slurm (default when sbatch exists) | local "
+       "(same jobs as local processes) | debug.", ("--slurm-cluster",)),
+    _O("quiet", bool, False, "No progress output.", ("--quiet", "-q"), feeds="show_progress"),
+)
+del _O
+RUN_OPTION_BY_NAME: dict[str, RunOption] = {o.name: o for o in RUN_OPTIONS}
+
+#: the top-level keys of a run config file
+RUN_KEYS: tuple[str, ...] = tuple(o.name for o in RUN_OPTIONS if o.toml)
+#: TOML type of each run option of a config file; integers must be >= their ``min``
+RUN_KEY_TYPES: dict[str, str] = {o.name: o.toml_type for o in RUN_OPTIONS if o.toml}
 
 
 def check_run_option(path: Path, key: str, v: Any) -> None:
@@ -347,15 +425,16 @@ def check_run_option(path: Path, key: str, v: Any) -> None:
     Raises:
         SettingError: ``--config FILE: KEY = VALUE: expected TYPE``.
     """
-    want = RUN_KEY_TYPES[key]
+    opt = RUN_OPTION_BY_NAME[key]
+    want = opt.toml_type
     ok = {"text": isinstance(v, str),
           "text or list of text": isinstance(v, str) or (isinstance(v, list) and all(
               isinstance(x, str) for x in v)),
-          "integer": isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+          "integer": isinstance(v, int) and not isinstance(v, bool) and v >= (opt.min or 0),
           "true/false": isinstance(v, bool)}[want]
     if not ok:
         raise SettingError(f"--config {path}: {key} = {v!r}: expected {want}"
-                           + (" >= 1" if want == "integer" else ""))
+                           + (f" >= {opt.min}" if opt.min is not None else ""))
 
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -384,13 +463,13 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     settings: dict[str, Any] = {}
     for k, v in data.items():
         if k == "set" and isinstance(v, dict):
-            settings.update({str(kk): vv for kk, vv in _flatten(v).items()})
+            settings.update({str(kk): vv for kk, vv in flatten_tables(v).items()})
         elif k == "datasets":  # user datasets: data_prep.config.load_custom_config reads them
             run["datasets"] = v
         elif k == "models" and isinstance(v, dict):  # user models: models.config reads them
             run["model_tables"] = v
         elif isinstance(v, dict):
-            settings.update({f"{k}.{kk}": vv for kk, vv in _flatten(v).items()})
+            settings.update({f"{k}.{kk}": vv for kk, vv in flatten_tables(v).items()})
         elif k in RUN_KEYS:
             check_run_option(path, k, v)
             run[k] = v
@@ -423,6 +502,8 @@ def _check_toml_types(path: Path, settings: Mapping[str, Any]) -> None:
         want = _base_types(_hint(info))
         if v is None or type(v) in want or (float in want and type(v) is int):
             continue
+        if type(None) in want and isinstance(v, str) and v.strip().lower() in ("none", "null"):
+            continue  # how toml_value writes None (--print-config), read back as None
         if str in want and isinstance(v, str):
             continue
         if (list in want or tuple in want) and isinstance(v, (list, tuple)):
@@ -433,14 +514,19 @@ def _check_toml_types(path: Path, settings: Mapping[str, Any]) -> None:
                            f"{type(v).__name__}")
 
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_tables(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"drive": {"blur_sigma": 1.5}}`` -> ``{"drive.blur_sigma": 1.5}`` (nested tables to dotted
+    keys; dotted keys pass through)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_tables(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+_flatten = flatten_tables  # the old name (benchmark.sweep reads grid files with it)
 
 
 def toml_value(v: Any) -> str:

@@ -23,9 +23,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from medsr_bench.benchmark import settings as st
+from medsr_bench.benchmark.run_config import (  # noqa: F401  (re-exported: their old home)
+    DEFAULT_SHARD_SIZE,
+    RunConfig,
+    RunError,
+)
 from medsr_bench.core import stable_hash
 from medsr_bench.data_prep import DataError, DatasetMissing, get_protocol
 from medsr_bench.data_prep.prepared import ensure_prepared
@@ -34,73 +38,6 @@ from medsr_bench.models.registry import resolve_weights
 from medsr_bench.models.weights import sha256_file  # memoised on path, size and mtime
 
 log = logging.getLogger("medsr_bench")
-
-DEFAULT_SHARD_SIZE = 64
-
-
-class RunError(Exception):
-    """A run cannot start or continue (bad option, conflicting or locked run dir). One line."""
-
-
-@dataclass
-class RunConfig:
-    """Everything a user chose for a run.
-
-    Identity (:meth:`identity`: a run dir refuses a different one unless ``--add``): suites,
-    models, data root, limit, settings, strict.
-
-    Attributes:
-        suites: suite names (``aghelan`` ...), in order.
-        models: model names (registry order).
-        data_root: folder with the datasets in their official layouts (None: embedded demo).
-        limit: images (slices) per dataset: the first N of one fixed seeded order; None = all.
-        settings: validated overrides ``{dotted key: value}`` (see :mod:`.settings`).
-        strict: a bad input file stops its dataset instead of being skipped and listed.
-        user_datasets: user datasets of ``--config`` (see ``suites.register_user_datasets``),
-            run by the suite ``custom``.
-        out: run directory.
-        device: ``cpu`` | ``cuda`` (resolved).
-        weights_dir: where weight files are looked up.
-        batch_size: same-size images per model call.
-        prepared_dir: cache of prepared HR/LR sets; None = prepare on the fly (one shard per
-            dataset).
-        shard_size: images per shard (the unit a worker computes and resume skips).
-        threads: torch threads per worker (see ``ExecContext.threads``; same value, same bits).
-        show_progress: progress bars and log lines on stderr.
-        user_models: user-model entries (``models.spandrel_model.make_entry``: file, its sha256,
-            detected architecture, options) of ``[models.<name>]`` tables and ``--models FILE``.
-        metrics: canonical metric names every suite scores (``--metrics`` / TOML ``metrics``);
-            None = each suite's own list. Part of the identity and of a variant's id only when
-            set and different from the suite's list, so default runs keep their ids.
-    """
-
-    suites: list[str]
-    models: list[str]
-    data_root: Path | None = None
-    limit: int | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    strict: bool = False
-    out: Path = Path("results/runs/run")
-    device: str = "cpu"
-    weights_dir: Path | None = None
-    batch_size: int = 4
-    prepared_dir: Path | None = None
-    shard_size: int = DEFAULT_SHARD_SIZE
-    threads: int = 1
-    user_datasets: list[dict] = field(default_factory=list)
-    show_progress: bool = True
-    user_models: list[dict] = field(default_factory=list)
-    metrics: tuple[str, ...] | None = None
-
-    def identity(self) -> dict:
-        """What determines the run's results (compared on resume)."""
-        return {"suites": list(self.suites), "models": list(self.models),
-                "data_root": str(Path(self.data_root).resolve()) if self.data_root else None,
-                "limit": self.limit, "settings": dict(self.settings), "strict": self.strict,
-                **({"user_datasets": self.user_datasets} if self.user_datasets else {}),
-                **({"user_models": self.user_models} if self.user_models else {}),
-                **({"metrics": list(self.metrics)} if self.metrics else {})}
-
 
 @dataclass(frozen=True)
 class Scoring:

@@ -6,14 +6,16 @@ starting ``error:`` and exit code 2.
 
 from __future__ import annotations
 
+import inspect
+import os
 import sys
 from pathlib import Path
 
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
-from medsr_bench.benchmark.check import CheckError, run_check
-from medsr_bench.benchmark.executors import EXECUTORS, ExecutorOptions
+from medsr_bench.benchmark import api
+from medsr_bench.benchmark.check import CheckError
 from medsr_bench.benchmark.report import (
     FORMATS,
     ReportError,
@@ -26,39 +28,26 @@ from medsr_bench.benchmark.rundir import status
 from medsr_bench.benchmark.runner import RunConfig, RunError, health_lines
 from medsr_bench.benchmark.runner import run as run_config
 from medsr_bench.benchmark.settings import (
-    SettingError,
-    parse_assignment,
-    read_config_file,
-    render_toml,
+    RUN_OPTIONS,
+    RunOption,
     setting_infos,
     toml_value,
-    validate_settings,
 )
 from medsr_bench.benchmark.suites import (
     SUITES,
-    register_user_datasets,
     resolve_suites,
-    user_dataset_entries,
 )
-from medsr_bench.benchmark.sweep import (
-    DEFAULT_GRIDS,
-    SweepError,
-    estimate,
-    grid_points,
-    parse_grid,
-    write_outputs,
-)
-from medsr_bench.benchmark.tasks import DEFAULT_SHARD_SIZE
 from medsr_bench.cli.data import data_app
+from medsr_bench.cli.last_run import remember
 from medsr_bench.cli.metrics import metrics_app
 from medsr_bench.cli.models import perf as engine_perf
 from medsr_bench.cli.models import weights_app
 from medsr_bench.cli.reader import reader_app
-from medsr_bench.core import atomic_write_text, resolve_device
-from medsr_bench.data_prep.config import ConfigError, load_custom_config
+from medsr_bench.cli.run_summary import headline_table
+from medsr_bench.core import atomic_write_text
 from medsr_bench.data_prep.prepared import default_prepared_dir
 from medsr_bench.models import get_spec, list_models
-from medsr_bench.models.registry import default_weights_dir, discover_trained
+from medsr_bench.models.registry import default_weights_dir
 from medsr_bench.perf import pipeline as perf
 
 app = typer.Typer(
@@ -109,268 +98,52 @@ def _data_root(data_root: Path | None) -> Path | None:
     return data_root
 
 
-def _user_models(fc: dict, config) -> list[dict]:
-    """Entries of the config's ``[models.<name>]`` tables, registered (``error:`` line on a bad
-    table or checkpoint)."""
-    if not fc.get("model_tables"):
-        return []
-    from medsr_bench.models.config import load_model_tables
-    from medsr_bench.models.registry import WeightsError
-    from medsr_bench.models.spandrel_model import register_entry
+def _typer_option(o: RunOption) -> inspect.Parameter:
+    """The typer parameter of a run option (declared once, in ``settings.RUN_OPTIONS``)."""
+    annotation = list[str] if o.type is list else o.type
+    # an option a config file or the environment may also set is None when not given here
+    default = None if (o.toml or o.env or o.default is None) else o.default
+    return inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                             default=typer.Option(default, *o.flags, help=o.help, envvar=o.env,
+                                                  min=o.min))
 
+
+def _with_run_options(extra: list[inspect.Parameter] = ()):
+    """Give a command the run options (after its own ``extra`` parameters) as typer reads them:
+    the function's ``__signature__`` and ``__annotations__``."""
+
+    def deco(fn):
+        params = [*extra, *(_typer_option(o) for o in RUN_OPTIONS)]
+        fn.__signature__ = inspect.Signature(params, return_annotation=None)
+        fn.__annotations__ = {p.name: p.annotation for p in params}
+        return fn
+
+    return deco
+
+
+def _configure(options: dict, out_prefix: str = ""):
+    """The run's :class:`RunConfig` from the command's options (``error:`` line on a bad one)."""
     try:
-        entries = load_model_tables(fc["model_tables"], config)
-        for e in entries:
-            register_entry(e)
-    except (WeightsError, ValueError) as e:
+        return api.configure(**options, env=os.environ, out_prefix=out_prefix)
+    except api.USER_ERRORS as e:
         fail(str(e))
-    return entries
 
 
-def _file_models(names: list[str], taken: list[str]) -> tuple[list[str], list[dict]]:
-    """``--models`` items that are checkpoint files (a path with a .pth/.pt/.ckpt/.safetensors
-    suffix or an existing file) become user models named after the file; returns the model names
-    and their new entries (``error:`` line for a missing or unusable file)."""
-    from medsr_bench.models import get_spec, list_models
-    from medsr_bench.models.registry import WeightsError
-    from medsr_bench.models.spandrel_model import (
-        CHECKPOINT_SUFFIXES,
-        make_entry,
-        name_for_file,
-        register_entry,
-    )
-
-    out, entries = [], []
-    for n in names:
-        p = Path(n).expanduser()
-        if not (n.lower().endswith(CHECKPOINT_SUFFIXES) or ("/" in n and p.is_file())):
-            out.append(n)
-            continue
-        if not p.is_file():
-            fail(f"--models {n}: file not found; expected a checkpoint file "
-                 f"({', '.join(CHECKPOINT_SUFFIXES)}) or a model name (`bench models`)")
-        builtin = {m for m in list_models() if get_spec(m).family != "spandrel"}
-        name = name_for_file(p, builtin | set(taken) | {e["name"] for e in entries})
-        try:
-            e = make_entry(name, p, "--models")
-            register_entry(e)
-        except (WeightsError, ValueError) as err:
-            fail(f"--models {n}: {err}")
-        entries.append(e)
-        out.append(name)
-    return out, entries
-
-
-def _pick(cli, file, default):
-    """A CLI option when given, else the config file's value, else the default."""
-    return cli if cli is not None else (file if file is not None else default)
-
-
-@app.command()
-def run(
-    suite: str = typer.Option(None, "--suite", "-s",
-                              help="aghelan | khandare | rashid | beallor | all | demo (comma list "
-                                   "allowed). Default: all with a data root, demo without."),
-    data_root: Path = typer.Option(None, "--data-root", envvar="BENCH_DATA_ROOT",
-                                   help="Datasets folder."),
-    models: str = typer.Option(None, "--models", "-m", help="Comma list of model names or "
-                                                            "checkpoint files (.pth/.pt/.ckpt/"
-                                                            ".safetensors, loaded by spandrel), or "
-                                                            "all [default all; the config's "
-                                                            "[models.*] when it has some]."),
-    limit: int = typer.Option(None, "--limit", min=1, help="N images (slices) per dataset: the "
-                                                           "first N of one fixed seeded order."),
-    out: Path = typer.Option(None, "--out", "-o", help="Run directory [default results/runs/<suite>]."),
-    device: str = typer.Option(None, "--device", help="auto | cpu | cuda [default auto]."),
-    weights_dir: Path = typer.Option(None, "--weights-dir", envvar="BENCH_WEIGHTS",
-                                     help="Weight files [default: user cache dir]."),
-    batch_size: int = typer.Option(None, "--batch-size", min=1,
-                                   help="Same-size images per model call [default 4]."),
-    prepared_dir: Path = typer.Option(None, "--prepared-dir", envvar="BENCH_PREPARED",
-                                      help="Cache of prepared HR/LR sets (as written by `bench data "
-                                           "prepare`), reused when the protocol parameters hash "
-                                           "matches, built otherwise [default results/prepared]."),
-    no_prepared_cache: bool = typer.Option(False, "--no-prepared-cache",
-                                           help="Prepare every sample on the fly; write no cache "
-                                                "(one shard per dataset)."),
-    set_: list[str] = typer.Option(None, "--set", help="KEY=VALUE for any open choice: "
-                                                       "<protocol>.<field>, metric.<field>, "
-                                                       "model.<field> (see `bench settings`)."),
-    config: Path = typer.Option(None, "--config", "-c", help="TOML file with run options and "
-                                                            "[<group>] tables of settings."),
-    print_config: bool = typer.Option(False, "--print-config",
-                                      help="Print the resolved configuration (TOML) and exit."),
-    metrics: str = typer.Option(None, "--metrics", help="Comma-separated metric set every suite "
-                                                        "scores, e.g. psnr,ssim,haarpsi (see "
-                                                        "`bench metrics list`) [default: each "
-                                                        "suite's own]."),
-    channel: str = typer.Option(None, "--channel", help="Shortcut for --set metric.channel=..."),
-    crop_border: int = typer.Option(None, "--crop-border", min=0,
-                                    help="Shortcut for --set metric.crop_border=..."),
-    strict: bool = typer.Option(None, "--strict/--lenient", help="A bad input file stops its "
-                                                                 "dataset instead of being skipped "
-                                                                 "and listed [default lenient]."),
-    add: bool = typer.Option(False, "--add", help="Add these suites/models/settings as new variants "
-                                                  "beside what the run dir holds."),
-    wait: bool = typer.Option(False, "--wait", help="Wait for another run holding --out to finish."),
-    executor: str = typer.Option(None, "--executor", "-x", help="local | ray | slurm [default local]."),
-    address: str = typer.Option(None, "--address", help="Ray cluster address (auto or HOST:PORT); "
-                                                        "default: start a local cluster."),
-    workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers: local processes "
-                                                               "[default: CPU cores], Ray CPUs of "
-                                                               "a local cluster, Slurm array "
-                                                               "parallelism."),
-    shard_size: int = typer.Option(None, "--shard-size", min=1,
-                                   help="Images per shard (unit of work and resume) [default 64]."),
-    max_retries: int = typer.Option(2, "--max-retries", min=0, help="Retries of a failed shard."),
-    threads: int = typer.Option(1, "--threads", min=1, help="Torch threads per worker; tables are "
-                                                            "bit-identical across executors for "
-                                                            "the same value."),
-    slurm_partition: str = typer.Option(None, "--slurm-partition", help="Slurm partition."),
-    slurm_time: int = typer.Option(60, "--slurm-time", min=1, help="Slurm time limit (minutes)."),
-    slurm_gpus: int = typer.Option(0, "--slurm-gpus", min=0, help="GPUs per Slurm task."),
-    slurm_cluster: str = typer.Option(None, "--slurm-cluster",
-                                      help="submitit cluster: slurm (default when sbatch exists) "
-                                           "| local (same jobs as local processes) | debug."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-) -> None:
-    """Run suites and write per_image.csv, summary.csv and run.json (resumable, any executor)."""
-    _run_impl(dict(locals()))
-
-
-def _run_impl(a: dict, sweep: dict | None = None) -> None:
-    """The body of ``bench run`` (and of ``bench sweep``, which adds ``sweep``: its grid options)."""
-
-    suite, data_root, models, limit, out, device = (a["suite"], a["data_root"], a["models"],
-                                                    a["limit"], a["out"], a["device"])
-    weights_dir, batch_size, prepared_dir = a["weights_dir"], a["batch_size"], a["prepared_dir"]
-    no_prepared_cache, set_, config = a["no_prepared_cache"], a["set_"], a["config"]
-    print_config, channel, crop_border, strict = (a["print_config"], a["channel"],
-                                                  a["crop_border"], a["strict"])
-    add, wait, executor, address, workers = (a["add"], a["wait"], a["executor"], a["address"],
-                                             a["workers"])
-    shard_size, max_retries, threads = a["shard_size"], a["max_retries"], a["threads"]
-    slurm_partition, slurm_time, slurm_gpus, slurm_cluster, quiet = (
-        a["slurm_partition"], a["slurm_time"], a["slurm_gpus"], a["slurm_cluster"], a["quiet"])
-    metrics_opt = a.get("metrics")
-
-    fc: dict = {}
-    raw_settings: dict = {}
-    try:
-        if config is not None:
-
-            fc, raw_settings = read_config_file(config)
-        for a in set_ or []:
-            k, v = parse_assignment(a)
-            raw_settings[k] = v
-        if channel is not None:
-            raw_settings["metric.channel"] = channel
-        if crop_border is not None:
-            raw_settings["metric.crop_border"] = crop_border
-        user = []
-        if fc.get("datasets"):
-
-            try:
-                user = user_dataset_entries(load_custom_config(config))
-            except ConfigError as e:
-                fail(str(e))
-            register_user_datasets(user)  # before the settings: custom-<name>.<field> keys
-        settings = validate_settings(raw_settings)
-    except SettingError as e:
-        fail(str(e))
-    metric_set = _metric_set(_pick(metrics_opt, fc.get("metrics"), None))
-    root = _data_root(_pick(data_root, Path(fc["data_root"]) if fc.get("data_root") else None, None))
-    suite = _pick(suite, fc.get("suite"), None)
-    if suite is None:
-        suite = "custom" if user else "all" if root is not None else "demo"
-    try:
-        suites = resolve_suites(suite)
-    except KeyError as e:
-        fail(str(e.args[0]))
-    if root is None and any(s.name not in ("demo", "custom") for s in suites):
-        fail(f"--suite {suite} needs real data: pass --data-root DIR or set BENCH_DATA_ROOT "
-             "(or run --suite demo on the embedded images)")
-    wd = _pick(weights_dir, fc.get("weights_dir"), None)
-    wd = Path(wd) if wd else default_weights_dir()
-
-    discover_trained(wd)  # rows of checkpoints `bench train` recorded there
-    user_models = _user_models(fc, config)
-    mspec = _pick(models, fc.get("models"), None)
-    if isinstance(mspec, list):
-        mspec = ",".join(mspec)
-    if mspec is None:
-        mspec = ",".join(e["name"] for e in user_models) if user_models else "all"
-    names = [m.strip() for m in mspec.split(",") if m.strip()]
-    names, file_models = _file_models(names, [e["name"] for e in user_models])
-    user_models += file_models
-    known = list_models()
-    names = known if names == ["all"] else names
-    unknown = [m for m in names if m not in known]
-    if unknown or not names:
-        from medsr_bench.core import did_you_mean
-
-        hint = did_you_mean(unknown[0], known) if unknown else ""
-        fail(f"unknown model {', '.join(unknown) or repr(mspec)}{hint}; known: {', '.join(known)}")
-    executor = _pick(executor, fc.get("executor"), "local")
-    if executor not in EXECUTORS:
-        fail(f"--executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
-    try:
-        dev = resolve_device(_pick(device, fc.get("device"), "auto"))
-    except ValueError as e:
-        fail(str(e))
-    default_out = ("sweep-" if sweep is not None else "") + suite.replace(",", "+")
-    out = Path(_pick(out, fc.get("out"), Path("results") / "runs" / default_out))
-    if no_prepared_cache:
-        prepared = None
-    else:
-
-        prepared = Path(_pick(prepared_dir, fc.get("prepared_dir"), default_prepared_dir()))
-    cfg = RunConfig(suites=[s.name for s in suites], models=names, data_root=root,
-                    limit=_pick(limit, fc.get("limit"), None), settings=settings,
-                    strict=bool(_pick(strict, fc.get("strict"), False)), out=out, device=dev,
-                    weights_dir=wd,
-                    batch_size=_pick(batch_size, fc.get("batch_size"), 4), prepared_dir=prepared,
-                    shard_size=_pick(shard_size, fc.get("shard_size"), DEFAULT_SHARD_SIZE),
-                    threads=threads, show_progress=not quiet, user_datasets=user,
-                    user_models=user_models, metrics=metric_set)
-    if cfg.limit is not None and cfg.limit < 1:
-        fail(f"limit {cfg.limit}: expected an integer >= 1")
-    identities, before = None, None
-    if sweep is not None:
-        from medsr_bench.benchmark.sweep import check_paper_table
-
-        try:
-            check_paper_table(sweep["paper_table"])  # before any work starts
-        except ValueError as e:
-            fail(str(e))
-        identities, before, axes = _sweep_points(cfg, sweep, [s.name for s in suites])
-    if print_config:
-        typer.echo(_render_config(cfg, executor), nl=False)
-        return
-    opts = ExecutorOptions(address=_pick(address, fc.get("address"), None),
-                           workers=_pick(workers, fc.get("workers"), None), max_retries=max_retries,
-                           slurm_cluster=slurm_cluster, partition=slurm_partition,
-                           time_min=slurm_time, gpus_per_task=slurm_gpus)
-    try:
-        res = run_config(cfg, executor=executor, opts=opts, add=add, wait=wait,
-                         identities=identities, before=before)
-    except RunError as e:
-        fail(str(e))
+def _finish(res, sweep_lines: list[str] | None = None) -> None:
+    """Print a finished run's health, the sweep's findings, the headline table and the paths;
+    exit 1 with one ``error:`` line when the run is incomplete."""
+    out = res.out
     for line in health_lines(res.meta):  # the run's health, even with --quiet
         typer.echo(line, err=True)
     if res.exit_code:
-        why = ("nothing was evaluated" if res.evaluated == 0 else
-               f"{len(res.failed)} task(s) failed" if res.failed else
-               f"model(s) {', '.join(res.model_errors)} failed" if res.model_errors else
-               "a dataset stopped with an error")
-        typer.echo(f"error: run incomplete: {why} (see {out / 'run.json'}; `bench status {out}`)",
-                   err=True)
+        typer.echo(f"error: run incomplete: {res.incomplete_reason} (see {out / 'run.json'}; "
+                   f"`bench status {out}`)", err=True)
         raise typer.Exit(res.exit_code)
-    if sweep is not None:
-        _sweep_outputs(out, axes, sweep, [s.name for s in suites], before)
-    from medsr_bench.cli.last_run import remember
-    from medsr_bench.cli.run_summary import headline_table
-
+    if sweep_lines is not None:
+        for line in sweep_lines:
+            typer.echo(line, err=True)
+        typer.echo(f"sweep: {out / 'sweep.csv'}, {out / 'closest.csv'}, {out / 'sweep.md'}",
+                   err=True)
     remember(out)
     for line in headline_table(out):
         typer.echo(line, err=True)
@@ -378,105 +151,54 @@ def _run_impl(a: dict, sweep: dict | None = None) -> None:
     typer.echo(str(out))
 
 
-def _metric_set(spec) -> tuple[str, ...] | None:
-    """``--metrics`` / TOML ``metrics`` as canonical names (None: each suite's own set)."""
-    if spec is None:
-        return None
-    from medsr_bench.benchmark.metrics.selection import parse_metric_list
-
+@app.command()
+@_with_run_options()
+def run(**options) -> None:
+    """Run suites and write per_image.csv, summary.csv and run.json (resumable, any executor)."""
+    cfg = _configure(options)
+    if options["print_config"]:
+        typer.echo(cfg.to_toml(), nl=False)
+        return
     try:
-        return parse_metric_list(spec)
-    except ValueError as e:
-        fail(f"--metrics: {e}")
-
-
-def _sweep_points(cfg, sweep: dict, suites: list[str]):
-    """Grid points of a sweep as run identities, and the hook printing the estimate."""
-    from dataclasses import replace
-
-
-    try:
-        grid = parse_grid(sweep["grid"] or [], sweep["grid_file"])
-    except SweepError as e:
+        res = run_config(cfg)
+    except RunError as e:
         fail(str(e))
-    if not grid:
-        for s in suites:
-            grid.update(DEFAULT_GRIDS.get(s, {}))
-        if not grid:
-            fail(f"--suite {','.join(suites)}: no default grid; pass --grid KEY=V1,V2 or "
-                 f"--grid-file (default grids: {', '.join(DEFAULT_GRIDS)})")
-    try:
-        points, dropped = grid_points(grid, cfg.settings)
-    except SweepError as e:
-        fail(str(e))
-    if len(points) > sweep["max_variants"]:
-        fail(f"the grid has {len(points)} points, more than --max-variants {sweep['max_variants']}; "
-             "narrow the grid or raise --max-variants")
-    state = {"points": len(points), "dropped": len(dropped), "text": ""}
-
-    def before(plan):
-        state["text"] = estimate(plan, len(points), len(dropped))
-        typer.echo(f"sweep: {state['text']}", err=True)
-
-    before.state = state  # type: ignore[attr-defined]
-    return [replace(cfg, settings=pt).identity() for pt in points], before, list(grid)
+    _finish(res)
 
 
-def _sweep_outputs(out: Path, axes: list[str], sweep: dict, suites: list[str], before) -> None:
+_SWEEP_OPTIONS = [
+    inspect.Parameter("grid", inspect.Parameter.KEYWORD_ONLY, annotation=list[str], default=typer.Option(
+        None, "--grid", help="KEY=V1,V2,... (repeatable; keys as in --set). Default: the suite's "
+                             "own grid of its paper's open choices.")),
+    inspect.Parameter("grid_file", inspect.Parameter.KEYWORD_ONLY, annotation=Path, default=typer.Option(
+        None, "--grid-file", help="TOML with a [grid] table of lists.")),
+    inspect.Parameter("max_variants", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(
+        64, "--max-variants", min=1, help="Refuse grids with more points than this.")),
+    inspect.Parameter("paper_table", inspect.Parameter.KEYWORD_ONLY, annotation=Path, default=typer.Option(
+        None, "--paper-table", help="CSV of the numbers to match (columns of reported.csv) "
+                                    "[default: the papers' tables].")),
+]
 
-    _, closest, lines = write_outputs(out, axes, before.state["text"], sweep["paper_table"], suites)
-    for line in lines:
-        typer.echo(line, err=True)
-    typer.echo(f"sweep: {out / 'sweep.csv'}, {out / 'closest.csv'}, {out / 'sweep.md'}", err=True)
 
-
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def sweep(
-    ctx: typer.Context,
-    grid: list[str] = typer.Option(None, "--grid", help="KEY=V1,V2,... (repeatable; keys as in "
-                                                        "--set). Default: the suite's own grid "
-                                                        "of its paper's open choices."),
-    grid_file: Path = typer.Option(None, "--grid-file", help="TOML with a [grid] table of lists."),
-    max_variants: int = typer.Option(64, "--max-variants", min=1,
-                                     help="Refuse grids with more points than this."),
-    paper_table: Path = typer.Option(None, "--paper-table", help="CSV of the numbers to match "
-                                                                  "(columns of reported.csv) "
-                                                                  "[default: the papers' tables]."),
-) -> None:
+@app.command()
+@_with_run_options(_SWEEP_OPTIONS)
+def sweep(grid, grid_file, max_variants, paper_table, **options) -> None:
     """Run the product of settings as variants of one run (sharing SR passes and preparations) and
     say which reading comes closest to each paper cell (sweep.csv, closest.csv, sweep.md). Every
     `bench run` option is accepted (see `bench run --help`)."""
-    from typer.main import get_command
-
-    run_cmd = get_command(app).commands["run"]
-    sub = run_cmd.make_context("sweep", list(ctx.args), parent=ctx)
-    _run_impl(dict(sub.params), sweep={"grid": grid, "grid_file": grid_file,
-                                       "max_variants": max_variants, "paper_table": paper_table})
-
-
-def _render_config(cfg, executor: str) -> str:
-    """The resolved configuration as TOML: run options, then every field of each setting group the
-    run uses, with the values in force (set ones marked)."""
-
-    infos = setting_infos()
-    used = ["metric", "model", *dict.fromkeys(d.protocol for s in cfg.suites
-                                              for d in SUITES[s].datasets)]
-    groups = []
-    for g in used:
-        keys = [k for k, i in infos.items() if i.group == g]
-        vals = {infos[k].field: cfg.settings.get(k, infos[k].default) for k in keys}
-        defaults = {infos[k].field: infos[k].default for k in keys}
-        groups.append((g, vals, defaults))
-    run_opts = {"suite": ",".join(cfg.suites), "models": list(cfg.models),
-                "data_root": str(cfg.data_root) if cfg.data_root else None, "limit": cfg.limit,
-                "out": str(cfg.out), "device": cfg.device, "weights_dir": str(cfg.weights_dir),
-                "batch_size": cfg.batch_size, "strict": cfg.strict, "executor": executor,
-                "shard_size": cfg.shard_size,
-                "prepared_dir": str(cfg.prepared_dir) if cfg.prepared_dir else None,
-                **({"metrics": list(cfg.metrics)} if cfg.metrics else {})}
-    head = ("# bench run --config FILE reads this back. [metric] applies to every suite's metric "
-            "settings;\n# each suite's own defaults are listed in run.json (variants).\n")
-    return head + render_toml(run_opts, groups)
+    cfg = _configure(options, out_prefix="sweep-")
+    try:
+        plan = api.plan_sweep(cfg, grid, grid_file, max_variants, paper_table)
+    except api.USER_ERRORS as e:
+        fail(str(e))
+    if options["print_config"]:
+        typer.echo(cfg.to_toml(), nl=False)
+        return
+    try:
+        res = api.run_sweep(cfg, plan, lambda line: typer.echo(f"sweep: {line}", err=True))
+    except RunError as e:
+        fail(str(e))
+    _finish(res, res.findings)
 
 
 @app.command("perf", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -643,7 +365,7 @@ def check(
 
     created = update and not baseline.is_file()
     try:
-        res = run_check(baseline, run_dir, atol, rtol, update=update)
+        res = api.check(baseline, run_dir, atol, rtol, update=update)
     except CheckError as e:
         fail(str(e))
     if created:

@@ -30,6 +30,12 @@ import torch
 
 from medsr_bench.models.engine import Engine, EngineSettings
 from medsr_bench.models.ncnn import SOURCE_OFFICIAL, SOURCE_PROJECT, backend_network, resolve_source
+from medsr_bench.models.options import (  # declared once there
+    BACKENDS,
+    DEEP_DEFAULTS,
+    GRAY_WEIGHTS,
+    X2_MODES,
+)
 from medsr_bench.models.registry import (
     ModelSpec,
     PretrainedCfg,
@@ -48,28 +54,6 @@ from medsr_bench.models.weights import (
     sha256_file,
 )
 
-GRAY_WEIGHTS = {
-    "average": (1 / 3, 1 / 3, 1 / 3),
-    "luma": (0.299, 0.587, 0.114),
-}
-X2_MODES = ("outscale", "native-x2")
-
-#: default options of every deep model (``spec.options`` adds / overrides per model)
-DEEP_DEFAULTS = {
-    "gray": "average",
-    "x2_mode": "outscale",
-    "precision": "fp32",
-    "tile": 0,
-    "tile_pad": 10,
-    "tile_batch": 1,
-    "pre_pad": 0,
-    "batch_size": 4,
-    "channels_last": "auto",
-    "backend": "torch",
-}
-#: inference backends of a deep model (option ``backend``): PyTorch, or ncnn on CPU for models
-#: with an ncnn release (:func:`medsr_bench.models.ncnn.backend_network`)
-BACKENDS = ("torch", "ncnn")
 _ENGINE_KEYS = set(EngineSettings.__dataclass_fields__)
 
 

@@ -1,6 +1,7 @@
 """Run identity (issue 11): settings, variants, refused/added configurations, the run-dir lock,
 executors (real local Ray cluster, submitit's local executor), fault retry, run health and small
-datasets."""
+datasets. Runs start from the Python API (``medsr_bench.evaluate``) where the test is about the run;
+through the CLI where it is about what ``bench`` says."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ import numpy as np
 import pytest
 from cli_helpers import bench, runner
 
+from medsr_bench import evaluate
 from medsr_bench.benchmark.results_io import KEY, read_per_image
+from medsr_bench.benchmark.run_config import RunError
 from medsr_bench.cli import app
 
 DEMO = ["run", "--suite", "demo", "--limit", "2", "--models", "bilinear,bicubic,esrgan", "-q"]
+DEMO_API = dict(suite="demo", limit=2, models=["bilinear", "bicubic", "esrgan"], quiet=True)
 
 
 
@@ -33,8 +37,7 @@ def tables(out: Path) -> tuple[bytes, bytes]:
 @pytest.fixture
 def local_ref(bench_env):
     out = bench_env / "local"
-    r = bench(*DEMO, "--shard-size", "1", "--out", out)
-    assert r.exit_code == 0, r.output
+    assert evaluate(**DEMO_API, shard_size=1, out=out).exit_code == 0
     return out
 
 
@@ -95,18 +98,18 @@ def test_config_file_and_print_config(bench_env):
 # ---------------------------------------------------------------- identity, --add, lock
 def test_changed_configuration_is_refused_and_add_adds_variants(bench_env):
     out = bench_env / "run"
-    base = ["run", "--suite", "demo", "--limit", "1", "--models", "bicubic", "-q", "--out", out]
-    assert bench(*base).exit_code == 0
+    base = dict(suite="demo", limit=1, models="bicubic", quiet=True, out=out)
+    volume = {"demo-brain.normalisation": "volume"}
+    assert evaluate(**base).exit_code == 0
     before = tables(out)
-    for extra, what in ((["--set", "demo-brain.normalisation=volume"],
-                         "demo-brain.normalisation=volume (recorded: default)"),
-                        (["--data-root", bench_env], "data_root"),
-                        (["--strict"], "strict True (recorded: False)")):
-        r = runner.invoke(app, [str(a) for a in (*base, *extra)])
-        assert r.exit_code == 2 and what in r.output and "--add" in r.output, r.output
+    for extra, what in ((dict(settings=volume), "demo-brain.normalisation=volume (recorded: default)"),
+                        (dict(data_root=bench_env), "data_root"),
+                        (dict(strict=True), "strict True (recorded: False)")):
+        with pytest.raises(RunError) as e:
+            evaluate(**base, **extra)
+        assert what in str(e.value) and "--add" in str(e.value), e.value
         assert tables(out) == before
-    r = bench(*base, "--set", "demo-brain.normalisation=volume", "--add")
-    assert r.exit_code == 0, r.output
+    assert evaluate(**base, settings=volume, add=True).exit_code == 0
     df = read_per_image(out / "per_image.csv")
     brain = df[df.dataset == "demo-brain"]
     assert brain.variant.nunique() == 2 and not df.duplicated(list(KEY)).any()
@@ -117,7 +120,7 @@ def test_changed_configuration_is_refused_and_add_adds_variants(bench_env):
     assert labels == {"", "demo-brain.normalisation=volume"}
     # either configuration resumes without --add and changes nothing
     after = tables(out)
-    assert bench(*base).exit_code == 0 and tables(out) == after
+    assert evaluate(**base).exit_code == 0 and tables(out) == after
 
 
 def test_a_second_writer_is_refused_with_the_holder_named(bench_env):
@@ -164,8 +167,7 @@ def test_ray_cluster_gives_byte_identical_tables_and_retries_a_failed_shard(benc
     marker = bench_env / "failed-once"
     monkeypatch.setenv("MEDSR_BENCH_FAIL_ONCE", f"demo-cxr:0@{marker}")
     out = bench_env / "ray"
-    r = bench(*DEMO, "--shard-size", "1", "--executor", "ray", "--workers", "2", "--out", out)
-    assert r.exit_code == 0, r.output
+    assert evaluate(**DEMO_API, shard_size=1, executor="ray", workers=2, out=out).exit_code == 0
     assert marker.exists()  # the shard failed once and was retried by Ray
     assert tables(out) == tables(local_ref)
     assert not list((out / "parts").glob("*.failed"))
@@ -174,9 +176,8 @@ def test_ray_cluster_gives_byte_identical_tables_and_retries_a_failed_shard(benc
 def test_submitit_local_executor_gives_byte_identical_tables(bench_env, local_ref):
     pytest.importorskip("submitit")
     out = bench_env / "slurm"
-    r = bench(*DEMO, "--shard-size", "1", "--executor", "slurm", "--slurm-cluster", "local",
-              "--out", out)
-    assert r.exit_code == 0, r.output
+    res = evaluate(**DEMO_API, shard_size=1, executor="slurm", slurm_cluster="local", out=out)
+    assert res.exit_code == 0
     assert tables(out) == tables(local_ref)
 
 
@@ -184,16 +185,17 @@ def test_local_executor_retries_and_reports_failures(bench_env, local_ref, monke
     marker = bench_env / "failed-once"
     monkeypatch.setenv("MEDSR_BENCH_FAIL_ONCE", f"demo-ct:1@{marker}")
     out = bench_env / "retried"
-    assert bench(*DEMO, "--shard-size", "1", "--out", out).exit_code == 0
+    assert evaluate(**DEMO_API, shard_size=1, out=out).exit_code == 0
     assert marker.exists() and tables(out) == tables(local_ref)
     # no retries left: the shard fails, nothing partial is written, the run exits 1
     marker.unlink()
     out2 = bench_env / "failed"
-    r = runner.invoke(app, [*DEMO, "--shard-size", "1", "--max-retries", "0", "--out", str(out2)])
-    assert r.exit_code == 1 and "task(s) failed" in r.output
+    res = evaluate(**DEMO_API, shard_size=1, max_retries=0, out=out2)
+    assert res.exit_code == 1 and res.status == "failed" and "task(s) failed" in res.incomplete_reason
     r = bench("status", out2)
     assert "1 failed, 0 pending" in r.output and "injected failure" in r.output
-    assert bench(*DEMO, "--shard-size", "1", "--out", out2).exit_code == 0  # resume completes
+    r = bench(*DEMO, "--shard-size", "1", "--out", out2)  # resume completes, from the CLI too
+    assert r.exit_code == 0, r.output
     assert tables(out2) == tables(local_ref)
     assert "0 failed, 0 pending" in bench("status", out2).output
 
@@ -230,12 +232,10 @@ def _brats_root(root: Path, cases: dict[str, str], blank: tuple[str, ...] = ()) 
 
 def test_a_few_brats_volumes_evaluate_at_least_one_slice(bench_env):
     root = _brats_root(bench_env / "data", {"C1": "HGG", "C2": "LGG"})
-    out = bench_env / "run"
-    r = bench("run", "--suite", "rashid", "--data-root", root, "--models", "bicubic", "--limit", "2",
-              "--out", out)
-    assert r.exit_code == 0, r.output
-    meta = json.loads((out / "run.json").read_text())
-    (v,) = meta["variants"].values()
+    res = evaluate(suite="rashid", data_root=root, models="bicubic", limit=2,
+                   out=bench_env / "run")
+    assert res.exit_code == 0
+    (v,) = res.meta["variants"].values()
     assert v["n_evaluated"] >= 1 and "evaluated split gets at least one" in v["selection_rule"]
 
 
@@ -320,11 +320,10 @@ def test_user_dataset_config_runs_end_to_end_and_bad_config_is_one_line(bench_en
 
 @pytest.mark.shared
 def test_region_metrics_are_columns_of_drive_and_brats(bench_env, shared_data):
-    out = bench_env / "run"
-    r = bench("run", "--suite", "aghelan,rashid", "--data-root", shared_data, "--limit", "1",
-              "--models", "bicubic", "--out", out, "-q")
-    assert r.exit_code == 0, r.output
-    df = read_per_image(out / "per_image.csv")
+    res = evaluate(suite="aghelan,rashid", data_root=shared_data, limit=1, models="bicubic",
+                   out=bench_env / "run", quiet=True)
+    assert res.exit_code == 0
+    df = res.per_image()
     drive = df[df.dataset == "drive"].iloc[0]
     assert all(np.isfinite(drive[c]) for c in ("psnr@fov", "ssim@vessel", "ssim@thin_vessel"))
     brats = df[df.dataset == "brats2018"].iloc[0]
