@@ -526,7 +526,6 @@ def flatten_tables(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-_flatten = flatten_tables  # the old name (benchmark.sweep reads grid files with it)
 
 
 def toml_value(v: Any) -> str:

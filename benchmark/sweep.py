@@ -89,14 +89,12 @@ def parse_grid(items: Sequence[str], grid_file: Path | None = None) -> dict[str,
     """
     grid: dict[str, list] = {}
     if grid_file is not None:
-        import tomllib
-
-        try:
-            data = tomllib.loads(Path(grid_file).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
+        try:  # settings' tomllib: the tomli fallback on Python 3.10
+            data = st.tomllib.loads(Path(grid_file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, st.tomllib.TOMLDecodeError) as e:
             raise SweepError(f"--grid-file {grid_file}: cannot read ({e})") from None
         data = data.get("grid", data)
-        for k, v in st._flatten(data).items():
+        for k, v in st.flatten_tables(data).items():
             grid[k] = list(v) if isinstance(v, (list, tuple)) else [v]
     for item in items:
         key, sep, values = item.partition("=")
