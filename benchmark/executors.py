@@ -151,8 +151,9 @@ def _run_pool(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorO
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=_worker_init, initargs=(os.getpid(),))
     try:
-        futures = {pool.submit(run_bundle, _dicts(b), ctx.to_dict(), str(run_dir)): (b, 0)
-                   for b in bs}
+        with _sigint_ignored_while_spawning():
+            futures = {pool.submit(run_bundle, _dicts(b), ctx.to_dict(), str(run_dir)): (b, 0)
+                       for b in bs}
         while futures:
             done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
             for f in done:
@@ -173,6 +174,28 @@ def _run_pool(bs: list[Bundle], ctx: ExecContext, run_dir: Path, opts: ExecutorO
         _stop_pool(pool)
         raise
     pool.shutdown(wait=True)
+
+
+class _sigint_ignored_while_spawning:
+    """Start the pool's workers with SIGINT ignored: a spawned worker inherits the ignored
+    disposition through exec and Python keeps it, so a Ctrl-C to the process group that lands
+    while a worker is still starting (before :func:`_worker_init`) prints no traceback there; the
+    parent's handler is restored at once (it ends the workers). Main thread only (signal rule)."""
+
+    def __enter__(self):
+        import signal
+
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+        return False
 
 
 def _worker_init(parent: int) -> None:

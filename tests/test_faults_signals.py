@@ -74,3 +74,17 @@ def test_signal_ends_workers_and_says_how_to_resume(tmp_path, bench_env, sig, gr
     assert r.exit_code == 0, r.output
     assert "KeyboardInterrupt" not in r.output and " 0 failed" in r.output, r.output
     assert '"status": "interrupted"' in (out / "run.json").read_text()
+
+
+def test_workers_are_spawned_with_sigint_ignored():
+    """A Ctrl-C that lands while a worker is still starting must not print a traceback there: the
+    pool starts its workers with SIGINT ignored (inherited through exec), then restores the
+    parent's handler."""
+    import signal
+
+    from medsr_bench.benchmark.executors import _sigint_ignored_while_spawning
+
+    before = signal.getsignal(signal.SIGINT)
+    with _sigint_ignored_while_spawning():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is before
