@@ -38,6 +38,7 @@ from medsr_bench.benchmark.suites import (
     resolve_suites,
 )
 from medsr_bench.cli.data import data_app
+from medsr_bench.cli.errors import fail
 from medsr_bench.cli.last_run import remember
 from medsr_bench.cli.metrics import metrics_app
 from medsr_bench.cli.models import perf as engine_perf
@@ -69,12 +70,6 @@ def _global(verbose: int = typer.Option(0, "--verbose", "-v", count=True,
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for name in ("medsr_bench", "data_prep"):
         logging.getLogger(name).setLevel(level)
-
-
-def fail(msg: str, code: int = 2) -> None:
-    """Print ``error: <msg>`` (one line) to stderr and exit with ``code``."""
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
 
 
 def _mount() -> None:

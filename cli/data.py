@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from medsr_bench.benchmark.suites import resolve_suites
+from medsr_bench.cli.errors import fail
 from medsr_bench.data_prep.errors import DataError, DatasetMissing
 from medsr_bench.data_prep.manifest import read_manifest
 from medsr_bench.data_prep.prepared import (
@@ -27,11 +28,6 @@ data_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_except
                        help="Prepare and inspect datasets (HR/LR pairs + manifests).")
 
 
-def _fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)
-
-
 def _datasets(suite: list[str] | None, dataset: list[str] | None) -> list[tuple[str, str | None]]:
     """``[(protocol name, split or None)]`` from ``--suite`` (via benchmark.suites) and ``--dataset``."""
     out: list[tuple[str, str | None]] = []
@@ -40,15 +36,15 @@ def _datasets(suite: list[str] | None, dataset: list[str] | None) -> list[tuple[
         try:
             suites = resolve_suites(name)
         except KeyError as e:
-            _fail(str(e.args[0]))
+            fail(str(e.args[0]))
         out += [(d.protocol, d.split) for s in suites for d in s.datasets]
     known = list_protocols()
     for name in dataset or []:
         if name not in known:
-            _fail(f"unknown dataset {name!r}; known: {', '.join(known)}")
+            fail(f"unknown dataset {name!r}; known: {', '.join(known)}")
         out.append((name, None))
     if not out:
-        _fail("give --suite NAME or --dataset NAME (repeatable)")
+        fail("give --suite NAME or --dataset NAME (repeatable)")
     seen: set = set()
     return [x for x in out if not (x in seen or seen.add(x))]
 
@@ -88,7 +84,7 @@ def prepare(
                                             skipped=skipped, rebuild=rebuild))
         except DatasetMissing as e:
             if strict:
-                _fail(str(e))
+                fail(str(e))
             typer.echo(f"skipped {name}: {e}")
             continue
         except (DataError, ValueError) as e:

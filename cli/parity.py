@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
+from medsr_bench.cli.errors import fail
 from medsr_bench.core import atomic_write_text
 from medsr_bench.data_prep.errors import DataError
 from medsr_bench.data_prep.prepared import default_prepared_dir
@@ -21,11 +22,6 @@ from medsr_bench.models.engine import PRECISIONS
 from medsr_bench.models.registry import WeightsError
 from medsr_bench.models.weights import cache_dir
 from medsr_bench.perf.parity import REDUCED, ParityOptions, markdown, run_parity
-
-
-def _err(msg: str, code: int = 2):
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
 
 
 def parity(
@@ -51,23 +47,23 @@ def parity(
     precs = tuple(p.strip() for p in precisions.split(",") if p.strip())
     bad = [p for p in precs if p not in PRECISIONS or p == "fp32"]
     if bad:
-        _err(f"--precisions {','.join(bad)}: expected reduced precisions among "
+        fail(f"--precisions {','.join(bad)}: expected reduced precisions among "
              f"{', '.join(p for p in PRECISIONS if p != 'fp32')}")
     skips = tuple(s.strip() for s in skip.split(",") if s.strip())
     unknown = [s for s in skips if s not in ("ncnn", "realesrganer", "precision")]
     if unknown:
-        _err(f"--skip {','.join(unknown)}: expected ncnn, realesrganer or precision")
+        fail(f"--skip {','.join(unknown)}: expected ncnn, realesrganer or precision")
     if data_root is None or not Path(data_root).is_dir():
-        _err(f"--data-root {data_root}: expected a folder holding P1's DRIVE and ChestX-ray14")
+        fail(f"--data-root {data_root}: expected a folder holding P1's DRIVE and ChestX-ray14")
     opts = ParityOptions(model=model, n=n, n_precision=n_precision, crop=crop, tile=tile,
                          tile_pad=tile_pad, precisions=precs, skip=skips)
     try:
         rows, speed, header = run_parity(Path(data_root), cache_dir(weights_dir), opts,
                                          default_prepared_dir(), log=lambda s: typer.echo(s, err=True))
     except (WeightsError, DataError, KeyError) as e:
-        _err(str(e.args[0] if isinstance(e, KeyError) else e))
+        fail(str(e.args[0] if isinstance(e, KeyError) else e))
     except ValueError as e:  # NcnnError and option errors
-        _err(str(e))
+        fail(str(e))
     command = "bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if len(sys.argv) > 1 and sys.argv[1] == "parity" else "bench parity (from Python)"
     text = markdown(rows, speed, header, command)

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import typer
 
+from medsr_bench.cli.errors import fail
+
 reader_app = typer.Typer(help="Blinded reader study: rating page and its analysis.", no_args_is_help=True)
-
-
-def _fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)
 
 
 @reader_app.command("make")
@@ -27,7 +24,7 @@ def make_cmd(
     try:
         key = make_study(run, out, seed=seed, title=title)
     except ReaderError as e:
-        _fail(str(e))
+        fail(str(e))
     typer.echo(f"{len(key['items'])} images to rate; page {out / 'index.html'}; key {out / 'key.json'}")
 
 
@@ -45,7 +42,7 @@ def score_cmd(
     try:
         r = score_study(csvs, run, key, n_boot=n_boot, seed=seed)
     except ReaderError as e:
-        _fail(str(e))
+        fail(str(e))
     for row in r.mos.itertuples():
         typer.echo(f"{row.model:28} MOS {row.mos:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}]  "
                    f"({row.n_ratings} ratings, {row.n_readers} readers, {row.n_cases} cases)")

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
+from medsr_bench.cli.errors import fail
 from medsr_bench.data_prep import get_protocol
 from medsr_bench.data_prep.errors import DataError, DatasetMissing
 from medsr_bench.models.registry import WeightsError
@@ -20,11 +21,6 @@ from medsr_bench.models.train import trained
 from medsr_bench.models.train.recipes import get_recipe, list_recipes
 from medsr_bench.models.train.trainer import Trainer, TrainError, TrainSettings
 from medsr_bench.perf.train import throughput_table
-
-
-def _err(msg: str, code: int = 2):
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
 
 
 def train(
@@ -68,11 +64,11 @@ def train(
             typer.echo(f"{name:26s} row={r.model_row:28s} data={r.dataset:9s} {r.paper}")
         return
     if not recipe:
-        _err("--recipe is required (bench train --list shows the recipes)")
+        fail("--recipe is required (bench train --list shows the recipes)")
     if amp not in ("fp32", "bf16"):
-        _err(f"--amp must be fp32 or bf16, got {amp!r}")
+        fail(f"--amp must be fp32 or bf16, got {amp!r}")
     if data_root is not None and not data_root.is_dir():
-        _err(f"--data-root {data_root}: not a directory")
+        fail(f"--data-root {data_root}: not a directory")
     try:
         rec = get_recipe(recipe).with_overrides(sets or [])
         if dataset is not None:
@@ -98,7 +94,7 @@ def train(
         record = trainer.run(log=typer.echo)
     except (KeyError, ValueError, TrainError, WeightsError, DatasetMissing, DataError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        _err(str(msg).splitlines()[0] if str(msg) else type(e).__name__)
+        fail(str(msg).splitlines()[0] if str(msg) else type(e).__name__)
     done = (trained.row_tag(record) or f"{record['iterations_done']:,} of "
             f"{record['iterations_recipe']:,} iterations")
     typer.echo(f"done: {done}; trained on {trained.data_text(record)}; model "
