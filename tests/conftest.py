@@ -7,8 +7,10 @@ reason when the folder is absent (set ``BENCH_SHARED`` to point elsewhere).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,18 @@ def pytest_collection_modifyitems(config, items):
         if _STARTS_A_RUN.search(src):
             continue
         item.add_marker(pytest.mark.fast)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(mnt: Path, size: str):
+    """A tmpfs of ``size`` (``"2m"``) mounted on the new folder ``mnt`` (a real disk-full target);
+    the calling test skips when mounting is not permitted (no root / no CAP_SYS_ADMIN)."""
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode})")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import mounted_tmpfs
 from data_fixtures import rng_image, write_png, write_ppm_gz
 
 from medsr_bench.data_prep import DataError, get_protocol
@@ -131,16 +132,8 @@ def test_clean_temporaries_keeps_a_live_builders_folder(tmp_path):
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
     """A 2 MiB tmpfs (disk full after 2 MiB); skips when mounting is not permitted."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode})")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "2m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 @pytest.fixture

@@ -4,25 +4,16 @@ what was already written (the run's tables, an older report) is kept byte for by
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from cli_helpers import invoke
+from conftest import mounted_tmpfs
 
 
 @pytest.fixture
 def small_fs(tmp_path):
     """A 24 MiB tmpfs; skips when mounting is not permitted (no root / no CAP_SYS_ADMIN)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode})")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "24m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def _fill(folder):
