@@ -31,10 +31,9 @@ import torch
 from medsr_bench.models.engine import Engine, EngineSettings
 from medsr_bench.models.ncnn import SOURCE_OFFICIAL, SOURCE_PROJECT, backend_network, resolve_source
 from medsr_bench.models.options import (  # declared once there
-    BACKENDS,
     DEEP_DEFAULTS,
     GRAY_WEIGHTS,
-    X2_MODES,
+    ModelOptions,
 )
 from medsr_bench.models.registry import (
     ModelSpec,
@@ -53,8 +52,6 @@ from medsr_bench.models.weights import (
     require_file,
     sha256_file,
 )
-
-_ENGINE_KEYS = set(EngineSettings.__dataclass_fields__)
 
 
 def _to_nchw(lr: np.ndarray, in_ch: int) -> tuple[torch.Tensor, bool]:
@@ -121,17 +118,12 @@ class DeepModel(SRModel):
         unknown = set(opts) - set(DEEP_DEFAULTS) - {"verify_hash", "x2_model"}
         if unknown:
             raise ValueError(f"{spec.name}: unknown options {sorted(unknown)}")
-        if opts["gray"] not in GRAY_WEIGHTS:
-            raise ValueError(f"gray must be one of {list(GRAY_WEIGHTS)}, got {opts['gray']!r}")
-        if opts["x2_mode"] not in X2_MODES:
-            raise ValueError(f"x2_mode must be one of {list(X2_MODES)}, got {opts['x2_mode']!r}")
-        if opts["backend"] not in BACKENDS:
-            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {opts['backend']!r}")
+        checked = ModelOptions.from_dict({k: v for k, v in opts.items() if k in DEEP_DEFAULTS})
         self.options = opts
         self.weights = weights
         self.engine = Engine(net, spec.scale, device,
                              spec.input_multiple if input_multiple is None else input_multiple,
-                             EngineSettings(**{k: v for k, v in opts.items() if k in _ENGINE_KEYS}),
+                             EngineSettings(**checked.engine_fields()),
                              input_minimum=input_minimum, input_square=input_square)
         self.net = self.engine.net
         self.companion: SRModel | None = None

@@ -27,6 +27,7 @@ X2_MODES = ("outscale", "native-x2")
 BACKENDS = ("torch", "ncnn")
 
 _ENGINE_FIELDS = frozenset(EngineSettings.__dataclass_fields__)
+_ENGINE = EngineSettings()
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,14 @@ class ModelOptions:
 
     gray: str = "average"
     x2_mode: str = "outscale"
-    precision: str = "fp32"
-    tile: int = 0
-    tile_pad: int = 10
-    tile_batch: int = 1
-    pre_pad: int = 0
-    batch_size: int = 4
-    channels_last: bool | str = "auto"
+    # the engine's fields: their defaults are EngineSettings' own (declared once, there)
+    precision: str = _ENGINE.precision
+    tile: int = _ENGINE.tile
+    tile_pad: int = _ENGINE.tile_pad
+    tile_batch: int = _ENGINE.tile_batch
+    pre_pad: int = _ENGINE.pre_pad
+    batch_size: int = _ENGINE.batch_size
+    channels_last: bool | str = _ENGINE.channels_last
     backend: str = "torch"
 
     def __post_init__(self) -> None:

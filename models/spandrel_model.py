@@ -33,7 +33,8 @@ from pathlib import Path
 
 import torch
 
-from medsr_bench.models.network import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES, DeepModel
+from medsr_bench.models.network import DeepModel
+from medsr_bench.models.options import DEEP_DEFAULTS, GRAY_WEIGHTS, X2_MODES
 from medsr_bench.models.registry import (
     ModelSpec,
     PretrainedCfg,
