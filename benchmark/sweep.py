@@ -244,6 +244,47 @@ def _collapse_ties(g: pd.DataFrame, set_cols: Sequence[str]) -> pd.DataFrame:
     return out
 
 
+def cell_name(suite: str, protocol: str, split: str, model: str, metric: str,
+              multi_split: bool = False) -> str:
+    """How a paper cell is named in the sweep's findings and tables: suite, dataset (a suite may
+    score several: P1 has DRIVE and ChestX-ray14), the split when a dataset has several, model
+    and metric (``"aghelan drive realesrgan-x4plus PSNR"``)."""
+    where = f" ({split} set)" if multi_split else ""
+    return f"{suite} {protocol}{where} {model} {metric.upper()}"
+
+
+def best_grid_point(g: pd.DataFrame, set_cols: Sequence[str]
+                    ) -> tuple[dict | None, float, int, int]:
+    """The grid point (one value per axis) closest to all of a suite's paper cells at once.
+
+    ``g``: the suite's compared rows of :func:`analyse`'s frame (``distance`` finite) with a
+    ``within`` column. A row's ``set:`` value is NaN where the axis does not apply to its dataset
+    (``drive.blur_sigma`` on the ChestX-ray14 rows): it matches every value of that axis. A point
+    counts only when it gives every cell exactly one reading. Returns ``(point, mean distance,
+    cells within, cells)``, the point as ``{"set:<key>": value}`` over the axes that vary;
+    ``(None, nan, 0, 0)`` when no point covers every cell. Ranking: lowest mean distance (the
+    paper's std or relative units, as :func:`analyse`), ties by the order of the grid.
+    """
+    cell = ["protocol", "split", "model", "metric"]
+    n_cells = g[cell].drop_duplicates().shape[0]
+    vals = g[list(set_cols)].apply(lambda col: col.map(lambda x: None if pd.isna(x) else str(x)))
+    axes = [c for c in set_cols if vals[c].dropna().nunique() > 1]
+    choices = [sorted(vals[c].dropna().unique(), key=str) for c in axes]
+    best: tuple[dict | None, float, int, int] = (None, math.nan, 0, n_cells)
+    for combo in itertools.product(*choices):
+        keep = pd.Series(True, index=g.index)
+        for c, v in zip(axes, combo, strict=True):
+            keep &= vals[c].isna() | (vals[c] == v)
+        sel = g[keep]
+        if sel.groupby(cell).size().reindex(pd.MultiIndex.from_frame(
+                g[cell].drop_duplicates())).ne(1).any():
+            continue
+        d = float(sel.distance.mean())
+        if best[0] is None or d < best[1]:
+            best = (dict(zip(axes, combo, strict=True)), d, int(sel.within.sum()), n_cells)
+    return best
+
+
 def findings(sweep: pd.DataFrame, axes: Sequence[str]) -> list[str]:
     """Plain sentences: per cell, which readings match (or the closest one), per axis that moves
     no cell, that it is irrelevant; per suite, the best reading overall (lowest mean distance)."""
@@ -258,23 +299,18 @@ def findings(sweep: pd.DataFrame, axes: Sequence[str]) -> list[str]:
     ok["within"] = ok.in_ci | ok.within_std
     set_cols = [c for c in ok.columns if c.startswith("set:")]
     for suite, g in ok.groupby("suite", sort=False):
-        # a reading = its settings (variants of several splits share them)
-        # an axis of one dataset only (drive.blur_sigma in aghelan) is NaN on the others' rows:
-        # spelled "n/a" (pandas 3 keeps NaN through astype(str), which " ".join refuses)
-        sets = g[set_cols].astype(object)
-        g = g.assign(reading=sets.where(sets.notna(), "n/a").astype(str).agg(" ".join, axis=1)
-                     if set_cols else g.label)
-        best = g.groupby("reading")["distance"].mean().sort_values(kind="mergesort")
-        label = g[g.reading == best.index[0]].label.iloc[0]
-        n_cells = g[["protocol", "split", "model", "metric"]].drop_duplicates().shape[0]
-        out.append(f"{suite}: best reading overall: {label} (mean distance {best.iloc[0]:.3g} "
-                   f"over {n_cells} cells).")
+        point, dist, n_within, n_cells = best_grid_point(g, set_cols)
+        if point is None:
+            continue
+        label = ", ".join(f"{k[4:]}={v}" for k, v in point.items()) or "default"
+        out.append(f"{suite}: best reading overall: {label} (mean distance {dist:.3g} over "
+                   f"{n_cells} cells; {n_within} of {n_cells} within the paper's uncertainty).")
     multi_split = ok.groupby(["suite", "protocol"]).split.nunique().max() > 1
     for key, g in ok.groupby(["suite", "protocol", "split", "model", "metric"], sort=False):
         suite, _, split, model, metric = key
         g = g.sort_values(["distance", "label"], kind="mergesort")
-        where = f" ({split} set)" if multi_split else ""
-        name = f"{suite} {model} {metric.upper()}{where} (paper {g.paper.iloc[0]:g}, n={g.n.iloc[0]})"
+        name = (f"{cell_name(suite, key[1], split, model, metric, multi_split)} "
+                f"(paper {g.paper.iloc[0]:g}, n={g.n.iloc[0]})")
         w = g[g.within]
         if w.empty:
             b = g.iloc[0]
@@ -356,12 +392,14 @@ def write_outputs(run_dir: Path, axes: Sequence[str], sp_text: str, paper_path: 
           "Grid axes: " + ", ".join(f"`{a}`" for a in axes), "", "## Findings", ""]
     md += [f"- {x}" for x in lines]
     if not closest.empty:
+        multi = bool(closest.groupby(["suite", "protocol"]).split.nunique().max() > 1)
         md += ["", "## Closest readings per cell (top 3)", "",
                "| cell | rank | reading | mean [95 % CI] | paper | distance | within |",
                "|---|---|---|---|---|---|---|"]
         for r in closest[closest["rank"] <= 3].itertuples(index=False):
             ps = f" ± {r.paper_std:g}" if not pd.isna(r.paper_std) else ""
-            md.append(f"| {r.suite} {r.split} {r.model} {r.metric} | {r.rank} | "
+            md.append(f"| {cell_name(r.suite, r.protocol, r.split, r.model, r.metric, multi)} "
+                      f"| {r.rank} | "
                       f"{reading_text(r.label, r.readings, r.same_for)} | "
                       f"{r.mean:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}] | {r.paper:g}{ps} | "
                       f"{r.distance:.3g} {r.distance_unit} | {'yes' if r.within else 'no'} |")
@@ -414,7 +452,7 @@ def report_context(run_dir: Path) -> dict | None:
         g = g[g.distance.notna()]
         if g.empty:
             continue
-        g = g.assign(cell=g.model + " " + g.metric.str.upper())
+        g = g.assign(cell=g.protocol + " " + g.model + " " + g.metric.str.upper())
         matrix = g.pivot_table(index="label", columns="cell", values="distance", aggfunc="first")
         matrix = matrix.loc[matrix.mean(axis=1).sort_values(kind="mergesort").index]
         png = distance_heatmap(matrix, f"{suite}: distance to the paper per reading and cell")

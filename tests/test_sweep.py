@@ -126,7 +126,43 @@ def test_findings_with_an_axis_of_one_dataset_only():
                              **{"set:drive.blur_sigma": sigma}))
     out = findings(pd.DataFrame(rows), ["drive.blur_sigma"])
     assert out[0].startswith("aghelan: best reading overall: drive.blur_sigma=1.0")
-    assert any("bicubic PSNR" in line and "drive" not in line.split(":")[0] for line in out)
+    # every cell line names its dataset (P1's two datasets share model and metric names)
+    assert any(line.startswith("aghelan drive bicubic PSNR") for line in out)
+    assert any(line.startswith("aghelan chestxray14 bicubic PSNR") for line in out)
+
+
+def test_best_reading_overall_is_one_grid_point_over_every_dataset_of_the_suite():
+    """Axes of one dataset each (drive.blur_sigma, chestxray14.blur_sigma): the best reading
+    overall is the grid point whose per-dataset readings are jointly closest, over all four
+    cells (was: the best single-dataset reading, its mean over that dataset's cells only, while
+    the line claimed all of the suite's cells)."""
+    import numpy as np
+    import pandas as pd
+
+    from medsr_bench.benchmark.sweep import best_grid_point, findings
+
+    rows = []
+    # drive is best at 0.5 (distance 0), CXR at 1.0 (distance 0): the joint point is (0.5, 1.0)
+    for proto, key, sigma, dist in [("drive", "drive", 0.5, 0.0), ("drive", "drive", 1.0, 0.3),
+                                    ("chestxray14", "chestxray14", 0.5, 0.2),
+                                    ("chestxray14", "chestxray14", 1.0, 0.0)]:
+        for metric in ("psnr", "ssim"):
+            rows.append(dict(suite="aghelan", protocol=proto, split="test", model="x",
+                             metric=metric, label=f"{key}.blur_sigma={sigma}", mean=1.0 + dist,
+                             distance=dist, distance_unit="relative", in_ci=dist == 0.0,
+                             within_std=False, paper=1.0, n=6, note="",
+                             **{"set:drive.blur_sigma": sigma if key == "drive" else np.nan,
+                                "set:chestxray14.blur_sigma":
+                                    sigma if key == "chestxray14" else np.nan}))
+    frame = pd.DataFrame(rows)
+    point, dist, n_within, n_cells = best_grid_point(
+        frame.assign(within=frame.in_ci), ["set:drive.blur_sigma", "set:chestxray14.blur_sigma"])
+    assert point == {"set:drive.blur_sigma": "0.5", "set:chestxray14.blur_sigma": "1.0"}
+    assert (dist, n_within, n_cells) == (0.0, 4, 4)
+    out = findings(frame, ["drive.blur_sigma", "chestxray14.blur_sigma"])
+    assert out[0] == ("aghelan: best reading overall: drive.blur_sigma=0.5, "
+                      "chestxray14.blur_sigma=1.0 (mean distance 0 over 4 cells; 4 of 4 within "
+                      "the paper's uncertainty).")
 
 
 def test_closest_merges_ties_that_differ_only_in_axes_that_do_not_matter(bench_env):
