@@ -262,8 +262,10 @@ def best_grid_point(g: pd.DataFrame, set_cols: Sequence[str]
     (``drive.blur_sigma`` on the ChestX-ray14 rows): it matches every value of that axis. A point
     counts only when it gives every cell exactly one reading. Returns ``(point, mean distance,
     cells within, cells)``, the point as ``{"set:<key>": value}`` over the axes that vary;
-    ``(None, nan, 0, 0)`` when no point covers every cell. Ranking: lowest mean distance (the
-    paper's std or relative units, as :func:`analyse`), ties by the order of the grid.
+    ``(None, nan, 0, 0)`` when no point covers every cell. Ranking: most cells within the
+    paper's uncertainty first (a reading that reproduces every cell beats one that is closer on
+    average but misses one), then lowest mean distance (the paper's std or relative units, as
+    :func:`analyse`), ties by the order of the grid.
     """
     cell = ["protocol", "split", "model", "metric"]
     n_cells = g[cell].drop_duplicates().shape[0]
@@ -279,9 +281,9 @@ def best_grid_point(g: pd.DataFrame, set_cols: Sequence[str]
         if sel.groupby(cell).size().reindex(pd.MultiIndex.from_frame(
                 g[cell].drop_duplicates())).ne(1).any():
             continue
-        d = float(sel.distance.mean())
-        if best[0] is None or d < best[1]:
-            best = (dict(zip(axes, combo, strict=True)), d, int(sel.within.sum()), n_cells)
+        d, w = float(sel.distance.mean()), int(sel.within.sum())
+        if best[0] is None or (-w, d) < (-best[2], best[1]):
+            best = (dict(zip(axes, combo, strict=True)), d, w, n_cells)
     return best
 
 
