@@ -93,6 +93,8 @@ class RunConfig:
         max_retries: retries of a failed shard.
         slurm_partition: Slurm partition. slurm_time: time limit (minutes). slurm_gpus: GPUs per
             task. slurm_cluster: submitit cluster (slurm | local | debug).
+        keep_going: a requested model that errors does not make the run's exit code 1 (it is
+            still reported); not part of the identity (it changes no result).
         add: add this configuration's variants beside what the run dir holds.
         wait: wait for another run holding ``out`` to finish.
     """
@@ -122,6 +124,7 @@ class RunConfig:
     slurm_time: int = _default("slurm_time")
     slurm_gpus: int = _default("slurm_gpus")
     slurm_cluster: str | None = None
+    keep_going: bool = _default("keep_going")
     add: bool = _default("add")
     wait: bool = _default("wait")
 
@@ -313,7 +316,7 @@ def _resolve(cls, cli: dict, toml, env: dict, out_prefix: str) -> RunConfig:
                address=pick("address"), workers=pick("workers"), max_retries=pick("max_retries"),
                slurm_partition=pick("slurm_partition"), slurm_time=pick("slurm_time"),
                slurm_gpus=pick("slurm_gpus"), slurm_cluster=pick("slurm_cluster"),
-               add=bool(pick("add")), wait=bool(pick("wait")))
+               keep_going=bool(pick("keep_going")), add=bool(pick("add")), wait=bool(pick("wait")))
 
 
 def _metric_set(spec) -> tuple[str, ...] | None:

@@ -388,6 +388,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
        min=0, feeds="settings"),
     _O("strict", bool, False, "A bad input file stops its dataset instead of being skipped and "
        "listed [default lenient].", ("--strict/--lenient",), toml=True),
+    _O("keep_going", bool, False, "A requested model that errors (wrong sha256, unsafe pickle, a "
+       "load or batch error) is still named on the console with its reason, but the run exits 0 "
+       "[default: exit 1]. Absent weights (missing-weights) never fail a run.", ("--keep-going",),
+       toml=True),
     _O("add", bool, False, "Add these suites/models/settings as new variants beside what the run "
        "dir holds.", ("--add",)),
     _O("wait", bool, False, "Wait for another run holding --out to finish.", ("--wait",)),
