@@ -277,6 +277,7 @@ def _base_meta(prev: dict, cfg: RunConfig, configs: list[dict], executor: str) -
         "weights_dir": str(cfg.weights_dir),
         "prepared_dir": str(cfg.prepared_dir) if cfg.prepared_dir else None,
         "keep_going": cfg.keep_going,
+        "max_pixels": cfg.max_pixels,
         "metrics": _metric_specs(cfg),
         "std": "sample standard deviation over images (ddof=1)",
     }

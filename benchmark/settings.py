@@ -32,6 +32,7 @@ from typing import Any
 from medsr_bench.benchmark.clinical import ClinicalSettings
 from medsr_bench.benchmark.metrics import MetricSettings
 from medsr_bench.data_prep import get_protocol, list_protocols
+from medsr_bench.data_prep.io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from medsr_bench.models.options import ModelOptions
 
 try:
@@ -318,7 +319,8 @@ class RunOption:
         flags: the CLI spellings (``("--limit",)``, ``("--strict/--lenient",)``, short names).
         toml: a run config file may set it as a top-level key.
         many: a comma list: a string ``"a,b"`` or a list of strings (``models``, ``metrics``).
-        env: environment variable read when the CLI / API gives no value (before the config file).
+        env: environment variable read when the CLI / API gives no value (before the config file);
+            parsed by ``type`` (an integer option's variable must hold an integer >= ``min``).
         min: smallest integer accepted.
         feeds: the ``RunConfig`` field it resolves into ('' for an option of the command itself:
             ``config``, ``print_config``).
@@ -392,6 +394,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
        "load or batch error) is still named on the console with its reason, but the run exits 0 "
        "[default: exit 1]. Absent weights (missing-weights) never fail a run.", ("--keep-going",),
        toml=True),
+    _O("max_pixels", int, DEFAULT_MAX_PIXELS, "Decompression-bomb limit: an input image (volume) "
+       "over this many pixels (voxels), or a .gz inflating past 8 bytes per allowed pixel, is "
+       "skipped with its name and the limit [default 16384*16384].", ("--max-pixels",),
+       toml=True, env=MAX_PIXELS_ENV, min=1),
     _O("add", bool, False, "Add these suites/models/settings as new variants beside what the run "
        "dir holds.", ("--add",)),
     _O("wait", bool, False, "Wait for another run holding --out to finish.", ("--wait",)),
