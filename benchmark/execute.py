@@ -30,6 +30,7 @@ import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
 from medsr_bench.benchmark.tasks import Task
 from medsr_bench.core import atomic_write_bytes, canonical_json
 from medsr_bench.data_prep import get_protocol
+from medsr_bench.data_prep.io import DEFAULT_MAX_PIXELS, pixel_limit
 from medsr_bench.data_prep.manifest import read_manifest
 from medsr_bench.data_prep.prepared import load_rows, resolve_selection, set_dir
 from medsr_bench.data_prep.regions import RegionMasks
@@ -122,7 +123,8 @@ def load_shard(task: Task, ctx: ExecContext) -> list:
     """
     t0 = time.perf_counter()
     try:
-        return _load_shard(task, ctx)
+        with pixel_limit(task.max_pixels or DEFAULT_MAX_PIXELS):  # the run's, not this host's env
+            return _load_shard(task, ctx)
     finally:
         READ_SECONDS[0] += time.perf_counter() - t0
 

@@ -3,7 +3,8 @@
 The run options are declared once, in :data:`~medsr_bench.benchmark.settings.RUN_OPTIONS`;
 :meth:`RunConfig.from_sources` merges the values of the three sources a run has, per option:
 
-    CLI / Python keywords  >  environment (BENCH_DATA_ROOT, BENCH_WEIGHTS, BENCH_PREPARED)
+    CLI / Python keywords  >  environment (BENCH_DATA_ROOT, BENCH_WEIGHTS, BENCH_PREPARED,
+                              MEDSR_MAX_PIXELS)
                            >  the run config file (--config FILE.toml)  >  the option's default
 
 (the order ``bench run`` has always had: typer reads the environment variables as the options'
@@ -93,6 +94,13 @@ class RunConfig:
         max_retries: retries of a failed shard.
         slurm_partition: Slurm partition. slurm_time: time limit (minutes). slurm_gpus: GPUs per
             task. slurm_cluster: submitit cluster (slurm | local | debug).
+        max_pixels: decompression-bomb limit of the readers (``data_prep.io.pixel_limit``): a
+            larger input is skipped with its name and the limit. Not part of the identity or of a
+            variant's id (it changes no pixel of a file that is read); part of the task keys when
+            not the default and of the prepared sets' manifests, so a resume under another limit
+            recomputes rather than reuses what another limit selected.
+        keep_going: a requested model that errors does not make the run's exit code 1 (it is
+            still reported); not part of the identity (it changes no result).
         add: add this configuration's variants beside what the run dir holds.
         wait: wait for another run holding ``out`` to finish.
     """
@@ -122,6 +130,8 @@ class RunConfig:
     slurm_time: int = _default("slurm_time")
     slurm_gpus: int = _default("slurm_gpus")
     slurm_cluster: str | None = None
+    max_pixels: int = _default("max_pixels")
+    keep_going: bool = _default("keep_going")
     add: bool = _default("add")
     wait: bool = _default("wait")
 
@@ -232,13 +242,26 @@ class _Sources:
         if name in self.cli:
             return self.cli[name]
         if o.env and self.env.get(o.env):
-            return Path(self.env[o.env]) if o.type is Path else self.env[o.env]
+            return _from_env(o, self.env[o.env])
         v = self.fc.get(name) if o.toml else None
         if v is not None:
             if o.many and isinstance(v, list):
                 return ",".join(v)
             return Path(v) if o.type is Path else v
         return o.default
+
+
+def _from_env(o: st.RunOption, text: str) -> Any:
+    """The value of option ``o`` from its environment variable (a Path, an integer, text)."""
+    if o.type is Path:
+        return Path(text)
+    if o.type is int:
+        t = text.strip()
+        if not t.isdigit() or (o.min is not None and int(t) < o.min):
+            raise RunError(f"${o.env}={text!r}: expected an integer"
+                           + (f" >= {o.min}" if o.min is not None else ""))
+        return int(t)
+    return text
 
 
 def _resolve(cls, cli: dict, toml, env: dict, out_prefix: str) -> RunConfig:
@@ -313,7 +336,7 @@ def _resolve(cls, cli: dict, toml, env: dict, out_prefix: str) -> RunConfig:
                address=pick("address"), workers=pick("workers"), max_retries=pick("max_retries"),
                slurm_partition=pick("slurm_partition"), slurm_time=pick("slurm_time"),
                slurm_gpus=pick("slurm_gpus"), slurm_cluster=pick("slurm_cluster"),
-               add=bool(pick("add")), wait=bool(pick("wait")))
+               max_pixels=pick("max_pixels"), keep_going=bool(pick("keep_going")), add=bool(pick("add")), wait=bool(pick("wait")))
 
 
 def _metric_set(spec) -> tuple[str, ...] | None:

@@ -43,6 +43,8 @@ class RunResult:
         computed: tasks computed by this invocation; reused: tasks whose part already existed.
         merge_seconds: time spent merging the parts into the tables.
         out: the run directory (``per_image.csv``, ``summary.csv``, ``run.json``).
+        keep_going: a requested model that errored does not set :attr:`exit_code` (``--keep-going``;
+            :attr:`model_errors` still lists it).
     """
 
     meta: dict
@@ -51,6 +53,7 @@ class RunResult:
     reused: int = 0
     merge_seconds: float = 0.0
     out: Path | None = None
+    keep_going: bool = False
 
     @property
     def status(self) -> str:
@@ -82,10 +85,12 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         """0 ok; 1 when nothing was evaluated, a dataset stopped with an error, shards failed or a
-        requested model errored (wrong sha256, unsafe pickle, a failing batch: its rows say
-        ``error``; the console names it with the reason)."""
+        requested model errored (wrong sha256, unsafe pickle, a load error, a failing batch: its
+        rows say ``error``; the console names it with the reason) unless :attr:`keep_going`.
+        Models whose weights are absent (``missing-weights``) are a documented state, never 1."""
         errors = any(v.get("status") == "error" for v in self.meta.get("variants", {}).values())
-        return 1 if (self.failed or errors or self.model_errors or self.evaluated == 0) else 0
+        models = self.model_errors and not self.keep_going
+        return 1 if (self.failed or errors or models or self.evaluated == 0) else 0
 
     @property
     def incomplete_reason(self) -> str:
@@ -180,7 +185,7 @@ def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: b
             before(p)
         done = rundir.done_keys(out, p.tasks)
         todo = [t for t in p.tasks if t.key not in done]
-        res = RunResult(meta={}, reused=len(done), out=out)
+        res = RunResult(meta={}, reused=len(done), out=out, keep_going=cfg.keep_going)
         _say(cfg, f"{len(p.tasks)} tasks ({len(done)} already done, {len(todo)} to run) on "
                   f"executor {executor}")
         ctx = ExecContext(
@@ -271,6 +276,8 @@ def _base_meta(prev: dict, cfg: RunConfig, configs: list[dict], executor: str) -
         "threads_per_worker": cfg.threads,
         "weights_dir": str(cfg.weights_dir),
         "prepared_dir": str(cfg.prepared_dir) if cfg.prepared_dir else None,
+        "keep_going": cfg.keep_going,
+        "max_pixels": cfg.max_pixels,
         "metrics": _metric_specs(cfg),
         "std": "sample standard deviation over images (ddof=1)",
     }

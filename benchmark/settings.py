@@ -32,6 +32,7 @@ from typing import Any
 from medsr_bench.benchmark.clinical import ClinicalSettings
 from medsr_bench.benchmark.metrics import MetricSettings
 from medsr_bench.data_prep import get_protocol, list_protocols
+from medsr_bench.data_prep.io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from medsr_bench.models.options import ModelOptions
 
 try:
@@ -236,6 +237,82 @@ def _unknown(key: str, infos: Mapping[str, SettingInfo]) -> SettingError:
     return SettingError(f"unknown setting {key!r}{hint}; valid keys of {group}: {', '.join(fields)}")
 
 
+def parse_setting(key: str, value: Any, *, typed: bool = False,
+                  infos: Mapping[str, SettingInfo] | None = None) -> Any:
+    """The value of setting ``key`` in its field's type: the one check of a setting value, for
+    every source, before any work starts.
+
+    ``value`` is text (``--set``, ``--grid``, the Python API's strings: parsed by the field's
+    annotation) or, with ``typed``, a value that already has a type (a TOML value of ``--config``
+    or ``--grid-file``): that is not converted, so a string or a float for an integer, a string
+    for a number or flag, a scalar for a list are refused. Ranges and choices are the owner's
+    (checked by :func:`validate_settings` when it builds the dataclass).
+
+    Raises:
+        SettingError: an unknown key (with the valid ones); ``KEY='VALUE': expected a number
+            (float; default 1.0)`` for text, ``KEY = VALUE: expected int, got float`` for a typed
+            value: the key, the value and the type as ``bench settings`` shows it.
+    """
+    infos = setting_infos() if infos is None else infos
+    info = infos.get(key)
+    if info is None:
+        raise _unknown(key, infos)
+    tp = _hint(info)
+    if typed and not _admits(tp, value):
+        names = " or ".join(sorted(getattr(t, "__name__", str(t)) for t in _base_types(tp)
+                                   if t is not type(None)))
+        raise SettingError(f"{key} = {value!r}: expected {names}, got {type(value).__name__}")
+    try:
+        return _coerce(value, tp, info.default)
+    except (TypeError, ValueError):
+        raise SettingError(f"{key}={value!r}: expected {_expected(tp)} ({info.type_text}; "
+                           f"default {_as_text(info.default)})") from None
+
+
+def _expected(tp) -> str:
+    """What a text value of annotation ``tp`` must look like (``an integer or none``)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_expected(a) for a in args if a is not type(None)]
+        return " or ".join(parts + (["none"] if type(None) in args else []))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is tuple or tp is tuple:
+        many = {int: "integers", float: "numbers", bool: "true/false values"}
+        if args and args[-1] is Ellipsis:
+            return f"comma-separated {many.get(args[0], 'values')}"
+        kinds = set(args)
+        what = many.get(next(iter(kinds)), "values") if len(kinds) == 1 else "values"
+        return f"{len(args)} comma-separated {what}" if args else "comma-separated values"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(
+        tp, getattr(tp, "__name__", str(tp)))
+
+
+def _as_text(v: Any) -> str:
+    """A default as it is written in ``--set`` (``584,565``, ``none``, ``true``)."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return ",".join(_as_text(x) for x in v)
+    return str(v)
+
+
+def _admits(tp, v: Any) -> bool:
+    """Whether a typed (TOML) value ``v`` has a type annotation ``tp`` admits (an integer for a
+    float, a list for a tuple, the string "none" for an optional field as ``--print-config``
+    writes None)."""
+    want = _base_types(tp)
+    if v is None or type(v) in want or (float in want and type(v) is int):
+        return True
+    if type(None) in want and isinstance(v, str) and v.strip().lower() in ("none", "null"):
+        return True
+    if str in want and isinstance(v, str):
+        return True
+    return (list in want or tuple in want) and isinstance(v, (list, tuple))
+
+
 def validate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Parse and validate overrides ``{dotted key: value}`` (strings or typed TOML values).
 
@@ -245,15 +322,7 @@ def validate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         SettingError: unknown key, unreadable value, or a value its owner rejects (one line).
     """
     infos = setting_infos()
-    parsed: dict[str, Any] = {}
-    for key, value in raw.items():
-        info = infos.get(key)
-        if info is None:
-            raise _unknown(key, infos)
-        try:
-            parsed[key] = _coerce(value, _hint(info), info.default)
-        except (TypeError, ValueError) as e:
-            raise SettingError(f"{key}={value!r}: {e}") from None
+    parsed = {key: parse_setting(key, value, infos=infos) for key, value in raw.items()}
     groups: dict[str, dict[str, Any]] = {}
     for key, v in parsed.items():
         groups.setdefault(infos[key].group, {})[infos[key].field] = v
@@ -261,7 +330,7 @@ def validate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         try:
             _build(group, fields)
         except (TypeError, ValueError) as e:
-            keys = ", ".join(f"{group}.{k}" for k in fields)
+            keys = ", ".join(f"{group}.{k}={v!r}" for k, v in fields.items())
             raise SettingError(f"{keys}: {str(e).splitlines()[0]}") from None
     order = list(infos)
     return {k: parsed[k] for k in sorted(parsed, key=order.index)
@@ -318,7 +387,8 @@ class RunOption:
         flags: the CLI spellings (``("--limit",)``, ``("--strict/--lenient",)``, short names).
         toml: a run config file may set it as a top-level key.
         many: a comma list: a string ``"a,b"`` or a list of strings (``models``, ``metrics``).
-        env: environment variable read when the CLI / API gives no value (before the config file).
+        env: environment variable read when the CLI / API gives no value (before the config file);
+            parsed by ``type`` (an integer option's variable must hold an integer >= ``min``).
         min: smallest integer accepted.
         feeds: the ``RunConfig`` field it resolves into ('' for an option of the command itself:
             ``config``, ``print_config``).
@@ -388,6 +458,14 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
        min=0, feeds="settings"),
     _O("strict", bool, False, "A bad input file stops its dataset instead of being skipped and "
        "listed [default lenient].", ("--strict/--lenient",), toml=True),
+    _O("keep_going", bool, False, "A requested model that errors (wrong sha256, unsafe pickle, a "
+       "load or batch error) is still named on the console with its reason, but the run exits 0 "
+       "[default: exit 1]. Absent weights (missing-weights) never fail a run.", ("--keep-going",),
+       toml=True),
+    _O("max_pixels", int, DEFAULT_MAX_PIXELS, "Decompression-bomb limit: an input image (volume) "
+       "over this many pixels (voxels), or a .gz inflating past 8 bytes per allowed pixel, is "
+       "skipped with its name and the limit [default 16384*16384].", ("--max-pixels",),
+       toml=True, env=MAX_PIXELS_ENV, min=1),
     _O("add", bool, False, "Add these suites/models/settings as new variants beside what the run "
        "dir holds.", ("--add",)),
     _O("wait", bool, False, "Wait for another run holding --out to finish.", ("--wait",)),
@@ -481,37 +559,30 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _base_types(tp) -> set:
-    """The plain types an annotation admits (``int | None`` -> {int, NoneType})."""
+    """The plain types an annotation admits (``int | None`` -> {int, NoneType};
+    ``Literal["a", "b"]`` -> {str})."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return {t for a in typing.get_args(tp) for t in _base_types(a)}
+    if typing.get_origin(tp) is typing.Literal:
+        return {type(a) for a in typing.get_args(tp)}
     return {typing.get_origin(tp) or tp}
 
 
 def _check_toml_types(path: Path, settings: Mapping[str, Any]) -> None:
-    """A TOML value has its own type: unlike a ``--set`` string it is not converted. Refuse a
-    string or float for an integer setting, a string for a number or flag, a scalar for a list.
+    """A TOML value has its own type: unlike a ``--set`` string it is not converted
+    (:func:`parse_setting` with ``typed``).
 
     Raises:
-        SettingError: ``--config FILE: KEY = VALUE: expected TYPE``.
+        SettingError: ``--config FILE: KEY = VALUE: expected TYPE, got TYPE``.
     """
     infos = setting_infos()
     for key, v in settings.items():
-        info = infos.get(key)
-        if info is None:  # unknown or user-dataset key: validate_settings names it
+        if key not in infos:  # unknown or user-dataset key: validate_settings names it
             continue
-        want = _base_types(_hint(info))
-        if v is None or type(v) in want or (float in want and type(v) is int):
-            continue
-        if type(None) in want and isinstance(v, str) and v.strip().lower() in ("none", "null"):
-            continue  # how toml_value writes None (--print-config), read back as None
-        if str in want and isinstance(v, str):
-            continue
-        if (list in want or tuple in want) and isinstance(v, (list, tuple)):
-            continue
-        names = " or ".join(sorted(getattr(t, "__name__", str(t)) for t in want
-                                   if t is not type(None)))
-        raise SettingError(f"--config {path}: {key} = {v!r}: expected {names}, got "
-                           f"{type(v).__name__}")
+        try:
+            parse_setting(key, v, typed=True, infos=infos)
+        except SettingError as e:
+            raise SettingError(f"--config {path}: {e}") from None
 
 
 def flatten_tables(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -96,6 +96,11 @@ def parse_grid(items: Sequence[str], grid_file: Path | None = None) -> dict[str,
         data = data.get("grid", data)
         for k, v in st.flatten_tables(data).items():
             grid[k] = list(v) if isinstance(v, (list, tuple)) else [v]
+            for x in grid[k]:  # typed TOML values: checked as --config's, not converted
+                try:
+                    st.parse_setting(k, x, typed=True)
+                except st.SettingError as e:
+                    raise SweepError(f"--grid-file {grid_file}: {e}") from None
     for item in items:
         key, sep, values = item.partition("=")
         vals = [v.strip() for v in values.split(",") if v.strip()]

@@ -32,6 +32,7 @@ from medsr_bench.benchmark.run_config import (  # noqa: F401  (re-exported: thei
 )
 from medsr_bench.core import stable_hash
 from medsr_bench.data_prep import DataError, DatasetMissing, get_protocol
+from medsr_bench.data_prep.io import DEFAULT_MAX_PIXELS, pixel_limit
 from medsr_bench.data_prep.prepared import ensure_prepared
 from medsr_bench.models import get_spec
 from medsr_bench.models.registry import resolve_weights
@@ -70,6 +71,9 @@ class Task:
         scale: the protocol's scale.
         plan_status: ``''`` (compute) or a status decided at plan time (``unsupported-scale``,
             ``missing-weights``) with ``plan_note``: the task then writes status rows only.
+        max_pixels: the run's decompression-bomb limit when it is not the default (None: the
+            default; then left out of :meth:`to_dict`, so the keys of earlier runs stay). Workers
+            read the shard under it (``data_prep.io.pixel_limit``).
         model_source: a user model's entry (``models.spandrel_model``), from which any worker
             registers it; ``{}`` for registered models (then left out of :meth:`to_dict`, so the
             keys of other tasks do not change).
@@ -94,6 +98,7 @@ class Task:
     plan_note: str = ""
     clinical: dict = field(default_factory=dict)
     model_source: dict = field(default_factory=dict)
+    max_pixels: int | None = None
 
     @property
     def key(self) -> str:
@@ -115,6 +120,8 @@ class Task:
             d.pop("clinical")
         if not d["model_source"]:
             d.pop("model_source")
+        if d["max_pixels"] is None:
+            d.pop("max_pixels")
         return d
 
     @classmethod
@@ -282,8 +289,10 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
              note=src.note)
         if cfg.prepared_dir is not None:
             try:
-                folder, meta, rows = ensure_prepared(proto, root, split, cfg.limit, cfg.prepared_dir,
-                                                     strict=cfg.strict, progress=progress)
+                with pixel_limit(cfg.max_pixels):
+                    folder, meta, rows = ensure_prepared(proto, root, split, cfg.limit,
+                                                         cfg.prepared_dir, strict=cfg.strict,
+                                                         progress=progress)
             except (DataError, ValueError) as e:
                 mark(status="error", reason=str(e), n_images=0)
                 continue
@@ -325,7 +334,8 @@ def plan(cfg: RunConfig, progress=None) -> Plan:
                     figure_image=figure if (figure in cids or not cids) else "",
                     source_fingerprint=fp, scale=proto.scale, plan_status=status, plan_note=note,
                     clinical=st.group_overrides(cfg.settings, "clinical"),
-                    model_source=dict(sources.get(m, {}))))
+                    model_source=dict(sources.get(m, {})),
+                    max_pixels=None if cfg.max_pixels == DEFAULT_MAX_PIXELS else cfg.max_pixels))
     return out
 
 

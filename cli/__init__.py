@@ -134,6 +134,9 @@ def _finish(res, sweep_lines: list[str] | None = None) -> None:
         typer.echo(f"error: run incomplete: {res.incomplete_reason} (see {out / 'run.json'}; "
                    f"`bench status {out}`)", err=True)
         raise typer.Exit(res.exit_code)
+    if res.model_errors:  # only with --keep-going: each is named above with its reason
+        typer.echo(f"note: --keep-going: exit 0 although {len(res.model_errors)} requested "
+                   f"model(s) failed ({', '.join(res.model_errors)})", err=True)
     if sweep_lines is not None:
         for line in sweep_lines:
             typer.echo(line, err=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import os
 import warnings
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,18 +47,48 @@ class RasterImage:
         return float(2**self.bit_depth - 1) if self.bit_depth else 1.0
 
 
-def max_pixels() -> int:
-    """Largest image (width x height) a reader decodes: ``$MEDSR_MAX_PIXELS``, default
-    :data:`DEFAULT_MAX_PIXELS` (a 16k x 16k image; the largest images of the four papers' datasets
-    are about 3k x 3k). A larger file is skipped with its name and this limit (decompression
-    bomb), before its pixels are decoded."""
-    import os
+#: default of the decompression-bomb limit (a 16k x 16k image; the largest images of the four
+#: papers' datasets are about 3k x 3k)
+DEFAULT_MAX_PIXELS = 16384 * 16384
+#: environment variable read for the limit when no caller set one (``bench run`` resolves it as
+#: the run option ``max_pixels``, of which this is the environment source)
+MAX_PIXELS_ENV = "MEDSR_MAX_PIXELS"
+_LIMIT: ContextVar[int | None] = ContextVar("medsr_max_pixels", default=None)
 
-    v = os.environ.get("MEDSR_MAX_PIXELS", "")
+
+def max_pixels() -> int:
+    """Largest image (width x height) a reader decodes: the limit set by :func:`pixel_limit`
+    (a run's ``--max-pixels``), else ``$MEDSR_MAX_PIXELS``, else :data:`DEFAULT_MAX_PIXELS`. A
+    larger file is skipped with its name and this limit (decompression bomb), before its pixels
+    are decoded."""
+    set_ = _LIMIT.get()
+    if set_ is not None:
+        return set_
+    v = os.environ.get(MAX_PIXELS_ENV, "")
     return int(v) if v.isdigit() and int(v) > 0 else DEFAULT_MAX_PIXELS
 
 
-DEFAULT_MAX_PIXELS = 16384 * 16384
+@contextmanager
+def pixel_limit(n: int | None):
+    """Within the block, every reader of this process (this thread / task) refuses images over
+    ``n`` pixels (None: :func:`max_pixels`'s environment / default). The run sets it from its
+    resolved ``max_pixels`` around planning (preparation) and around each shard a worker loads,
+    so the value travels in the task context, not in the environment.
+
+    Raises:
+        ValueError: ``n`` is not a positive integer.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"max_pixels {n!r}: expected an integer >= 1")
+    token = _LIMIT.set(n)
+    try:
+        yield
+    finally:
+        _LIMIT.reset(token)
+
+
+def _raise_hint() -> str:
+    return f"raise --max-pixels (run option max_pixels, env {MAX_PIXELS_ENV}) if the file is genuine"
 
 
 def max_file_bytes() -> int:
@@ -76,8 +108,8 @@ def _open_bytes(path: Path) -> bytes:
                     if len(buf) > limit:
                         raise DataError(path, f"inflates to more than {limit} bytes "
                                               "(decompression bomb?)",
-                                        f"at most {limit} bytes; raise MEDSR_MAX_PIXELS "
-                                        f"(now {max_pixels()}) if the file is genuine")
+                                        f"at most {limit} bytes (max_pixels {max_pixels()}); "
+                                        + _raise_hint())
             return bytes(buf)
         return path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as e:
@@ -101,10 +133,7 @@ def read_raster(path: str | Path) -> RasterImage:
     data = _open_bytes(path)
     try:
         with Image.open(io.BytesIO(data)) as im:
-            if im.size[0] * im.size[1] > max_pixels():
-                raise DataError(path, f"image of {im.size[0]}x{im.size[1]} pixels (decompression "
-                                      "bomb?)", f"at most {max_pixels()} pixels; raise "
-                                      "MEDSR_MAX_PIXELS if the file is genuine")
+            _check_pixels(path, (im.size[0], im.size[1]))
             if getattr(im, "n_frames", 1) > 1 and im.format != "GIF":
                 raise DataError(path, f"{im.n_frames} frames in one file", "a single 2D image")
             im.load()
@@ -203,7 +232,21 @@ def open_nifti(path: str | Path, expected_shape: tuple[int, ...] | None = None):
         raise DataError(path, f"cannot read NIfTI header ({type(e).__name__}: {e})", "a valid .nii/.nii.gz") from e
     if expected_shape is not None and tuple(img.shape) != tuple(expected_shape):
         raise DataError(path, f"volume shape {tuple(img.shape)}", f"shape {tuple(expected_shape)}")
+    _check_pixels(path, tuple(img.shape), "voxels")
     return img
+
+
+def _check_pixels(path: Path, shape: tuple[int, ...], what: str = "pixels") -> None:
+    """Refuse a file whose header declares more than :func:`max_pixels` pixels (voxels), before
+    anything is decoded.
+
+    Raises:
+        DataError: naming the file, its size and the limit.
+    """
+    n = int(np.prod([int(x) for x in shape], dtype=np.int64)) if shape else 0
+    if n > max_pixels():
+        raise DataError(path, f"{'x'.join(map(str, shape))} = {n} {what} (decompression bomb?)",
+                        f"at most {max_pixels()} {what} (max_pixels); " + _raise_hint())
 
 
 def read_nifti_volume(path: str | Path, expected_shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, str]:
@@ -303,6 +346,7 @@ def read_dicom(path: str | Path) -> DicomImage:
         raise DataError(path, f"multi-frame DICOM ({frames} frames)", "a single-frame image")
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         raise DataError(path, f"{ds.get('PhotometricInterpretation')} colour DICOM", "a grayscale image")
+    _check_pixels(path, (int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)))
     tsyntax = str(ds.file_meta.get("TransferSyntaxUID", "?"))
     try:
         with _quiet_pydicom():

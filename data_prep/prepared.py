@@ -25,6 +25,7 @@ from pathlib import Path
 
 from medsr_bench.core import atomic_write_json, sha256_file
 from medsr_bench.data_prep.errors import DataError
+from medsr_bench.data_prep.io import DEFAULT_MAX_PIXELS, max_pixels
 from medsr_bench.data_prep.manifest import (
     FORMAT_VERSION,
     MANIFEST_CSV,
@@ -263,6 +264,10 @@ def _valid(folder: Path, protocol: Protocol, fingerprint: str, inputs: dict[str,
             meta.get("protocol_version") != getattr(protocol, "version", 1):
         log.info("%s: prepared set %s is stale (parameters changed); rebuilding", protocol.name, folder)
         return None
+    if meta.get("max_pixels", DEFAULT_MAX_PIXELS) != max_pixels():  # it decides what is skipped
+        log.info("%s: prepared set %s was built under max_pixels %s (now %s); rebuilding",
+                 protocol.name, folder, meta.get("max_pixels", DEFAULT_MAX_PIXELS), max_pixels())
+        return None
     if meta.get("source_fingerprint") != fingerprint:
         log.warning("%s: prepared set %s was built from other inputs (%s); rebuilding",
                     protocol.name, folder, _what_changed(meta.get("inputs"), inputs or {}))
@@ -388,6 +393,7 @@ def _build_into(tmp: Path, protocol: Protocol, data_root: Path | None, split: st
         "scale": protocol.scale, "params": protocol.params_dict(), "params_hash": ph,
         "dataset": src.dataset, "stand_in_for": src.stand_in_for, "note": src.note,
         "split": split, "limit": limit, "source_fingerprint": fingerprint,
+        "max_pixels": max_pixels(),
         "n_samples": len(rows), "counts": counts,
         "protocol_counts": getattr(ctx, "counts", {}),
         "n_skipped": len(skip_list),

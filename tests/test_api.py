@@ -157,5 +157,5 @@ def test_model_options_are_one_dataclass_with_one_codec():
     assert [i.field for i in infos.values() if i.group == "model"] == list(DEEP_DEFAULTS)
     assert st.validate_settings({"model.backend": "ncnn", "model.channels_last": "false"}) == \
         {"model.backend": "ncnn", "model.channels_last": False}
-    with pytest.raises(st.SettingError, match="model.backend: backend must be one of"):
+    with pytest.raises(st.SettingError, match="model.backend='onnx': backend must be one of"):
         st.validate_settings({"model.backend": "onnx"})

@@ -53,3 +53,54 @@ def test_bad_paper_table_for_sweep_is_refused_before_work(tmp_path, bench_env, c
     assert r.exit_code == 2 and len(lines) == 1 and "--paper-table" in lines[0], r.output
     assert needle in lines[0]
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- --set / --grid values: one checker
+SET_CASES = [  # (--set, the one line must contain)
+    ("drive.blur_sigma=abc", "drive.blur_sigma='abc': expected a number (float; default 1.0)"),
+    ("drive.blur_ksize=7.5", "drive.blur_ksize='7.5': expected an integer (int; default 7)"),
+    ("drive.blur_ksize=true", "drive.blur_ksize='true': expected an integer"),
+    ("metric.crop_border=-1", "metric.crop_border=-1: crop_border must be an integer >= 0"),
+    ("drive.hr_hw=512", "drive.hr_hw='512': expected 2 comma-separated integers"),
+    ("model.tile=x", "model.tile='x': expected an integer (int; default 0)"),
+    ("metric.channel=bogus", "metric.channel='bogus': channel must be one of"),
+    ("metric.quantize=maybe", "metric.quantize='maybe': expected true or false (bool"),
+]
+
+
+@pytest.mark.parametrize("assignment,needle", SET_CASES)
+def test_set_values_are_type_checked_before_any_work(tmp_path, bench_env, assignment, needle):
+    out = tmp_path / "run"
+    r = invoke("run", "--suite", "demo", "--models", "bicubic", "--limit", "1", "--set",
+               assignment, "--out", out, "-q")
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert needle in lines[0], lines[0]
+    assert not out.exists()  # nothing written
+
+
+def test_the_same_checker_serves_toml_set_and_sweep_grids(tmp_path, bench_env):
+    from medsr_bench.benchmark import settings as st
+
+    # the one checker: text is parsed, a typed (TOML) value is not converted
+    assert st.parse_setting("drive.blur_ksize", "9") == 9
+    assert st.parse_setting("drive.blur_ksize", 9, typed=True) == 9
+    with pytest.raises(st.SettingError, match=r"drive.blur_ksize = '9': expected int, got str"):
+        st.parse_setting("drive.blur_ksize", "9", typed=True)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('suite = "demo"\n[drive]\nblur_ksize = 7.5\n')
+    r = invoke("run", "--config", cfg, "--out", tmp_path / "a", "-q")
+    assert r.exit_code == 2 and f"--config {cfg}: drive.blur_ksize = 7.5: expected int, got " \
+        "float" in r.output, r.output
+    out = tmp_path / "sw"
+    sweep = ["sweep", "--suite", "demo", "--limit", "1", "--models", "nearest", "--out", out, "-q"]
+    r = invoke(*sweep, "--grid", "drive.blur_sigma=1.0,abc")
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert "drive.blur_sigma='abc': expected a number (float; default 1.0)" in lines[0]
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[grid]\n"drive.blur_ksize" = [7, "9"]\n')
+    r = invoke(*sweep, "--grid-file", grid)
+    assert r.exit_code == 2 and f"--grid-file {grid}: drive.blur_ksize = '9': expected int, got " \
+        "str" in r.output, r.output
+    assert not out.exists() and not (tmp_path / "a").exists()
