@@ -23,7 +23,10 @@ class BicubicBlur:
             the Real-ESRGAN/basicsr code base P1 builds on. ``cv2-bicubic`` / ``pil-bicubic`` are the
             alternatives.
         blur_sigma: Gaussian sigma in LR pixels. NOT given by P1; default 1.0: a mild blur, the
-            middle of the range used by Real-ESRGAN's own degradation kernels (0.2..3).
+            middle of the range used by Real-ESRGAN's own degradation kernels (0.2..3). Kept as
+            an a-priori choice; ``bench sweep`` with the official x4plus weights finds that 0.8
+            (metrics on RGB) puts all four of P1's Real-ESRGAN cells inside our 95 % CI on the
+            first 6 images of each dataset, 1.0 three of them outside (results/sweeps/README.md).
         blur_ksize: square kernel side. NOT given by P1; default 7 = 2*ceil(3*sigma)+1, covering
             +-3 sigma so the kernel is not truncated.
         lr_bits: LR rounded to this bit depth (8) as when P1 wrote its LR images to image files;
