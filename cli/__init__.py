@@ -24,7 +24,8 @@ from medsr_bench.benchmark.report import (
     render_report,
 )
 from medsr_bench.benchmark.report.figures import parse_region
-from medsr_bench.benchmark.rundir import status
+from medsr_bench.benchmark.report.rundata import stand_in_entries, stand_in_notes
+from medsr_bench.benchmark.rundir import planned_variants, status
 from medsr_bench.benchmark.runner import RunConfig, RunError, health_lines
 from medsr_bench.benchmark.runner import run as run_config
 from medsr_bench.benchmark.settings import (
@@ -261,27 +262,39 @@ def perf_cmd(
 
 @app.command("status")
 def status_cmd(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
-    """Done / running / failed / pending shards of a run (any executor)."""
+    """Done / running / failed / pending shards of a run (any executor); a protocol scored on a
+    stand-in dataset is shown with it (``cptac-gbm[val] on ct-head-standin (stand-in)``)."""
 
     try:
         st = status(run_dir)
     except RunError as e:
         fail(str(e))
+    planned = planned_variants(run_dir)
+    stand = stand_in_entries(planned)
+
+    def name(protocol: str, split: str = "") -> str:
+        e = stand.get(protocol)
+        return protocol + (f"[{split}]" if split else "") + \
+            (f" on {e.get('dataset')} (stand-in)" if e else "")
+
     total = sum(len(v) for v in st.values())
     typer.echo(f"{run_dir}: {total} tasks: " + ", ".join(f"{len(v)} {k}" for k, v in st.items()))
     by: dict = {}
     for k, ts in st.items():
         for t in ts:
-            c = by.setdefault(f"{t['protocol']}[{t['split']}]", dict.fromkeys(st, 0))
+            c = by.setdefault(name(t["protocol"], t["split"]), dict.fromkeys(st, 0))
             c[k] += 1
-    for name, c in by.items():
-        typer.echo(f"  {name:28s} " + ", ".join(f"{v} {k}" for k, v in c.items()))
+    width = max([28, *map(len, by)])
+    for label, c in by.items():
+        typer.echo(f"  {label:{width}s} " + ", ".join(f"{v} {k}" for k, v in c.items()))
     for t in st["running"]:
-        typer.echo(f"  running: {t['protocol']} shard {t['shard'][0] + 1}/{t['shard'][1]} "
+        typer.echo(f"  running: {name(t['protocol'])} shard {t['shard'][0] + 1}/{t['shard'][1]} "
                    f"{t['model']}")
     for t in st["failed"]:
-        typer.echo(f"  failed: {t['protocol']} shard {t['shard'][0] + 1}/{t['shard'][1]} "
+        typer.echo(f"  failed: {name(t['protocol'])} shard {t['shard'][0] + 1}/{t['shard'][1]} "
                    f"{t['model']}: {t.get('error', '')}")
+    for note in stand_in_notes(planned):
+        typer.echo(f"  stand-in: {note}")
 
 
 @app.command("settings")
