@@ -42,13 +42,12 @@ from medsr_bench.cli.data import data_app
 from medsr_bench.cli.errors import fail
 from medsr_bench.cli.last_run import remember
 from medsr_bench.cli.metrics import metrics_app
+from medsr_bench.cli.models import WeightsDir, models_table, weights_app
 from medsr_bench.cli.models import perf as engine_perf
-from medsr_bench.cli.models import weights_app
 from medsr_bench.cli.reader import reader_app
 from medsr_bench.cli.run_summary import headline_table
 from medsr_bench.core import atomic_write_text
 from medsr_bench.data_prep.prepared import default_prepared_dir
-from medsr_bench.models import get_spec, list_models
 from medsr_bench.models.registry import default_weights_dir
 from medsr_bench.perf import pipeline as perf
 
@@ -402,13 +401,17 @@ def list_suites() -> None:
 
 
 @app.command("models")
-def list_models_cmd() -> None:
-    """List the registered models with their native scale and weight file."""
+def list_models_cmd(
+    weights_dir: Path | None = WeightsDir,
+    check: bool = typer.Option(True, "--check/--no-check",
+                               help="Hash present weight files against the known sha256."),
+) -> None:
+    """The registered models (and the `bench train` checkpoints of the weights dir): native scale,
+    family, weights (missing / present / verified: sha256 checked where one is known), source
+    and the file `bench run` would read."""
 
-    for name in list_models():
-        spec = get_spec(name)
-        w = spec.pretrained.file if spec.pretrained else "-"
-        typer.echo(f"{name:30s} x{spec.scale or '*'} {spec.family:14s} {w}")
+    for line in models_table(weights_dir, check):
+        typer.echo(line)
 
 
 def main() -> None:

@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 
 from cli_helpers import invoke as bench
+from cli_helpers import runner
 
 from medsr_bench.benchmark.rundir import write_plan
 from medsr_bench.benchmark.tasks import Plan
+from medsr_bench.cli import app
+from medsr_bench.core import sha256_file
+from medsr_bench.models.registry import resolve_weights
 
 STANDIN = {"suite": "beallor", "protocol": "cptac-gbm", "split": "val", "dataset": "ct-head-standin",
            "stand_in_for": "CPTAC-GBM", "note": "this is NOT CPTAC-GBM", "params": {"hw": [32, 32]}}
@@ -38,3 +42,50 @@ def test_status_names_the_stand_in_from_the_plan_and_from_run_json(tmp_path):
                                                                   "dataset": "cptac-gbm"}}}))
     r = bench("status", run)
     assert "cptac-gbm[val]  " in r.output and "stand-in" not in r.output
+
+
+def _line(output: str, name: str) -> str:
+    return next(x for x in output.splitlines() if x.split()[:1] == [name])
+
+
+def test_models_and_weights_list_show_the_file_bench_run_reads(tmp_path):
+    """A converted ncnn file (record beside it) and a `bench train` checkpoint are what `bench run`
+    loads (models.registry.resolve_weights): both listings show them, verified, with the source."""
+    w = tmp_path / "w"
+    (w / "trained").mkdir(parents=True)
+    conv = w / "RealESRGAN_x4plus.ncnn-fp16.pth"
+    conv.write_bytes(b"converted")
+    (w / "RealESRGAN_x4plus.ncnn-fp16.json").write_text(json.dumps(
+        {"version": 1, "model": "realesrgan-x4plus", "file": conv.name, "sha256": sha256_file(conv)}))
+    (w / "trained" / "srresnet_p4_x4.pth").write_bytes(b"trained")
+    (w / "trained" / "srresnet.json").write_text(json.dumps(
+        {"row": "srresnet", "base_row": "srresnet", "file": "srresnet_p4_x4.pth", "recipe": "beallor-srresnet",
+         "dataset": "cptac-gbm", "sha256": sha256_file(w / "trained" / "srresnet_p4_x4.pth")}))
+    (w / "netG_epoch_4_100.pth").write_bytes(b"not the published file")
+    assert resolve_weights("realesrgan-x4plus", w).path == conv  # what bench run plans with
+    r = bench("models", "--weights-dir", w)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[1].split() == ["name", "scale", "family", "weights", "source", "file",
+                                                "obtain"]
+    line = _line(r.output, "realesrgan-x4plus")
+    assert "verified" in line and "ncnn release, fp16-truncated" in line and conv.name in line
+    assert "fetch" not in line
+    line = _line(r.output, "srresnet")
+    assert "verified" in line and "project-trained" in line and "srresnet_p4_x4.pth" in line
+    assert _line(r.output, "bicubic").split()[1:] == ["x*", "interpolation", "-", "-", "-"]
+    line = _line(r.output, "srgan-leftthomas-x4")
+    assert "SHA256-MISMATCH" in line and "bench weights fetch srgan-leftthomas-x4" in line
+    line = _line(r.output, "realesrgan-x2plus")
+    assert "missing" in line and "bench weights fetch realesrgan-x2plus" in line
+    # BENCH_WEIGHTS is the default, as for bench run
+    r2 = runner.invoke(app, ["models"], env={"BENCH_WEIGHTS": str(w)})
+    assert "verified" in _line(r2.output, "realesrgan-x4plus")
+    r = bench("weights", "list", "--weights-dir", w)
+    assert r.exit_code == 0, r.output
+    line = _line(r.output, "realesrgan-x4plus")
+    assert "verified" in line and "ncnn release, fp16-truncated" in line and "fetch" not in line
+    assert "present" in _line(bench("weights", "list", "--no-check", "--weights-dir", w).output,
+                              "realesrgan-x4plus")
+    conv.write_bytes(b"changed since conversion")
+    line = _line(bench("models", "--weights-dir", w).output, "realesrgan-x4plus")
+    assert "SHA256-MISMATCH" in line and "bench weights fetch realesrgan-x4plus" in line
