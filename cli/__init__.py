@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import typer
@@ -29,6 +31,7 @@ from medsr_bench.benchmark.rundir import planned_variants, status
 from medsr_bench.benchmark.runner import RunConfig, RunError, health_lines
 from medsr_bench.benchmark.runner import run as run_config
 from medsr_bench.benchmark.settings import (
+    DATACLASS_GROUPS,
     RUN_OPTIONS,
     RunOption,
     setting_infos,
@@ -36,6 +39,7 @@ from medsr_bench.benchmark.settings import (
 )
 from medsr_bench.benchmark.suites import (
     SUITES,
+    metric_overrides,
     resolve_suites,
 )
 from medsr_bench.cli.data import data_app
@@ -46,7 +50,7 @@ from medsr_bench.cli.models import WeightsDir, models_table, weights_app
 from medsr_bench.cli.models import perf as engine_perf
 from medsr_bench.cli.reader import reader_app
 from medsr_bench.cli.run_summary import headline_table
-from medsr_bench.core import atomic_write_text
+from medsr_bench.core import atomic_write_text, did_you_mean
 from medsr_bench.data_prep.prepared import default_prepared_dir
 from medsr_bench.models.registry import default_weights_dir
 from medsr_bench.perf import pipeline as perf
@@ -297,16 +301,49 @@ def status_cmd(run_dir: Path = typer.Argument(..., help="A run directory.")) -> 
 
 
 @app.command("settings")
-def settings_cmd(group: str = typer.Argument(None, help="Only this group (metric, model, a "
-                                                        "protocol).")) -> None:
-    """Every open choice settable with --set KEY=VALUE: key, default, type and where it comes from."""
+def settings_cmd(
+    group: str = typer.Argument(None, help="Only this group (metric, model, clinical, a "
+                                           "protocol)."),
+    suite: str = typer.Option(None, "--suite", "-s", help="Show the defaults this suite (comma "
+                              "list allowed) scores with, and only its protocols' groups."),
+) -> None:
+    """Every open choice settable with --set KEY=VALUE: key = default [type], the full
+    description (plain text, wrapped to the terminal) and, where a suite scores with another
+    value (e.g. metric.data_range is 1.0 for rashid), the per-suite default."""
 
-    infos = [i for i in setting_infos().values() if group is None or i.group == group]
+    infos = list(setting_infos().values())
+    groups = list(dict.fromkeys(i.group for i in infos))
+    chosen = None
+    if suite is not None:
+        try:
+            chosen = resolve_suites(suite)
+        except KeyError as e:
+            fail(str(e.args[0]))
+        protocols = {d.protocol for s in chosen for d in s.datasets}
+        infos = [i for i in infos if i.group in DATACLASS_GROUPS or i.group in protocols]
+    if group is not None:
+        infos = [i for i in infos if i.group == group]
     if not infos:
-        fail(f"unknown group {group!r}; groups: "
-             + ", ".join(dict.fromkeys(i.group for i in setting_infos().values())))
+        fail(f"unknown group {group!r}{did_you_mean(group, groups)}; groups: {', '.join(groups)}"
+             if group not in groups else f"group {group!r} is not read by suite {suite}")
+    overrides = metric_overrides(chosen)
+    width = max(40, shutil.get_terminal_size((100, 24)).columns - 1)
+
+    def wrap(text: str) -> str:
+        return textwrap.fill(text, width, initial_indent="    ", subsequent_indent="    ")
+
     for i in infos:
-        typer.echo(f"{i.key:34s} = {toml_value(i.default):24s} {i.type_text:22s} {i.doc[:90]}")
+        over = overrides.get(i.field, {}) if i.group == "metric" else {}
+        whole = [v for label, v in over.items() if "/" not in label]
+        value = whole[0] if chosen is not None and len(chosen) == 1 and whole else i.default
+        head = f"{i.key} = {toml_value(value)}  [{i.type_text}]"
+        if value != i.default:
+            head += f"  (default {toml_value(i.default)})"
+        typer.echo(head)
+        typer.echo(wrap(i.doc or "(no description)"))
+        if over and not (chosen is not None and len(chosen) == 1 and whole):
+            typer.echo(wrap("per suite: " + "; ".join(f"{label} = {toml_value(v)}"
+                                                       for label, v in over.items())))
 
 
 @app.command()

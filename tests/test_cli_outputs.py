@@ -89,3 +89,28 @@ def test_models_and_weights_list_show_the_file_bench_run_reads(tmp_path):
     conv.write_bytes(b"changed since conversion")
     line = _line(bench("models", "--weights-dir", w).output, "realesrgan-x4plus")
     assert "SHA256-MISMATCH" in line and "bench weights fetch realesrgan-x4plus" in line
+
+
+def test_settings_full_plain_text_wrapped_with_per_suite_defaults():
+    from medsr_bench.benchmark.settings import setting_infos
+
+    infos = setting_infos()
+    assert all(i.doc for i in infos.values()), [k for k, i in infos.items() if not i.doc]
+    assert infos["drive.blur_sigma"].doc.startswith("Gaussian sigma in LR pixels")  # a base's field
+    assert infos["cptac-gbm.window_width"].doc.startswith("the window used with")  # "a, b: ..."
+    r = runner.invoke(app, ["settings"], env={"COLUMNS": "72"})
+    assert r.exit_code == 0, r.output
+    assert "``" not in r.output and ":func:" not in r.output and ":data:" not in r.output
+    assert all(len(x) <= 72 for x in r.output.splitlines() if x.startswith("    "))
+    text = " ".join(r.output.split())
+    assert infos["metric.data_range"].doc in text  # whole, not cut
+    assert "in to_metric_domain, round to the integer grid" in text
+    assert "metric.data_range = 255.0 [float]" in text and "per suite: rashid = 1.0" in text
+    r = bench("settings", "metric", "--suite", "rashid")
+    assert r.exit_code == 0, r.output
+    assert "metric.data_range = 1.0  [float]  (default 255.0)" in r.output
+    assert "metric.crop_border = 0  [int]\n" in r.output
+    r = bench("settings", "--suite", "rashid")
+    assert "brats2018." in r.output and "drive." not in r.output
+    r = bench("settings", "--suite", "rashd")
+    assert r.exit_code == 2 and "did you mean 'rashid'?" in r.output
