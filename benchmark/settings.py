@@ -395,6 +395,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
        ("--limit",), toml=True, min=1),
     _O("out", Path, None, "Run directory [default results/runs/<suite>].", ("--out", "-o"),
        toml=True),
+    _O("save_sr", Path, None, "Also save every SR output as a PNG, "
+       "DIR/<dataset>/<model>/<image_id>.png (DIR/<dataset>/<suite>-<split>[-<label>]/<model>/... "
+       "when a dataset has several variants), in the metric domain: uint8 = the value when the "
+       "domain is 8-bit (data_range 255), uint16 = the value for an integer data_range up to "
+       "65535 (both lossless), uint16 = round(value / data_range * 65535) for a float domain "
+       "(e.g. rashid: data_range 1.0). Written by the workers; not part of the run's identity; recorded in "
+       "run.json (save_sr).", ("--save-sr",), toml=True),
     _O("device", str, None, "auto | cpu | cuda [default auto].", ("--device",), toml=True),
     _O("weights_dir", Path, None, "Weight files [default: user cache dir].", ("--weights-dir",),
        toml=True, env="BENCH_WEIGHTS"),

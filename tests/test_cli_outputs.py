@@ -114,3 +114,79 @@ def test_settings_full_plain_text_wrapped_with_per_suite_defaults():
     assert "brats2018." in r.output and "drive." not in r.output
     r = bench("settings", "--suite", "rashd")
     assert r.exit_code == 2 and "did you mean 'rashid'?" in r.output
+
+
+def test_save_sr_png_values_and_layout():
+    import cv2
+    import numpy as np
+
+    from medsr_bench.benchmark.metrics import MetricSettings
+    from medsr_bench.benchmark.save_sr import sr_png, variant_dirs
+
+    x = np.array([[0.0, 0.5, 1.0], [0.25, 0.75, 2.0]], np.float32)
+    a = cv2.imdecode(np.frombuffer(sr_png(x, MetricSettings()), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert a.dtype == np.uint8 and a.tolist() == [[0, 128, 255], [64, 191, 255]]  # the 8-bit values
+    b = cv2.imdecode(np.frombuffer(sr_png(x, MetricSettings(data_range=1.0, quantize=False)), np.uint8),
+                     cv2.IMREAD_UNCHANGED)
+    assert b.dtype == np.uint16 and b.tolist() == [[0, 32768, 65535], [16384, 49151, 65535]]
+    c = cv2.imdecode(np.frombuffer(sr_png(x, MetricSettings(data_range=4095)), np.uint8),
+                     cv2.IMREAD_UNCHANGED)
+    assert c.dtype == np.uint16 and c.tolist() == [[0, 2048, 4095], [1024, 3071, 4095]]
+    rgb = np.zeros((2, 2, 3), np.float32)
+    rgb[..., 0] = 1.0  # red stays red (OpenCV writes BGR)
+    d = cv2.imdecode(np.frombuffer(sr_png(rgb, MetricSettings(channel="rgb")), np.uint8),
+                     cv2.IMREAD_UNCHANGED)
+    assert d[..., 2].min() == 255 and d[..., :2].max() == 0
+    v = {"a": {"dataset": "drive", "suite": "aghelan", "split": "test", "label": ""},
+         "b": {"dataset": "ct-head-standin", "suite": "beallor", "split": "val", "label": ""},
+         "c": {"dataset": "ct-head-standin", "suite": "beallor", "split": "test",
+               "label": "cptac-gbm.hw=(32, 32)"},
+         "d": {"status": "skipped"}}
+    assert variant_dirs(v) == {"a": "drive", "b": "ct-head-standin/beallor-val",
+                               "c": "ct-head-standin/beallor-test-cptac-gbm.hw=_32,_32_"}
+
+
+def test_run_save_sr_writes_every_sr_output_from_the_workers(tmp_path):
+    import cv2
+    import numpy as np
+    import pandas as pd
+
+    out, sr = tmp_path / "run", tmp_path / "sr"
+    args = ["run", "--suite", "demo", "--models", "bilinear", "--limit", "1", "--out", out, "-q"]
+    r = bench(*args, "--workers", "2", "--save-sr", sr)
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(out / "per_image.csv")
+    assert len(rows) == 4
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["save_sr"]["dir"] == str(sr.resolve()) and "uint16" in meta["save_sr"]["encoding"]
+    assert "save_sr" not in json.dumps(meta["config"])  # not part of the identity
+    for row in rows.itertuples():
+        png = sr / row.dataset / "bilinear" / f"{row.image_id}.png"
+        img = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+        hr16 = cv2.imread(str(next((out / "samples").glob(f"{row.dataset}-*/{row.image_id}/hr.png"))),
+                          cv2.IMREAD_UNCHANGED)
+        assert img.shape == hr16.shape
+        if row.dataset == "demo-brain":  # float domain, data_range 1: uint16 / 65535
+            assert img.dtype == np.uint16
+            srd, hrd, peak = img / 65535.0, hr16 / 65535.0, 1.0
+            tol = 0.01
+        else:  # 8-bit protocols: the uint8 values the metrics scored
+            assert img.dtype == np.uint8
+            srd, hrd, peak = img.astype(float), np.round(hr16 / 65535 * 255), 255.0
+            tol = 1e-6
+        psnr = 10 * np.log10(peak ** 2 / np.mean((srd - hrd) ** 2))
+        assert abs(psnr - row.psnr) < tol, (row.dataset, psnr, row.psnr)
+    before = (out / "per_image.csv").read_bytes()
+    r = bench(*args, "--workers", "1")  # same identity without --save-sr: nothing to recompute
+    assert r.exit_code == 0, r.output
+    assert (out / "per_image.csv").read_bytes() == before
+    # tasks whose images were not all saved (no marker) run again; the tables do not change
+    pngs = sorted(sr.rglob("*.png"))
+    markers = sorted((sr / ".medsr-tasks").iterdir())
+    assert len(pngs) == 4 and len(markers) == 4
+    for p in (*pngs, *markers):
+        p.unlink()
+    r = bench(*args, "--workers", "1", "--save-sr", sr)
+    assert r.exit_code == 0, r.output
+    assert sorted(sr.rglob("*.png")) == pngs and all(m.exists() for m in markers)
+    assert (out / "per_image.csv").read_bytes() == before
