@@ -146,12 +146,13 @@ def test_save_sr_png_values_and_layout():
                                "c": "ct-head-standin/beallor-test-cptac-gbm.hw=_32,_32_"}
 
 
-def test_run_save_sr_writes_every_sr_output_from_the_workers(tmp_path):
+def test_run_save_sr_writes_every_sr_output_from_the_workers(bench_env, monkeypatch):
     import cv2
     import numpy as np
     import pandas as pd
 
-    out, sr = tmp_path / "run", tmp_path / "sr"
+    monkeypatch.chdir(bench_env)
+    out, sr = bench_env / "run", bench_env / "sr"
     args = ["run", "--suite", "demo", "--models", "bilinear", "--limit", "1", "--out", out, "-q"]
     r = bench(*args, "--workers", "2", "--save-sr", sr)
     assert r.exit_code == 0, r.output
