@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
+from medsr_bench.benchmark import save_sr
 from medsr_bench.benchmark.tasks import Task
 from medsr_bench.core import atomic_write_bytes, canonical_json
 from medsr_bench.data_prep import get_protocol
@@ -66,6 +67,9 @@ class ExecContext:
             differently with another thread count (last bits), so every executor runs tasks with
             the same count (default 1; parallelism comes from workers) and the tables are
             bit-identical whatever the executor.
+        save_sr: ``--save-sr DIR``: the worker writes every SR output there (None: not saved;
+            :mod:`~medsr_bench.benchmark.save_sr`).
+        save_sr_dirs: ``{variant id: folder under save_sr}`` (:func:`save_sr.variant_dirs`).
     """
 
     data_root: str | None
@@ -76,6 +80,8 @@ class ExecContext:
     strict: bool = False
     show_progress: bool = False
     threads: int = 1
+    save_sr: str | None = None
+    save_sr_dirs: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -321,6 +327,9 @@ def _run_batch(task: Task, ctx: ExecContext, model, batch: list, figures: dict,
                             note), [], False
     phases["sr"] += time.perf_counter() - t0
     seconds = (time.perf_counter() - t0) / len(batch)
+    if ctx.save_sr:
+        save_sr.write_batch(ctx.save_sr, ctx.save_sr_dirs, task.model, task.scorings,
+                            [s.meta.image_id for s in batch], sr)
     t_metrics = time.perf_counter()
     diag = getattr(model, "diagnostics", {}) or {}
     for i, s in enumerate(batch):
@@ -652,6 +661,8 @@ def run_task(task_dict: dict, ctx_dict: dict, run_dir: str, samples: list | None
         atomic_write_bytes(part_path(run_dir, task.key),
                            (json.dumps(part, sort_keys=True, allow_nan=True) + "\n").encode())
         WRITE_SECONDS[0] += time.perf_counter() - t0
+        if ctx.save_sr and part.get("complete", True):  # this task's SR images are all written
+            atomic_write_bytes(save_sr.marker(ctx.save_sr, task.key), b"")
         (parts / f"{task.key}.failed").unlink(missing_ok=True)
     except (KeyboardInterrupt, SystemExit):
         raise  # interrupted, not failed: the task stays pending and the next run computes it

@@ -75,6 +75,9 @@ class RunConfig:
         user_datasets: user datasets of ``--config`` (see ``suites.register_user_datasets``),
             run by the suite ``custom``.
         out: run directory.
+        save_sr: ``--save-sr DIR``: every SR output saved there as a PNG
+            (:mod:`~medsr_bench.benchmark.save_sr`); None = not saved. An output option, not
+            part of the identity.
         device: ``cpu`` | ``cuda`` (resolved).
         weights_dir: where weight files are looked up.
         batch_size: same-size images per model call.
@@ -112,6 +115,7 @@ class RunConfig:
     settings: dict[str, Any] = field(default_factory=dict)
     strict: bool = _default("strict")
     out: Path = Path("results/runs/run")
+    save_sr: Path | None = None
     device: str = "cpu"
     weights_dir: Path | None = None
     batch_size: int = _default("batch_size")
@@ -328,7 +332,8 @@ def _resolve(cls, cli: dict, toml, env: dict, out_prefix: str) -> RunConfig:
     if limit is not None and limit < 1:
         raise RunError(f"limit {limit}: expected an integer >= 1")
     return cls(suites=suites, models=names, data_root=root, limit=limit, settings=settings,
-               strict=bool(pick("strict")), out=Path(out), device=device, weights_dir=Path(wd),
+               strict=bool(pick("strict")), out=Path(out), save_sr=pick("save_sr"),
+               device=device, weights_dir=Path(wd),
                batch_size=pick("batch_size"), prepared_dir=Path(prepared) if prepared else None,
                shard_size=pick("shard_size"), threads=pick("threads"),
                show_progress=not pick("quiet"), user_datasets=user,

@@ -300,12 +300,35 @@ def done_keys(out: Path, tasks: Iterable[Task]) -> set[str]:
     return {t.key for t in tasks if read_part(out, t.key, n_rows=expected_rows(t)) is not None}
 
 
+#: the fields of a variant's run.json entry that plan.json repeats (what data each protocol reads,
+#: stand-ins named: ``bench status`` shows them before any part is merged into run.json)
+PLAN_VARIANT_FIELDS = ("suite", "protocol", "split", "dataset", "stand_in_for", "note")
+
+
 def write_plan(out: Path, plan: Plan) -> None:
+    """Write ``plan.json``: ``{"tasks": [{key, protocol, split, shard, model, n_images, n_rows,
+    plan_status}], "variants": {variant id: {field: value} of :data:`PLAN_VARIANT_FIELDS`}}``."""
     atomic_write_json(Path(out) / "plan.json", {"tasks": [
         {"key": t.key, "protocol": t.protocol, "split": t.split, "shard": list(t.shard),
          "model": t.model, "n_images": len(t.image_ids), "n_rows": expected_rows(t),
          "plan_status": t.plan_status}
-        for t in plan.tasks]})
+        for t in plan.tasks], "variants": {
+        vid: {k: e.get(k) for k in PLAN_VARIANT_FIELDS} for vid, e in plan.variants.items()}})
+
+
+def planned_variants(out: Path) -> dict:
+    """``{"variants": {variant id: entry}}`` of a run dir: plan.json's (written before any task
+    runs), else run.json's (a run dir planned before plan.json recorded them); ``{}`` when
+    neither is readable. The shape :func:`~medsr_bench.benchmark.report.rundata.stand_in_notes`
+    reads."""
+    for name in ("plan.json", "run.json"):
+        try:
+            v = json.loads((Path(out) / name).read_text()).get("variants")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(v, dict) and v:
+            return {"variants": v}
+    return {}
 
 
 def status(out: Path) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import medsr_bench.compat  # noqa: F401  (before torchvision/basicsr)
 from medsr_bench import __version__
 from medsr_bench import core as provenance
-from medsr_bench.benchmark import rundir
+from medsr_bench.benchmark import rundir, save_sr
 from medsr_bench.benchmark.execute import ExecContext
 from medsr_bench.benchmark.executors import ExecutorOptions, bundles, get_executor
 from medsr_bench.benchmark.metrics import get_metric
@@ -184,6 +184,10 @@ def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: b
         if before is not None:
             before(p)
         done = rundir.done_keys(out, p.tasks)
+        sr_dirs = save_sr.variant_dirs(p.variants) if cfg.save_sr is not None else {}
+        if cfg.save_sr is not None:  # a done task whose SR images are not all there runs again
+            done = {k for k in done if save_sr.marker(cfg.save_sr, k).exists()}
+            meta["save_sr"] = save_sr.record(cfg.save_sr, sr_dirs)
         todo = [t for t in p.tasks if t.key not in done]
         res = RunResult(meta={}, reused=len(done), out=out, keep_going=cfg.keep_going)
         _say(cfg, f"{len(p.tasks)} tasks ({len(done)} already done, {len(todo)} to run) on "
@@ -193,7 +197,8 @@ def _run_locked(cfg: RunConfig, fn, executor: str, opts: ExecutorOptions, add: b
             weights_dir=str(cfg.weights_dir) if cfg.weights_dir is not None else None,
             prepared_dir=str(cfg.prepared_dir) if cfg.prepared_dir is not None else None,
             device=cfg.device, batch_size=cfg.batch_size, strict=cfg.strict,
-            show_progress=cfg.show_progress, threads=cfg.threads)
+            show_progress=cfg.show_progress, threads=cfg.threads,
+            save_sr=str(cfg.save_sr) if cfg.save_sr is not None else None, save_sr_dirs=sr_dirs)
         bar = _bar(cfg, len(todo), "tasks", "task")
 
         def on_done(bundle, error):

@@ -55,7 +55,8 @@ class SettingInfo:
         field: field name inside the group.
         default: default value (Python type of the field).
         type_text: the field's annotation as text (``float``, ``tuple[int, int] | None``).
-        doc: one line from the owner's docstring (paper section, reason of the default).
+        doc: the field's whole description in the owner's docstring (or a base's), as plain
+            text (:func:`plain_text`): paper section, reason of the default.
     """
 
     key: str
@@ -67,21 +68,51 @@ class SettingInfo:
 
 
 # ---------------------------------------------------------------- groups
+_ATTR = re.compile(r"^\s{4,8}(\w+(?:, \w+)*)(?: \([^)]*\))?: (.*)$")
+
+
 def _doc_lines(cls) -> dict[str, str]:
-    """``{field: first docstring line}`` from a dataclass's "Attributes:" section."""
+    """``{field: its whole description}`` from the "Attributes:" sections of a dataclass and of
+    its bases (an inherited field keeps its base's text, e.g. ``drive.blur_sigma`` from
+    :class:`~medsr_bench.data_prep.degrade.BicubicBlur`; a subclass's own text wins). One entry
+    may document several fields (``window_center, window_width: ...``); continuation lines are
+    joined with one space. The text is as written (reST; see :func:`plain_text`)."""
+    fields = getattr(cls, "__dataclass_fields__", {})
     out: dict[str, str] = {}
-    text = cls.__doc__ or ""
-    cur = None
-    for line in text.splitlines():
-        m = re.match(r"^\s{4,8}(\w+)(?: \([^)]*\))?: (.*)$", line)
-        if m and m.group(1) in getattr(cls, "__dataclass_fields__", {}):
-            cur = m.group(1)
-            out[cur] = m.group(2).strip()
-        elif cur and line.strip() and line.startswith(" " * 12):
-            out[cur] += " " + line.strip()
-        else:
-            cur = None if not line.strip() else cur
+    for klass in reversed(getattr(cls, "__mro__", (cls,))):
+        cur: list[str] = []
+        for line in (klass.__dict__.get("__doc__") or "").splitlines():
+            m = _ATTR.match(line)
+            names = m.group(1).split(", ") if m else []
+            if names and all(n in fields for n in names):
+                cur = names
+                for n in cur:
+                    out[n] = m.group(2).strip()
+            elif cur and line.strip() and line.startswith(" " * 12):
+                for n in cur:
+                    out[n] += " " + line.strip()
+            else:
+                cur = [] if not line.strip() else cur
     return out
+
+
+_ROLE = re.compile(r":[\w.:-]+:`(~?)([^`]*?)`")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring fragment as plain text: reST roles become their target (``:func:`~a.b.f``` ->
+    ``f``, ``:data:`X``` -> ``X``, ``:class:`Title <a.B>``` -> ``Title``), inline literals and
+    interpreted text lose their backquotes (````x```` -> ``x``), whitespace runs become one space."""
+    def role(m: re.Match) -> str:
+        text = m.group(2)
+        if "<" in text and text.endswith(">"):
+            return text[:text.index("<")].strip()
+        return text.rsplit(".", 1)[-1] if m.group(1) else text
+
+    text = _ROLE.sub(role, doc)
+    text = re.sub(r"``(.+?)``", r"\1", text)
+    text = re.sub(r"(?<![\w`])`([^`]+)`(?![\w`])", r"\1", text)
+    return " ".join(text.split())
 
 
 def _field_types(cls) -> dict[str, Any]:
@@ -105,7 +136,8 @@ def _dataclass_infos(group: str, cls, instance=None) -> list[SettingInfo]:
         else:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         out.append(SettingInfo(f"{group}.{f.name}", group, f.name, default,
-                               _type_text(hints.get(f.name, type(default))), docs.get(f.name, "")))
+                               _type_text(hints.get(f.name, type(default))),
+                               plain_text(docs.get(f.name, ""))))
     return out
 
 
@@ -433,6 +465,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
        ("--limit",), toml=True, min=1),
     _O("out", Path, None, "Run directory [default results/runs/<suite>].", ("--out", "-o"),
        toml=True),
+    _O("save_sr", Path, None, "Also save every SR output as a PNG, "
+       "DIR/<dataset>/<model>/<image_id>.png (DIR/<dataset>/<suite>-<split>[-<label>]/<model>/... "
+       "when a dataset has several variants), in the metric domain: uint8 = the value when the "
+       "domain is 8-bit (data_range 255), uint16 = the value for an integer data_range up to "
+       "65535 (both lossless), uint16 = round(value / data_range * 65535) for a float domain "
+       "(e.g. rashid: data_range 1.0). Written by the workers; not part of the run's identity; recorded in "
+       "run.json (save_sr).", ("--save-sr",), toml=True),
     _O("device", str, None, "auto | cpu | cuda [default auto].", ("--device",), toml=True),
     _O("weights_dir", Path, None, "Weight files [default: user cache dir].", ("--weights-dir",),
        toml=True, env="BENCH_WEIGHTS"),

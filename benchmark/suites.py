@@ -191,3 +191,26 @@ def resolve_suites(name: str) -> list[Suite]:
         raise KeyError(f"unknown suite {', '.join(unknown) or repr(name)}{hint}; "
                        f"known: all, {', '.join(SUITES)}")
     return [SUITES[n] for n in names]
+
+
+def metric_overrides(suites: list[Suite] | None = None) -> dict[str, dict[str, object]]:
+    """Where a suite scores with a metric setting other than
+    :class:`~medsr_bench.benchmark.metrics.MetricSettings`'s default (its
+    :attr:`DatasetRun.metrics`, the one place suites set them): ``{field: {label: value}}``,
+    e.g. ``{"data_range": {"rashid": 1.0, "demo/demo-brain": 1.0}, ...}``. The label is the
+    suite's name when every dataset of the suite uses that value, else ``suite/protocol``.
+    ``suites`` defaults to every registered suite."""
+    base = MetricSettings()
+    out: dict[str, dict[str, object]] = {}
+    for s in suites if suites is not None else list(SUITES.values()):
+        for f in MetricSettings.__dataclass_fields__:
+            vals = [(d.protocol, getattr(d.metrics, f)) for d in s.datasets]
+            changed = [(p, v) for p, v in vals if v != getattr(base, f)]
+            if not changed:
+                continue
+            if len(changed) == len(vals) and len({repr(v) for _, v in changed}) == 1:
+                out.setdefault(f, {})[s.name] = changed[0][1]
+            else:
+                for p, v in dict(changed).items():
+                    out.setdefault(f, {})[f"{s.name}/{p}"] = v
+    return out

@@ -208,7 +208,7 @@ def _weights_state(model: str, weights_dir: Path | None) -> tuple[str, str]:
     ('', note) when the file is absent (the model row is then ``missing-weights``)."""
 
     try:
-        path, _, obtain = resolve_weights(model, weights_dir)
+        path, _, obtain, _ = resolve_weights(model, weights_dir)
     except ValueError as e:
         return "", str(e)
     if path is None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import typer
@@ -24,10 +26,12 @@ from medsr_bench.benchmark.report import (
     render_report,
 )
 from medsr_bench.benchmark.report.figures import parse_region
-from medsr_bench.benchmark.rundir import status
+from medsr_bench.benchmark.report.rundata import stand_in_entries, stand_in_notes
+from medsr_bench.benchmark.rundir import planned_variants, status
 from medsr_bench.benchmark.runner import RunConfig, RunError, health_lines
 from medsr_bench.benchmark.runner import run as run_config
 from medsr_bench.benchmark.settings import (
+    DATACLASS_GROUPS,
     RUN_OPTIONS,
     RunOption,
     setting_infos,
@@ -35,19 +39,19 @@ from medsr_bench.benchmark.settings import (
 )
 from medsr_bench.benchmark.suites import (
     SUITES,
+    metric_overrides,
     resolve_suites,
 )
 from medsr_bench.cli.data import data_app
 from medsr_bench.cli.errors import fail
 from medsr_bench.cli.last_run import remember
 from medsr_bench.cli.metrics import metrics_app
+from medsr_bench.cli.models import WeightsDir, models_table, weights_app
 from medsr_bench.cli.models import perf as engine_perf
-from medsr_bench.cli.models import weights_app
 from medsr_bench.cli.reader import reader_app
 from medsr_bench.cli.run_summary import headline_table
-from medsr_bench.core import atomic_write_text
+from medsr_bench.core import atomic_write_text, did_you_mean
 from medsr_bench.data_prep.prepared import default_prepared_dir
-from medsr_bench.models import get_spec, list_models
 from medsr_bench.models.registry import default_weights_dir
 from medsr_bench.perf import pipeline as perf
 
@@ -264,40 +268,85 @@ def perf_cmd(
 
 @app.command("status")
 def status_cmd(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
-    """Done / running / failed / pending shards of a run (any executor)."""
+    """Done / running / failed / pending shards of a run (any executor); a protocol scored on a
+    stand-in dataset is shown with it (``cptac-gbm[val] on ct-head-standin (stand-in)``)."""
 
     try:
         st = status(run_dir)
     except RunError as e:
         fail(str(e))
+    planned = planned_variants(run_dir)
+    stand = stand_in_entries(planned)
+
+    def name(protocol: str, split: str = "") -> str:
+        e = stand.get(protocol)
+        return protocol + (f"[{split}]" if split else "") + \
+            (f" on {e.get('dataset')} (stand-in)" if e else "")
+
     total = sum(len(v) for v in st.values())
     typer.echo(f"{run_dir}: {total} tasks: " + ", ".join(f"{len(v)} {k}" for k, v in st.items()))
     by: dict = {}
     for k, ts in st.items():
         for t in ts:
-            c = by.setdefault(f"{t['protocol']}[{t['split']}]", dict.fromkeys(st, 0))
+            c = by.setdefault(name(t["protocol"], t["split"]), dict.fromkeys(st, 0))
             c[k] += 1
-    for name, c in by.items():
-        typer.echo(f"  {name:28s} " + ", ".join(f"{v} {k}" for k, v in c.items()))
+    width = max([28, *map(len, by)])
+    for label, c in by.items():
+        typer.echo(f"  {label:{width}s} " + ", ".join(f"{v} {k}" for k, v in c.items()))
     for t in st["running"]:
-        typer.echo(f"  running: {t['protocol']} shard {t['shard'][0] + 1}/{t['shard'][1]} "
+        typer.echo(f"  running: {name(t['protocol'])} shard {t['shard'][0] + 1}/{t['shard'][1]} "
                    f"{t['model']}")
     for t in st["failed"]:
-        typer.echo(f"  failed: {t['protocol']} shard {t['shard'][0] + 1}/{t['shard'][1]} "
+        typer.echo(f"  failed: {name(t['protocol'])} shard {t['shard'][0] + 1}/{t['shard'][1]} "
                    f"{t['model']}: {t.get('error', '')}")
+    for note in stand_in_notes(planned):
+        typer.echo(f"  stand-in: {note}")
 
 
 @app.command("settings")
-def settings_cmd(group: str = typer.Argument(None, help="Only this group (metric, model, a "
-                                                        "protocol).")) -> None:
-    """Every open choice settable with --set KEY=VALUE: key, default, type and where it comes from."""
+def settings_cmd(
+    group: str = typer.Argument(None, help="Only this group (metric, model, clinical, a "
+                                           "protocol)."),
+    suite: str = typer.Option(None, "--suite", "-s", help="Show the defaults this suite (comma "
+                              "list allowed) scores with, and only its protocols' groups."),
+) -> None:
+    """Every open choice settable with --set KEY=VALUE: key = default [type], the full
+    description (plain text, wrapped to the terminal) and, where a suite scores with another
+    value (e.g. metric.data_range is 1.0 for rashid), the per-suite default."""
 
-    infos = [i for i in setting_infos().values() if group is None or i.group == group]
+    infos = list(setting_infos().values())
+    groups = list(dict.fromkeys(i.group for i in infos))
+    chosen = None
+    if suite is not None:
+        try:
+            chosen = resolve_suites(suite)
+        except KeyError as e:
+            fail(str(e.args[0]))
+        protocols = {d.protocol for s in chosen for d in s.datasets}
+        infos = [i for i in infos if i.group in DATACLASS_GROUPS or i.group in protocols]
+    if group is not None:
+        infos = [i for i in infos if i.group == group]
     if not infos:
-        fail(f"unknown group {group!r}; groups: "
-             + ", ".join(dict.fromkeys(i.group for i in setting_infos().values())))
+        fail(f"unknown group {group!r}{did_you_mean(group, groups)}; groups: {', '.join(groups)}"
+             if group not in groups else f"group {group!r} is not read by suite {suite}")
+    overrides = metric_overrides(chosen)
+    width = max(40, shutil.get_terminal_size((100, 24)).columns - 1)
+
+    def wrap(text: str) -> str:
+        return textwrap.fill(text, width, initial_indent="    ", subsequent_indent="    ")
+
     for i in infos:
-        typer.echo(f"{i.key:34s} = {toml_value(i.default):24s} {i.type_text:22s} {i.doc[:90]}")
+        over = overrides.get(i.field, {}) if i.group == "metric" else {}
+        whole = [v for label, v in over.items() if "/" not in label]
+        value = whole[0] if chosen is not None and len(chosen) == 1 and whole else i.default
+        head = f"{i.key} = {toml_value(value)}  [{i.type_text}]"
+        if value != i.default:
+            head += f"  (default {toml_value(i.default)})"
+        typer.echo(head)
+        typer.echo(wrap(i.doc or "(no description)"))
+        if over and not (chosen is not None and len(chosen) == 1 and whole):
+            typer.echo(wrap("per suite: " + "; ".join(f"{label} = {toml_value(v)}"
+                                                       for label, v in over.items())))
 
 
 @app.command()
@@ -392,13 +441,17 @@ def list_suites() -> None:
 
 
 @app.command("models")
-def list_models_cmd() -> None:
-    """List the registered models with their native scale and weight file."""
+def list_models_cmd(
+    weights_dir: Path | None = WeightsDir,
+    check: bool = typer.Option(True, "--check/--no-check",
+                               help="Hash present weight files against the known sha256."),
+) -> None:
+    """The registered models (and the `bench train` checkpoints of the weights dir): native scale,
+    family, weights (missing / present / verified: sha256 checked where one is known), source
+    and the file `bench run` would read."""
 
-    for name in list_models():
-        spec = get_spec(name)
-        w = spec.pretrained.file if spec.pretrained else "-"
-        typer.echo(f"{name:30s} x{spec.scale or '*'} {spec.family:14s} {w}")
+    for line in models_table(weights_dir, check):
+        typer.echo(line)
 
 
 def main() -> None:

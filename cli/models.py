@@ -16,15 +16,22 @@ from pathlib import Path
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
+from medsr_bench.cli.table import text_table
 from medsr_bench.models.ncnn import SOURCE_NCNN, NcnnError, fetch_ncnn, ncnn_source
-from medsr_bench.models.registry import _AUX, get_spec, list_checkpoints
+from medsr_bench.models.registry import (
+    _AUX,
+    discover_trained,
+    get_spec,
+    list_checkpoints,
+    list_models,
+)
 from medsr_bench.models.weights import (
     WeightsError,
     cache_dir,
     fetch,
-    sha256_file,
     verify,
     weights_path,
+    weights_state,
 )
 from medsr_bench.perf.engine import TABLE_HEAD, PerfOptions, markdown, run_perf
 
@@ -63,26 +70,42 @@ def _specs(names: list[str] | None):
 def list_cmd(
     weights_dir: Path | None = WeightsDir,
     check: bool = typer.Option(True, "--check/--no-check",
-                               help="Hash present files against the published sha256."),
+                               help="Hash present files against the known sha256."),
 ):
-    """Every registered checkpoint: file, present or not, sha256 status, where to get it."""
+    """Every registered checkpoint: the file `bench run` would read (the registry's, a `bench
+    train` checkpoint or an ncnn-converted one), its state (missing / present / verified), its
+    source, and where to get it when it is not there."""
 
     wd = cache_dir(weights_dir)
     typer.echo(f"weights dir: {wd}")
-    typer.echo(f"{'name':30s} {'kind':5s} {'status':12s} {'file':55s} obtain")
+    rows = []
     for spec in _specs(None):
-        cfg = spec.pretrained
-        p = weights_path(spec, wd)
-        if not p.is_file():
-            status = "missing"
-        elif not check:
-            status = "present"
-        elif cfg.sha256 is None:
-            status = "present (no published sha256)"
-        else:
-            status = "verified" if sha256_file(p) == cfg.sha256 else "SHA256-MISMATCH"
+        st = weights_state(spec.name, wd, check)
         kind = "aux" if spec.name in _AUX else "model"
-        typer.echo(f"{spec.name:30s} {kind:5s} {status:12s} {cfg.file:55s} {cfg.obtain}")
+        rows.append((spec.name, kind, st.status, st.source or "-", _file_name(st, spec),
+                     st.obtain))
+    for line in text_table(("name", "kind", "weights", "source", "file", "obtain"), rows):
+        typer.echo(line)
+
+
+def _file_name(st, spec) -> str:
+    """The file a state names (the registry's file name when none resolved)."""
+    return st.path.name if st.path is not None else (spec.pretrained.file if spec.pretrained else "-")
+
+
+def models_table(weights_dir: Path | None, check: bool = True) -> list[str]:
+    """``bench models``: every registered model (``bench train`` checkpoints of ``weights_dir``
+    included) with scale, family, weights state, source and file (:func:`weights_state`)."""
+    wd = cache_dir(weights_dir)
+    discover_trained(wd)
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        st = weights_state(name, wd, check)
+        rows.append((name, f"x{spec.scale or '*'}", spec.family, st.status, st.source or "-",
+                     _file_name(st, spec), st.obtain))
+    return [f"weights dir: {wd}",
+            *text_table(("name", "scale", "family", "weights", "source", "file", "obtain"), rows)]
 
 
 @weights_app.command("fetch")

@@ -439,17 +439,25 @@ def spec_for_converted(spec, rec: dict):
 
 
 def resolve_source(spec, weights_dir: Path | str) -> tuple[object, str, dict | None]:
-    """``(spec to load, source label, ncnn record or None)``: the official file when present, else a
-    converted ncnn file when its record is there, else ``spec`` unchanged (its file is missing).
+    """``(spec to load, source label, ncnn record or None)``: the registry's file when present, else
+    a converted ncnn file when its record is there, else ``spec`` unchanged (its file is missing).
+
+    The label is :data:`SOURCE_NCNN` for a converted file, else :data:`SOURCE_OFFICIAL` for a
+    file with a download URL and :data:`SOURCE_PROJECT` for one this project produces (no URL:
+    ``bench train`` or a file put by hand). The one home of this rule: ``bench run`` (through
+    :func:`~medsr_bench.models.network.load_network`), ``bench models`` and ``bench weights list``
+    (through :func:`~medsr_bench.models.registry.resolve_weights`).
 
     Raises ValueError for an unreadable record.
     """
     wd = Path(weights_dir)
+    own = SOURCE_PROJECT if spec.pretrained is not None and spec.pretrained.url is None \
+        else SOURCE_OFFICIAL
     if spec.pretrained is None or (wd / spec.pretrained.file).is_file():
-        return spec, SOURCE_OFFICIAL, None
+        return spec, own, None
     rec = converted_record(spec.pretrained, wd)
     if rec is None:
-        return spec, SOURCE_OFFICIAL, None
+        return spec, own, None
     return spec_for_converted(spec, rec), SOURCE_NCNN, rec
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from medsr_bench.models.engine import Engine, EngineSettings
-from medsr_bench.models.ncnn import SOURCE_OFFICIAL, SOURCE_PROJECT, backend_network, resolve_source
+from medsr_bench.models.ncnn import SOURCE_OFFICIAL, backend_network, resolve_source
 from medsr_bench.models.options import (  # declared once there
     DEEP_DEFAULTS,
     GRAY_WEIGHTS,
@@ -209,10 +209,7 @@ def load_network(spec: ModelSpec, weights_dir: Path | str | None = None,
     ``verify_hash``, unreadable / truncated file, keys or shapes that do not fit).
     """
     try:
-        if spec.pretrained is not None and spec.pretrained.url is None:  # project-trained weights
-            source, ncnn_rec = SOURCE_PROJECT, None
-        else:
-            spec, source, ncnn_rec = resolve_source(spec, cache_dir(weights_dir))
+        spec, source, ncnn_rec = resolve_source(spec, cache_dir(weights_dir))
     except ValueError as e:
         raise WeightsError(str(e)) from None
     path = require_file(spec, weights_dir)

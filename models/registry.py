@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -343,31 +344,50 @@ def discover_trained(weights_dir: Path | None) -> list[str]:
     return _trained().discover(Path(weights_dir) if weights_dir is not None else default_weights_dir())
 
 
-def resolve_weights(name: str, weights_dir: Path | None = None) -> tuple[Path | None, str, str]:
-    """Where :func:`load_model` would read ``name``'s weights, without loading them.
+class ResolvedWeights(NamedTuple):
+    """Where :func:`load_model` would read a model's weights (:func:`resolve_weights`).
 
-    Returns:
-        ``(path, expected sha256 or "", obtain)``: ``path`` is None for models without weights
-        (interpolation); a registered ``bench train`` checkpoint takes precedence over the
-        pretrained file, as in :func:`load_model`. The file may be absent (check ``path.is_file()``).
+    Attributes:
+        path: the file (it may be absent: check ``path.is_file()``), or None for a model without
+            weights (interpolation).
+        sha256: the sha256 the file must have: the registry's published one, a ``bench train``
+            record's or an ncnn-conversion record's; ``""`` when none is known.
+        obtain: how to get the file (shown where it is missing).
+        source: ``official download`` | ``ncnn release, fp16-truncated`` | ``project-trained``
+            (:func:`medsr_bench.models.ncnn.resolve_source`); ``""`` without weights.
+    """
+
+    path: Path | None
+    sha256: str
+    obtain: str
+    source: str
+
+
+def resolve_weights(name: str, weights_dir: Path | None = None) -> ResolvedWeights:
+    """Where :func:`load_model` would read ``name``'s weights, without loading them: a registered
+    ``bench train`` checkpoint takes precedence over the pretrained file, as in
+    :func:`load_model`; else the registry's file, else an ncnn-converted one
+    (:func:`medsr_bench.models.ncnn.resolve_source`, as :func:`~models.network.load_network`).
+    The one home of "which file": ``bench run`` (plan time), ``bench models``, ``bench weights list``.
 
     Raises:
-        KeyError: unknown model. ValueError: an unreadable trained-checkpoint record.
+        KeyError: unknown model. ValueError: an unreadable trained-checkpoint or conversion record.
     """
+    from medsr_bench.models.ncnn import SOURCE_PROJECT, resolve_source
+
     wd = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     discover_trained(wd)
     trained = _trained()
     spec = get_spec(name)
     if spec.pretrained is None:
-        return None, "", ""
+        return ResolvedWeights(None, "", "", "")
     rec = trained.read_record(wd, name)
     if rec is not None:
-        spec = trained.spec_for_record(spec, rec)
+        spec, source = trained.spec_for_record(spec, rec), SOURCE_PROJECT
     else:
-        from medsr_bench.models.ncnn import resolve_source
-
-        spec = resolve_source(spec, wd)[0]
-    return wd / spec.pretrained.file, spec.pretrained.sha256 or "", spec.pretrained.obtain
+        spec, source, _ = resolve_source(spec, wd)
+    return ResolvedWeights(wd / spec.pretrained.file, spec.pretrained.sha256 or "",
+                           spec.pretrained.obtain, source)
 
 
 def load_model(

@@ -31,11 +31,18 @@ import torch
 
 from medsr_bench.core import sha256_file as core_sha256_file
 from medsr_bench.models.ncnn import resolve_source
-from medsr_bench.models.registry import ModelSpec, WeightsError, WeightsMissing, default_weights_dir
+from medsr_bench.models.registry import (
+    ModelSpec,
+    WeightsError,
+    WeightsMissing,
+    default_weights_dir,
+    resolve_weights,
+)
 
 __all__ = [
     "FetchError",
     "VerifyResult",
+    "WeightsState",
     "cache_dir",
     "check_sha256",
     "fetch",
@@ -45,6 +52,7 @@ __all__ = [
     "sha256_file",
     "verify",
     "weights_path",
+    "weights_state",
 ]
 
 
@@ -300,3 +308,58 @@ def verify(spec: ModelSpec, weights_dir: Path | str | None = None, deep: bool = 
     except WeightsError as e:
         return VerifyResult(spec.name, path, "bad", sha256_file(path), str(e))
     return VerifyResult(spec.name, path, "ok" if spec.pretrained.sha256 else "loads", digest)
+
+
+# ----------------------------------------------------------------------------- state
+#: :attr:`WeightsState.status` values after which no "get it" hint is shown
+HAVE = ("verified", "present", "present (no sha256)")
+
+
+@dataclass(frozen=True)
+class WeightsState:
+    """What a weights dir holds for one model (``bench models``, ``bench weights list``).
+
+    Attributes:
+        name: model name.
+        path: the file :func:`~medsr_bench.models.load_model` would read
+            (:func:`~medsr_bench.models.registry.resolve_weights`), or None without weights.
+        status: ``-`` (no weights: interpolation), ``missing``, ``present`` (not hashed:
+            ``check=False``), ``present (no sha256)`` (none known), ``verified`` (sha256 equals
+            the registry's, the ``bench train`` record's or the ncnn-conversion record's),
+            ``SHA256-MISMATCH``, or ``bad record`` (an unreadable record; ``obtain`` says which).
+        source: ``official download`` | ``ncnn release, fp16-truncated`` | ``project-trained``
+            of the file there (``""`` without weights or when it is missing).
+        obtain: how to get the file; ``""`` once the file is there (:data:`HAVE`).
+    """
+
+    name: str
+    path: Path | None
+    status: str
+    source: str
+    obtain: str
+
+
+def weights_state(name: str, weights_dir: Path | str | None = None,
+                  check: bool = True) -> WeightsState:
+    """The :class:`WeightsState` of model ``name`` in ``weights_dir`` (default :func:`cache_dir`);
+    ``check`` hashes a present file (memoised per process). Never raises for a bad file.
+
+    Raises:
+        KeyError: unknown model.
+    """
+    try:
+        r = resolve_weights(name, cache_dir(weights_dir))
+    except ValueError as e:
+        return WeightsState(name, None, "bad record", "", str(e))
+    if r.path is None:
+        return WeightsState(name, None, "-", "", "")
+    if not r.path.is_file():
+        status = "missing"
+    elif not check:
+        status = "present"
+    elif not r.sha256:
+        status = "present (no sha256)"
+    else:
+        status = "verified" if sha256_file(r.path) == r.sha256 else "SHA256-MISMATCH"
+    return WeightsState(name, r.path, status, "" if status == "missing" else r.source,
+                        "" if status in HAVE else r.obtain)

@@ -195,21 +195,27 @@ def with_tag(model: str, tags: dict[str, str]) -> str:
     return f"{model} [{tags[model]}]" if tags.get(model) else model
 
 
+def stand_in_entries(meta: dict) -> dict[str, dict]:
+    """``{protocol: entry}`` of the protocols of a run scored on a stand-in dataset: the first
+    variant entry (``run.json``'s or ``plan.json``'s ``variants``, else ``datasets``) that has
+    ``stand_in_for``, e.g. ``{"cptac-gbm": {"dataset": "ct-head-standin", "stand_in_for":
+    "CPTAC-GBM", "note": "...", ...}}``."""
+    out: dict[str, dict] = {}
+    entries = meta.get("variants") if isinstance(meta.get("variants"), dict) else \
+        (meta.get("datasets") if isinstance(meta.get("datasets"), dict) else {})
+    for key, v in entries.items():
+        if isinstance(v, dict) and v.get("stand_in_for"):
+            out.setdefault(v.get("protocol") or key, v)
+    return out
+
+
 def stand_in_notes(meta: dict) -> list[str]:
     """One line per protocol of the run scored on a stand-in dataset (the README's promise: a
     stand-in is named in every output), e.g. ``"cptac-gbm: scored on ct-head-standin, which
     stands in for CPTAC-GBM (head-CT DICOM series standing in; this is NOT CPTAC-GBM)"``."""
-    out: dict[str, str] = {}
-    entries = meta.get("variants") if isinstance(meta.get("variants"), dict) else \
-        (meta.get("datasets") if isinstance(meta.get("datasets"), dict) else {})
-    for key, v in entries.items():
-        if not isinstance(v, dict) or not v.get("stand_in_for"):
-            continue
-        proto = v.get("protocol") or key
-        note = f" ({v['note']})" if v.get("note") else ""
-        out.setdefault(proto, f"{proto}: scored on {v.get('dataset')}, which stands in for "
-                              f"{v['stand_in_for']}{note}")
-    return list(out.values())
+    return [f"{proto}: scored on {v.get('dataset')}, which stands in for {v['stand_in_for']}"
+            + (f" ({v['note']})" if v.get("note") else "")
+            for proto, v in stand_in_entries(meta).items()]
 
 
 def run_problems(meta: dict) -> list[str]:
