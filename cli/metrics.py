@@ -15,13 +15,19 @@ import typer
 from medsr_bench.benchmark.metrics import get_metric, list_metrics
 from medsr_bench.core import machine_description
 from medsr_bench.perf.metrics import (
+    IQA_CASES,
+    IQA_HEAD,
+    IQA_MISSING,
     PEER_CASES,
     PEER_HEAD,
     TORCHMETRICS_MISSING,
+    format_iqa_markdown,
     format_markdown,
     format_peer_markdown,
+    have_iqa_references,
     have_torchmetrics,
     run_bench,
+    run_iqa_bench,
     run_peer_bench,
 )
 
@@ -63,20 +69,30 @@ def bench_cmd(
                               "(needs the 'perf' extra)"),
     cases: str = typer.Option(",".join(PEER_CASES), help="peer table cases (comma list)"),
     peer_reps: int = typer.Option(5, help="peer table: alternating repetitions (median reported)"),
+    peer_pairs: int = typer.Option(0, help="peer table: pairs per case (0 = 40 at 256^2, 4 at 1024^2, 8 at 512^2 RGB)"),
+    iqa: bool = typer.Option(True, help="IQA table: GMSD, HaarPSI, FSIM, VSI, DISTS batched vs their "
+                             "per-image references (needs the 'iqa' extra) and torchmetrics where it has them"),
+    iqa_cases: str = typer.Option(",".join(IQA_CASES), help="IQA table cases (comma list)"),
+    iqa_pairs: int = typer.Option(0, help="IQA table: pairs per case (0 = 40 at 256^2 gray, 8 at 512^2 RGB)"),
+    iqa_reps: int = typer.Option(3, help="IQA table: alternating repetitions (median reported)"),
     out: Path = typer.Option(None, help="also write the Markdown tables to this file"),
 ) -> None:
     """Metric engine speed with max differences, side by side: vs skimage + sewar + NumPy (library
-    table) and vs torchmetrics fed float32 (peer table, per metric, 256^2 / 1024^2 gray, 512^2 RGB)."""
+    table), vs torchmetrics fed float32 (peer table, per metric, 256^2 / 1024^2 gray, 512^2 RGB), and
+    the perceptual IQA metrics vs their per-image references and torchmetrics where it has them (IQA
+    table)."""
     import torch
 
 
     if threads > 0:
         torch.set_num_threads(threads)
     case_list = [c.strip() for c in cases.split(",") if c.strip()]
-    bad = [c for c in case_list if c not in PEER_CASES]
-    if bad:
-        typer.echo(f"error: unknown --cases {','.join(bad)}; expected from {','.join(PEER_CASES)}", err=True)
-        raise typer.Exit(2)
+    iqa_list = [c.strip() for c in iqa_cases.split(",") if c.strip()]
+    for opt, given, known in (("--cases", case_list, PEER_CASES), ("--iqa-cases", iqa_list, IQA_CASES)):
+        bad = [c for c in given if c not in known]
+        if bad:
+            typer.echo(f"error: unknown {opt} {','.join(bad)}; expected from {','.join(known)}", err=True)
+            raise typer.Exit(2)
     parts = []
     cmd = _own_command()
     if library:
@@ -89,9 +105,19 @@ def bench_cmd(
             typer.echo(TORCHMETRICS_MISSING)
         else:
             typer.echo(PEER_HEAD)
-            rows = run_peer_bench(case_list, data_dir=data_dir, reps=peer_reps, device=device, log=typer.echo)
+            rows = run_peer_bench(case_list, data_dir=data_dir, reps=peer_reps, device=device, log=typer.echo,
+                                  n=peer_pairs or None)
             parts.append(format_peer_markdown(rows, machine_description(device), torch.get_num_threads(),
                                               peer_reps, cmd))
+            typer.echo(parts[-1])
+    if iqa:
+        if not have_iqa_references():
+            typer.echo(IQA_MISSING)
+        else:
+            typer.echo(IQA_HEAD)
+            rows = run_iqa_bench(iqa_list, data_dir=data_dir, reps=iqa_reps, n=iqa_pairs or None, log=typer.echo)
+            parts.append(format_iqa_markdown(rows, machine_description(device), torch.get_num_threads(),
+                                             iqa_reps, cmd))
             typer.echo(parts[-1])
     if out is not None and parts:
         out.parent.mkdir(parents=True, exist_ok=True)

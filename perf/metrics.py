@@ -11,6 +11,13 @@ reported; plus each side's max |difference| to the reference (skimage SSIM, sewa
 msssim; for RGB MS-SSIM the per-image NumPy path, since sewar's RGB filter mixes channels). torchmetrics
 is an optional extra (``pip install "medsr-bench[perf]"``).
 
+*IQA table* (:func:`run_iqa_bench`): GMSD, HaarPSI, FSIM, VSI (batched stack code, float64) against
+their per-image references (pyiqa 0.1.16; piq 0.8.0 for HaarPSI, which pyiqa lacks; the ``[iqa]``
+extra) on the 256^2 gray and 512^2 RGB cases (RGB on the 8-bit grid), images/s, ratio and max
+|difference|; against torchmetrics (float32) where ``torchmetrics.functional.image`` has the metric
+(DISTS only; checked at run time). DISTS without its VGG16 / alpha-beta files is a row of missing
+cells with the reason and the fetch command (never a number).
+
 *Library table* (:func:`run_bench`):
 
 Compares, on the same stack of (SR, HR) pairs and the same settings:
@@ -41,7 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
-from medsr_bench.benchmark.metrics.compute import DEFAULT_METRICS, compute_metrics_batch
+from medsr_bench.benchmark.metrics.compute import (
+    DEFAULT_METRICS,
+    compute_metrics_batch,
+    metric_status,
+)
 from medsr_bench.benchmark.metrics.domain import MetricSettings
 from medsr_bench.benchmark.metrics.registry import get_metric, reference_tolerances
 from medsr_bench.core import machine_description
@@ -499,4 +510,218 @@ def format_markdown(r: BenchResult, command: str = "") -> str:
     for m, d in r.max_abs_diff.items():
         tol = tolerance.get(m, float("nan"))
         lines.append(f"| {m} | {d:.3g} | {tol:g} | {'yes' if d <= tol else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ perceptual IQA metrics (issue 20)
+
+IQA_CASES = ("256-gray", "512-rgb")
+IQA_MISSING = ("pyiqa / piq are not installed: the IQA table needs them as references. Install them with: "
+               "pip install \"medsr-bench[iqa]\"  (pyiqa==0.1.16, piq==0.8.0)")
+# torchmetrics.functional.image names of the IQA metrics it implements (checked at run time, so a
+# torchmetrics that adds one shows up as a missing function, not as a silently absent row)
+TORCHMETRICS_IQA = {"gmsd": "gradient_magnitude_similarity_deviation", "haarpsi": "haarpsi",
+                    "fsim": "feature_similarity_index_measure", "vsi": "visual_saliency_induced_index",
+                    "dists": "deep_image_structure_and_texture_similarity"}
+
+
+def have_iqa_references() -> bool:
+    """True when pyiqa and piq (the ``[iqa]`` extra) can be imported."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("pyiqa", "piq"))
+
+
+def iqa_case(name: str, data_dir: Path | None = None, n: int | None = None) -> PeerCase:
+    """:func:`peer_case` data for the IQA table: ``256-gray`` as is ([0, 1] floats, no quantisation);
+    ``512-rgb`` on the 8-bit grid (values rounded, ``data_range = 255``, quantised: the references'
+    RGB luminance is rounded to 8 bits, as GMSD.m takes uint8 images)."""
+    case = peer_case(name, data_dir, n)
+    if case.hr.ndim == 4:
+        s = MetricSettings(data_range=255.0, channel="rgb", quantize=True)
+        return PeerCase(name, np.round(case.sr * 255.0), np.round(case.hr * 255.0), s,
+                        case.data + "; rounded to the 8-bit grid (data_range 255)")
+    return case
+
+
+def iqa_reference(metric: str):
+    """``(label, fn)`` of the per-image reference of an IQA metric: ``fn(x, y) -> float`` on float64
+    tensors ``(1, C, H, W)`` in [0, 1] (SR, HR); the calls of ``tests/test_metrics_iqa.py``.
+
+    Raises:
+        KeyError: no reference is timed for ``metric`` (DISTS: its weights).
+    """
+    import medsr_bench.compat  # noqa: F401  (torchvision shim before pyiqa / piq import it)
+
+    # isort: split
+    import piq
+    from pyiqa.archs.fsim_arch import fsim
+    from pyiqa.archs.gmsd_arch import gmsd
+    from pyiqa.archs.vsi_arch import vsi
+
+    refs = {
+        "gmsd": ("pyiqa 0.1.16 gmsd", lambda x, y: float(gmsd(x, y, channels=x.shape[1],
+                                                              test_y_channel=x.shape[1] == 3))),
+        "haarpsi": ("piq 0.8.0 haarpsi (pyiqa has none)", lambda x, y: float(piq.haarpsi(x, y, data_range=1.0))),
+        "fsim": ("pyiqa 0.1.16 fsim", lambda x, y: float(fsim(x, y, chromatic=x.shape[1] == 3))),
+        "vsi": ("pyiqa 0.1.16 vsi", lambda x, y: float(vsi(x, y, data_range=1.0))),
+    }
+    return refs[metric]
+
+
+@dataclass
+class IqaRow:
+    """One (case, metric) line of the IQA table: medians in seconds, or ``missing`` (the reason and
+    the command that fixes it) when the metric could not run here."""
+
+    case: str
+    metric: str
+    n: int
+    engine_s: float = math.nan
+    ref_s: float = math.nan
+    engine_diff: float = math.nan
+    reference: str = ""
+    peer: str = ""
+    peer_s: float = math.nan
+    missing: str = ""
+    data: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ref_s / self.engine_s if self.engine_s > 0 else math.inf
+
+    @property
+    def peer_ratio(self) -> float:
+        return self.peer_s / self.engine_s if self.engine_s > 0 else math.inf
+
+
+def torchmetrics_iqa(metric: str):
+    """The ``torchmetrics.functional.image`` function of an IQA metric, or None where it has none."""
+    import medsr_bench.compat  # noqa: F401  (torchvision shim before torchmetrics imports it)
+
+    # isort: split
+    import torchmetrics.functional.image as tmi
+
+    return getattr(tmi, TORCHMETRICS_IQA.get(metric, ""), None)
+
+
+def run_iqa_bench(cases=IQA_CASES, metrics=("gmsd", "haarpsi", "fsim", "vsi", "dists"),
+                  data_dir: Path | None = None, reps: int = 3, n: int | None = None,
+                  log=None) -> list[IqaRow]:
+    """Batched IQA metrics (``compute_metrics_batch``, float64) vs their per-image references
+    (:func:`iqa_reference`, on float64 tensors made beforehand), side by side (:func:`_alternate`),
+    with the max |difference| per image; torchmetrics (float32) where it implements the metric.
+    DISTS without its weights is a row of missing cells with the reason and the fetch command.
+
+    Raises:
+        ModuleNotFoundError: pyiqa / piq not installed (message: the install command).
+    """
+    import warnings
+
+    import torch
+
+    if not have_iqa_references():
+        raise ModuleNotFoundError(IQA_MISSING)
+    rows = []
+    for cname in cases:
+        case = iqa_case(cname, data_dir, n)
+        s = case.settings
+        k = case.sr.shape[0]
+
+        def tensor(a, dr=s.data_range):
+            a = a / dr
+            a = a[None, None] if a.ndim == 2 else a.transpose(2, 0, 1)[None]
+            return torch.from_numpy(np.ascontiguousarray(a)).double()
+
+        xs = [tensor(a) for a in case.sr]
+        ys = [tensor(a) for a in case.hr]
+        for m in metrics:
+            tm = torchmetrics_iqa(m) if have_torchmetrics() else None
+            status, why = metric_status(m)
+            if status != "ok":
+                peer = ("torchmetrics: needs the same VGG16 file in the torch hub cache" if tm is not None
+                        else f"torchmetrics {TORCHMETRICS_IQA.get(m)}: none")
+                rows.append(IqaRow(cname, m, k, reference="-", peer=peer, missing=why, data=case.data))
+                if log:
+                    log(format_iqa_row(rows[-1]))
+                continue
+            try:
+                label, ref = iqa_reference(m)
+            except KeyError:  # DISTS with its weights: timed against torchmetrics only
+                label, ref = "- (none timed: pyiqa's DISTS needs the same weights)", None
+            res = {}
+
+            def ours(m=m, case=case, res=res):
+                res["ours"] = compute_metrics_batch(case.sr, case.hr, case.settings, names=[m])[0][m]
+
+            def theirs(ref=ref, res=res, xs=xs, ys=ys):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # pyiqa's VSI warns on replicated gray input
+                    res["ref"] = np.array([ref(x, y) for x, y in zip(xs, ys, strict=True)])
+
+            row = IqaRow(cname, m, k, reference=label, data=case.data)
+            if ref is not None:
+                row.engine_s, row.ref_s = _alternate(ours, theirs, reps)
+                row.engine_diff = _max_diff(res["ours"], res["ref"])
+            if tm is None:
+                row.peer = "none in torchmetrics"
+            else:
+                xb, yb = torch.cat(xs).float(), torch.cat(ys).float()
+
+                def peer(tm=tm, xb=xb, yb=yb, res=res):
+                    res["peer"] = tm(xb, yb, reduction="none").double().numpy().reshape(-1)
+
+                t_ours, row.peer_s = _alternate(ours, peer, reps)
+                row.engine_s = row.engine_s if ref is not None else t_ours
+                row.peer = (f"torchmetrics {TORCHMETRICS_IQA[m]}: max abs diff to the engine "
+                            f"{_max_diff(res['ours'], res['peer']):.2g}")
+            rows.append(row)
+            if log:
+                log(format_iqa_row(row))
+    return rows
+
+
+IQA_HEAD = ("| case | metric | pairs | engine (s) | engine images/s | reference (s) | reference images/s "
+            "| ratio | max abs diff | tolerance | reference | torchmetrics fp32 |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+
+
+def format_iqa_row(r: IqaRow) -> str:
+    """One Markdown line of the IQA table (missing cells say why and how to fix it)."""
+    if r.missing:
+        cell = f"missing: {r.missing}"
+        return f"| {r.case} | {r.metric} | {r.n} | {cell} | - | - | - | - | - | - | - | {r.peer} |"
+    tol = reference_tolerances().get(r.metric, float("nan"))
+    ok = "" if r.engine_diff <= tol else " (OVER)"
+    peer = r.peer if math.isnan(r.peer_s) else f"{r.peer_s:.3f} s, engine **{r.peer_ratio:.1f}x** ({r.peer})"
+    if math.isnan(r.ref_s):
+        ref = "| - | - | - | - | - "
+    else:
+        ref = (f"| {r.ref_s:.3f} | {r.n / r.ref_s:.1f} | **{r.ratio:.1f}x** | {r.engine_diff:.2g}{ok} "
+               f"| {tol:g} ")
+    return (f"| {r.case} | {r.metric} | {r.n} | {r.engine_s:.3f} | {r.n / r.engine_s:.1f} {ref}"
+            f"| {r.reference} | {peer} |")
+
+
+def format_iqa_markdown(rows: list[IqaRow], machine: str, threads: int, reps: int, command: str) -> str:
+    """Markdown of the IQA table with machine, threads, protocol and command."""
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    lines = [
+        "## Perceptual IQA metrics (GMSD, HaarPSI, FSIM, VSI, DISTS): batched engine vs per-image reference",
+        "",
+        f"- machine: {machine}; torch threads {threads}; load average at the end {load}",
+        f"- command: `{command}`" if command else "- command: (from Python)",
+        f"- protocol: median of {reps} alternating repetitions after one warm-up each; engine = "
+        "`compute_metrics_batch` on float64 NumPy stacks (the metrics' stack code, chunks on CPU threads); "
+        "reference = the library call of `tests/test_metrics_iqa.py`, one image at a time, on float64 "
+        "tensors made beforehand (not timed)",
+        *[f"- data {c}: {d}" for c, d in dict.fromkeys((r.case, r.data) for r in rows)],
+        "",
+        IQA_HEAD,
+        *[format_iqa_row(r) for r in rows],
+        "",
+        "Max abs diff: engine vs the reference, per image (VSI's looser tolerance: pyiqa departs from "
+        "VSI.m, see `benchmark/metrics/vsi.py`). torchmetrics column: torchmetrics.functional.image has "
+        "DISTS only (checked at run time); no GMSD, HaarPSI, FSIM or VSI.",
+    ]
     return "\n".join(lines) + "\n"

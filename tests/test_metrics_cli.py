@@ -23,7 +23,7 @@ def test_list_command():
 
 def test_bench_command_synthetic(tmp_path):
     out = tmp_path / "perf.md"
-    r = RUNNER.invoke(metrics_app, ["bench", "--synthetic", "2", "--out", str(out)])
+    r = RUNNER.invoke(metrics_app, ["bench", "--synthetic", "2", "--no-iqa", "--out", str(out)])
     assert r.exit_code == 0, r.output
     text = out.read_text()
     assert "speed-up" in text and "| vif |" in text and "machine:" in text and "command:" in text
@@ -44,3 +44,27 @@ def test_brats_loader(shared_data):
     assert sr.shape == hr.shape == (2, 256, 256)
     assert hr.min() >= 0 and hr.max() <= 1 and np.all(hr[:, :8] == 0)  # zero padding
     assert "BraTS2018" in desc
+
+
+def test_iqa_bench_rows_and_missing_dists(tmp_path):
+    """The IQA table on seeded synthetic stacks (no data under tmp_path): every weight-free metric
+    timed against its reference within the stated tolerance, torchmetrics said to have none of
+    them; DISTS without weights a row of missing cells naming the fetch command."""
+    import pytest
+
+    pytest.importorskip("pyiqa", reason="the [iqa] extra (pyiqa 0.1.16) is not installed")
+    from medsr_bench.benchmark.metrics import dists, metric_status
+
+    rows = B.run_iqa_bench(cases=("256-gray", "512-rgb"), data_dir=tmp_path, reps=1, n=2)
+    assert [(r.case, r.metric) for r in rows] == [(c, m) for c in ("256-gray", "512-rgb")
+                                                  for m in ("gmsd", "haarpsi", "fsim", "vsi", "dists")]
+    for r in rows:
+        if r.metric == "dists" and metric_status("dists")[0] != "ok":
+            assert r.missing.startswith("missing weights") and dists.FETCH in r.missing
+            assert math.isnan(r.engine_s) and "| missing: missing weights" in B.format_iqa_row(r)
+            continue
+        assert r.n == 2 and r.engine_s > 0 and r.ref_s > 0 and not r.missing
+        assert r.engine_diff <= B.TOLERANCE[r.metric], (r.case, r.metric, r.engine_diff)
+        assert r.peer == "none in torchmetrics"
+    text = B.format_iqa_markdown(rows, "test machine", 1, 1, "bench metrics bench")
+    assert "(OVER)" not in text and "synthetic" in text and "images/s" in text

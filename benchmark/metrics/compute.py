@@ -3,9 +3,11 @@
 It applies the channel policy and ``crop_border`` (:func:`benchmark.metrics.domain.prepare_pair`),
 then computes each requested metric as its :class:`~medsr_bench.benchmark.metrics.registry.MetricSpec`
 says: with the spec's ``batched`` stack function (the engine of
-:mod:`benchmark.metrics.engine` for PSNR, SSIM, MSE, RMSE, MAE, NRMSE, MS-SSIM, VIF; metrics that
-share one batched function run in one call), or with its per-image ``fn`` (every metric;
-``engine="numpy"`` forces it). Network metrics (LPIPS: ``batched_always``) always run on stacks.
+:mod:`benchmark.metrics.engine` for PSNR, SSIM, MSE, RMSE, MAE, NRMSE, MS-SSIM, VIF, where metrics
+that share one batched function run in one call; the stack functions of GMSD, HaarPSI, FSIM and
+VSI, vectorised over the images and run in chunks on CPU threads by
+:func:`benchmark.metrics._iqa_common.batched`), or with its per-image ``fn`` (every metric;
+``engine="numpy"`` forces it; for the four IQA metrics the same code on a batch of one). Network metrics (LPIPS: ``batched_always``) always run on stacks.
 Both paths agree within the tolerances the specs state (``reference_tolerances()``).
 """
 

@@ -24,10 +24,20 @@ part (they differ only where ``S_I S_Q < 0``); its I/Q rows are rounded to 4 dig
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
+from scipy import fft as sfft
 
-from medsr_bench.benchmark.metrics._iqa_common import conv2_same, rgb_to_yiq, to_255
+from medsr_bench.benchmark.metrics._iqa_common import (
+    batched,
+    conv2_same,
+    finite_or,
+    one_image,
+    rgb_to_yiq,
+    to_255,
+    undefined,
+)
 from medsr_bench.benchmark.metrics.registry import (
     CheckTolerance,
     MetricSpec,
@@ -37,17 +47,27 @@ from medsr_bench.benchmark.metrics.registry import (
 
 FSIM_T = (0.85, 160.0, 200.0, 200.0)
 FSIM_LAMBDA = 0.03
-SCHARR_X = np.array([[3.0, 0.0, -3.0], [10.0, 0.0, -10.0], [3.0, 0.0, -3.0]]) / 16.0
+# Scharr [3 0 -3; 10 0 -10; 3 0 -3] / 16 as outer(SCHARR_SMOOTH, SCHARR_DIFF) (x; transposed: y)
+SCHARR_SMOOTH = (3.0 / 16.0, 10.0 / 16.0, 3.0 / 16.0)
+SCHARR_DIFF = (1.0, 0.0, -1.0)
 _PC = {"nscale": 4, "norient": 4, "min_wavelength": 6.0, "mult": 2.0, "sigma_onf": 0.55,
        "d_theta_on_sigma": 1.2, "k": 2.0, "epsilon": 1e-4}
 
 
 def mean_subsample(a: np.ndarray, f: int) -> np.ndarray:
-    """FeatureSIM.m / VSI.m downsampling of a ``(H, W)`` plane: ``conv2(a, ones(f)/f^2, 'same')``
-    then ``a(1:f:end, 1:f:end)``; identity for ``f = 1``."""
+    """FeatureSIM.m / VSI.m downsampling of every ``(H, W)`` plane of ``a`` (``(..., H, W)``):
+    ``conv2(a, ones(f)/f^2, 'same')`` then ``a(1:f:end, 1:f:end)``; identity for ``f = 1``."""
     if f == 1:
         return a
-    return conv2_same(a, np.full((f, f), 1.0 / (f * f)))[::f, ::f]
+    box = (1.0 / f,) * f
+    return conv2_same(a, box, box)[..., ::f, ::f]
+
+
+def scharr_magnitude(a: np.ndarray) -> np.ndarray:
+    """Scharr gradient magnitude of every plane of ``a`` (``(..., H, W)``, ``conv2 'same'``)."""
+    gx = conv2_same(a, SCHARR_SMOOTH, SCHARR_DIFF)
+    gy = conv2_same(a, SCHARR_DIFF, SCHARR_SMOOTH)
+    return np.sqrt(gx * gx + gy * gy)
 
 
 def downsample_factor(h: int, w: int) -> int:
@@ -70,11 +90,14 @@ def _lowpass(rows: int, cols: int, cutoff: float = 0.45, order: int = 15) -> np.
     return np.fft.ifftshift(1.0 / (1.0 + (r / cutoff) ** (2 * order)))
 
 
-def phase_congruency(im: np.ndarray) -> np.ndarray:
-    """Phase congruency map of a ``(H, W)`` float64 plane (``phasecong2`` of FeatureSIM.m, the
-    parameters in :data:`_PC`); values in [0, 1)."""
+@lru_cache(maxsize=8)
+def _pc_bank(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The image-independent part of ``phasecong2`` for a ``rows x cols`` plane: the log-Gabor x
+    angular-spread filters ``(norient, nscale, rows, cols)`` (frequency domain, read-only) and, per
+    orientation, the noise-model factor ``tau^2 / noise_power``, i.e.
+    ``(2 sum_s |A_s|^2 + 4 sum_{i<j} A_i A_j) / 2`` (``A_s``: the spatial filters) and the
+    finest-scale filter energy ``em_n`` (two ``(norient,)`` arrays)."""
     p = _PC
-    rows, cols = im.shape
     x, y = np.meshgrid(_freq_grid(cols), _freq_grid(rows))
     radius = np.fft.ifftshift(np.sqrt(x * x + y * y))
     theta = np.fft.ifftshift(np.arctan2(-y, x))
@@ -88,39 +111,53 @@ def phase_congruency(im: np.ndarray) -> np.ndarray:
         g[0, 0] = 0.0
         gabors.append(g)
     theta_sigma = math.pi / p["norient"] / p["d_theta_on_sigma"]
-    spectrum = np.fft.fft2(im)
-    energy_all = np.zeros((rows, cols))
-    an_all = np.zeros((rows, cols))
+    bank = np.empty((p["norient"], p["nscale"], rows, cols))
+    em_n = np.empty(p["norient"])
+    tau2 = np.empty(p["norient"])
     for o in range(p["norient"]):
         ang = o * math.pi / p["norient"]
         ds = sin_t * math.cos(ang) - cos_t * math.sin(ang)
         dc = cos_t * math.cos(ang) + sin_t * math.sin(ang)
         spread = np.exp(-(np.abs(np.arctan2(ds, dc)) ** 2) / (2.0 * theta_sigma ** 2))
-        eo, spatial = [], []
+        spatial = []
         for s in range(p["nscale"]):
-            filt = gabors[s] * spread
-            spatial.append(np.real(np.fft.ifft2(filt)) * math.sqrt(rows * cols))
-            eo.append(np.fft.ifft2(spectrum * filt))
-            if s == 0:
-                em_n = float((filt * filt).sum())
-        sum_e = sum(np.real(e) for e in eo)
-        sum_o = sum(np.imag(e) for e in eo)
-        sum_an = sum(np.abs(e) for e in eo)
-        x_energy = np.sqrt(sum_e ** 2 + sum_o ** 2) + p["epsilon"]
-        mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
-        energy = np.zeros((rows, cols))
-        for e in eo:
-            er, ei = np.real(e), np.imag(e)
-            energy += er * mean_e + ei * mean_o - np.abs(er * mean_o - ei * mean_e)
-        # noise estimate from the finest scale (Rayleigh: median / ln 2 = mean of |EO|^2)
-        mean_e2n = -float(np.median(np.abs(eo[0]) ** 2)) / math.log(0.5)
-        noise_power = mean_e2n / em_n
+            bank[o, s] = gabors[s] * spread
+            spatial.append(np.real(sfft.ifft2(bank[o, s])) * math.sqrt(rows * cols))
+        em_n[o] = float((bank[o, 0] * bank[o, 0]).sum())
         sum_an2 = float(sum((f * f).sum() for f in spatial))
         sum_aiaj = float(sum((spatial[i] * spatial[j]).sum()
                              for i in range(len(spatial)) for j in range(i + 1, len(spatial))))
-        tau = math.sqrt((2.0 * noise_power * sum_an2 + 4.0 * noise_power * sum_aiaj) / 2.0)
-        t = (tau * math.sqrt(math.pi / 2.0) + p["k"] * math.sqrt((2.0 - math.pi / 2.0) * tau * tau)) / 1.7
-        energy_all += np.maximum(energy - t, 0.0)
+        tau2[o] = (2.0 * sum_an2 + 4.0 * sum_aiaj) / 2.0
+    for a in (bank, em_n, tau2):
+        a.flags.writeable = False
+    return bank, em_n, tau2
+
+
+def phase_congruency(im: np.ndarray) -> np.ndarray:
+    """Phase congruency maps of ``(..., H, W)`` float64 planes (``phasecong2`` of FeatureSIM.m,
+    the parameters in :data:`_PC`; the noise threshold is estimated per plane); values in [0, 1)."""
+    p = _PC
+    rows, cols = im.shape[-2:]
+    bank, em_n, tau2 = _pc_bank(rows, cols)
+    spectrum = sfft.fft2(im)[..., None, :, :]
+    energy_all = np.zeros(im.shape)
+    an_all = np.zeros(im.shape)
+    for o in range(p["norient"]):
+        eo = sfft.ifft2(spectrum * bank[o])  # (..., nscale, H, W) complex responses
+        total = eo.sum(axis=-3)
+        sum_e, sum_o = total.real, total.imag
+        mag = np.abs(eo)
+        sum_an = mag.sum(axis=-3)
+        x_energy = np.sqrt(sum_e ** 2 + sum_o ** 2) + p["epsilon"]
+        mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
+        er, ei = eo.real, eo.imag
+        me, mo = mean_e[..., None, :, :], mean_o[..., None, :, :]
+        energy = (er * me + ei * mo - np.abs(er * mo - ei * me)).sum(axis=-3)
+        # noise estimate from the finest scale (Rayleigh: median / ln 2 = mean of |EO|^2), per plane
+        mean_e2n = -np.median(mag[..., 0, :, :] ** 2, axis=(-2, -1)) / math.log(0.5)
+        tau = np.sqrt(mean_e2n / em_n[o] * tau2[o])
+        t = (tau * math.sqrt(math.pi / 2.0) + p["k"] * np.sqrt((2.0 - math.pi / 2.0) * tau * tau)) / 1.7
+        energy_all += np.maximum(energy - t[..., None, None], 0.0)
         an_all += sum_an
     return energy_all / an_all
 
@@ -129,39 +166,49 @@ def _sim(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return (2.0 * a * b + t) / (a * a + b * b + t)
 
 
-def fsim_planes(sr: np.ndarray, hr: np.ndarray) -> float:
-    """FSIM of ``(1, H, W)`` or FSIMc of ``(3, H, W)`` YIQ float64 stacks on the 8-bit scale."""
+def fsim_planes(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """FSIM of ``(n, 1, H, W)`` or FSIMc of ``(n, 3, H, W)`` YIQ float64 stacks on the 8-bit
+    scale: ``(n,)`` (NaN where neither image has phase congruency)."""
+    n = hr.shape[0]
     f = downsample_factor(*hr.shape[-2:])
-    a = [mean_subsample(p, f) for p in hr]
-    b = [mean_subsample(p, f) for p in sr]
-    pc_a, pc_b = phase_congruency(a[0]), phase_congruency(b[0])
-    g = []
-    for y in (a[0], b[0]):
-        gx, gy = conv2_same(y, SCHARR_X), conv2_same(y, SCHARR_X.T)
-        g.append(np.sqrt(gx * gx + gy * gy))
+    a, b = mean_subsample(hr, f), mean_subsample(sr, f)
+    pc = phase_congruency(np.concatenate([a[:, 0], b[:, 0]]))
+    pc_a, pc_b = pc[:n], pc[n:]
+    g = scharr_magnitude(np.concatenate([a[:, 0], b[:, 0]]))
     t1, t2, t3, t4 = FSIM_T
     pcm = np.maximum(pc_a, pc_b)
-    s = _sim(pc_a, pc_b, t1) * _sim(g[0], g[1], t2) * pcm
-    if len(a) == 3:
-        siq = (_sim(a[1], b[1], t3) * _sim(a[2], b[2], t4)).astype(complex)
+    s = _sim(pc_a, pc_b, t1) * _sim(g[:n], g[n:], t2) * pcm
+    if a.shape[1] == 3:
+        siq = (_sim(a[:, 1], b[:, 1], t3) * _sim(a[:, 2], b[:, 2], t4)).astype(complex)
         s = s * np.real(siq ** FSIM_LAMBDA)
-    return float(s.sum() / pcm.sum())
+    return s.sum(axis=(-2, -1)) / pcm.sum(axis=(-2, -1))
 
 
-def fsim(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
-    """Per-image FSIM (1 channel) / FSIMc (3 channels) of ``(C, H, W)`` float64 arrays in
-    ``[0, settings.data_range]``. ``(nan, reason)`` below 8x8 pixels or without phase congruency."""
-    if min(sr.shape[-2:]) < 8:
-        return math.nan, f"FSIM undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than 8x8"
+def fsim_stack(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[np.ndarray, list[str]]:
+    """FSIM (1 channel) / FSIMc (3 channels) of ``(n, C, H, W)`` float64 stacks in
+    ``[0, settings.data_range]``: ``(values (n,), notes)``; NaN below 8x8 pixels or without phase
+    congruency."""
+    n, _, h, w = sr.shape
+    if min(h, w) < 8:
+        return undefined(n, f"FSIM undefined: image {h}x{w} is smaller than 8x8")
     dr = settings.data_range
     a, b = to_255(sr, dr), to_255(hr, dr)
-    if a.shape[0] == 3:
+    if a.shape[1] == 3:
         a, b = rgb_to_yiq(a), rgb_to_yiq(b)
     with np.errstate(divide="ignore", invalid="ignore"):
         v = fsim_planes(a, b)
-    if not math.isfinite(v):
-        return math.nan, "FSIM undefined: no phase congruency in either image (e.g. constant images)"
-    return v, ""
+    return finite_or(v, "FSIM undefined: no phase congruency in either image (e.g. constant images)")
+
+
+def fsim(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
+    """Per-image FSIM / FSIMc of ``(C, H, W)`` float64 arrays: :func:`fsim_stack` on a batch of one."""
+    return one_image(fsim_stack, sr, hr, settings)
+
+
+def fsim_batched(sr, hr, settings, names, device="cpu", chunk=None):
+    """The registry's batched FSIM (:data:`~benchmark.metrics.registry.BatchedFn`): :func:`fsim_stack`
+    over chunks of ``(N, C, H, W)`` float64 stacks on CPU threads (``device`` is not used)."""
+    return batched("fsim", fsim_stack, sr, hr, settings, chunk)
 
 
 SPEC = register_metric(MetricSpec(
@@ -170,6 +217,7 @@ SPEC = register_metric(MetricSpec(
     unit="1", description="Zhang et al. 2011 FSIM (gray) / FSIMc (RGB, YIQ): phase congruency x "
                           "Scharr gradient similarity, PC-weighted (T1=0.85, T2=160, 8-bit scale)",
     fn=fsim,
+    batched=fsim_batched,
     tolerance=ReferenceTolerance(1e-6, "1e-6 vs pyiqa: measured <= 1.5e-7 (its float32 filter "
                                        "construction and 4-digit I/Q rows)"),
     check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: printed to 4 decimals; float64 code")))

@@ -19,11 +19,18 @@ Reference: pyiqa 0.1.16 ``pyiqa.archs.gmsd_arch.gmsd`` (tests: 1e-6 absolute on 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from medsr_bench.benchmark.metrics._iqa_common import YIQ, box2_subsample, conv2_same, to_255
+from medsr_bench.benchmark.metrics._iqa_common import (
+    YIQ,
+    batched,
+    box2_subsample,
+    conv2_same,
+    mix_channels,
+    one_image,
+    to_255,
+    undefined,
+)
 from medsr_bench.benchmark.metrics.registry import (
     CheckTolerance,
     MetricSpec,
@@ -32,38 +39,52 @@ from medsr_bench.benchmark.metrics.registry import (
 )
 
 GMSD_T = 170.0
-_PREWITT_X = np.array([[1.0, 0.0, -1.0]] * 3) / 3.0
+# Prewitt ``[1 0 -1] / 3`` as the separable kernel outer(_AVG3, _DIFF) (x) / outer(_DIFF, _AVG3) (y)
+_AVG3 = (1.0 / 3.0,) * 3
+_DIFF = (1.0, 0.0, -1.0)
 
 
-def gmsd_plane(sr: np.ndarray, hr: np.ndarray, t: float = GMSD_T) -> float:
-    """GMSD of two 2-D float64 planes on the 8-bit scale (``(H, W)``, H, W >= 2)."""
+def gmsd_planes(sr: np.ndarray, hr: np.ndarray, t: float = GMSD_T) -> np.ndarray:
+    """GMSD of each pair of ``(n, H, W)`` float64 planes on the 8-bit scale (H, W >= 2): ``(n,)``."""
     maps = []
     for a in (hr, sr):
         s = box2_subsample(a)
         # correlation with the Prewitt kernel = convolution with the flipped kernel; the sign
         # is irrelevant for the magnitude, so convolve directly (as GMSD.m's conv2).
-        gx = conv2_same(s, _PREWITT_X)
-        gy = conv2_same(s, _PREWITT_X.T)
+        gx = conv2_same(s, _AVG3, _DIFF)
+        gy = conv2_same(s, _DIFF, _AVG3)
         maps.append(np.sqrt(gx * gx + gy * gy))
     mr, md = maps
     q = (2.0 * mr * md + t) / (mr * mr + md * md + t)
-    return float(q.std(ddof=1))
+    return q.std(axis=(-2, -1), ddof=1)
 
 
-def gmsd(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
-    """Per-image GMSD of ``(C, H, W)`` float64 arrays in ``[0, settings.data_range]`` (C = 1 or 3;
-    see the module doc for the colour convention). ``(nan, reason)`` below 4x4 pixels."""
-    if min(sr.shape[-2:]) < 4:
-        return math.nan, f"GMSD undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than 4x4"
+def gmsd_stack(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[np.ndarray, list[str]]:
+    """GMSD of ``(n, C, H, W)`` float64 stacks in ``[0, settings.data_range]`` (C = 1 or 3; see the
+    module doc for the colour convention): ``(values (n,), notes)``; NaN below 4x4 pixels."""
+    n, c, h, w = sr.shape
+    if min(h, w) < 4:
+        return undefined(n, f"GMSD undefined: image {h}x{w} is smaller than 4x4")
     dr = settings.data_range
     a, b = to_255(sr, dr), to_255(hr, dr)
-    if a.shape[0] == 3:
-        a, b = np.tensordot(YIQ[0], a, axes=1), np.tensordot(YIQ[0], b, axes=1)
+    if c == 3:
+        a, b = mix_channels(YIQ[0], a), mix_channels(YIQ[0], b)
         if settings.quantize:
             a, b = np.round(a), np.round(b)
     else:
-        a, b = a[0], b[0]
-    return gmsd_plane(a, b), ""
+        a, b = a[:, 0], b[:, 0]
+    return gmsd_planes(a, b), [""] * n
+
+
+def gmsd(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
+    """Per-image GMSD of ``(C, H, W)`` float64 arrays: :func:`gmsd_stack` on a batch of one."""
+    return one_image(gmsd_stack, sr, hr, settings)
+
+
+def gmsd_batched(sr, hr, settings, names, device="cpu", chunk=None):
+    """The registry's batched GMSD (:data:`~benchmark.metrics.registry.BatchedFn`): :func:`gmsd_stack`
+    over chunks of ``(N, C, H, W)`` float64 stacks on CPU threads (``device`` is not used)."""
+    return batched("gmsd", gmsd_stack, sr, hr, settings, chunk)
 
 
 SPEC = register_metric(MetricSpec(
@@ -73,6 +94,7 @@ SPEC = register_metric(MetricSpec(
     unit="1", description="Xue et al. 2014 GMSD: std of the gradient-magnitude similarity map (T=170, "
                           "8-bit scale, 2x2 mean-subsampled); 0 = identical",
     fn=gmsd,
+    batched=gmsd_batched,
     tolerance=ReferenceTolerance(1e-6, "1e-6 vs pyiqa: measured <= 1e-7 (RGB: ties of pyiqa's Y "
                                        "rounding; gray: its 1e-12 inside the sqrt)"),
     check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: GMSD is printed to 4 decimals; float64 code")))

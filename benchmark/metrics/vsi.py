@@ -29,14 +29,22 @@ only to the tolerance stated in ``tests/test_metrics_iqa.py``.
 
 from __future__ import annotations
 
-import math
+from functools import lru_cache
 
 import numpy as np
 import torch
+from scipy import fft as sfft
 from torch.nn import functional as F
 
-from medsr_bench.benchmark.metrics._iqa_common import conv2_same, to_255
-from medsr_bench.benchmark.metrics.fsim import SCHARR_X, downsample_factor, mean_subsample
+from medsr_bench.benchmark.metrics._iqa_common import (
+    batched,
+    finite_or,
+    mix_channels,
+    one_image,
+    to_255,
+    undefined,
+)
+from medsr_bench.benchmark.metrics.fsim import downsample_factor, mean_subsample, scharr_magnitude
 from medsr_bench.benchmark.metrics.registry import (
     CheckTolerance,
     MetricSpec,
@@ -54,24 +62,27 @@ _D65 = (0.95047, 1.0, 1.08883)
 
 
 def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    t = torch.from_numpy(np.ascontiguousarray(a))[None]
-    if t.ndim == 3:
-        t = t[None]
-    shrink = size[0] < t.shape[-2] or size[1] < t.shape[-1]
+    """Bilinear resize of every ``(H, W)`` plane of ``a`` (``(..., H, W)`` float64) to ``size``."""
+    h, w = a.shape[-2:]
+    t = torch.from_numpy(np.ascontiguousarray(a).reshape(-1, 1, h, w))
+    shrink = size[0] < h or size[1] < w
     out = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=shrink)
-    return out[0].numpy() if a.ndim == 3 else out[0, 0].numpy()
+    return out.numpy().reshape(a.shape[:-2] + tuple(size))
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """``(3, H, W)`` sRGB on the 8-bit scale -> CIELab (D65 white), as SDSP's ``RGB2Lab``."""
+    """``(..., 3, H, W)`` sRGB on the 8-bit scale -> CIELab (D65 white), as SDSP's ``RGB2Lab``."""
     c = rgb / 255.0
     lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    xyz = np.tensordot(_SRGB_TO_XYZ, lin, axes=1) / np.asarray(_D65)[:, None, None]
+    xyz = mix_channels(_SRGB_TO_XYZ, lin) / np.asarray(_D65)[:, None, None]
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
-    return np.stack([116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])])
+    fx, fy, fz = f[..., 0, :, :], f[..., 1, :, :], f[..., 2, :, :]
+    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-3)
 
 
+@lru_cache(maxsize=4)
 def _log_gabor(rows: int, cols: int) -> np.ndarray:
+    """SDSP's log-Gabor frequency prior filter (``ifftshift``-ed; read-only)."""
     u1 = (np.arange(1, cols + 1) - (cols // 2 + 1)) / (cols - cols % 2)
     u2 = (np.arange(1, rows + 1) - (rows // 2 + 1)) / (rows - rows % 2)
     x, y = np.meshgrid(u1, u2)
@@ -81,60 +92,76 @@ def _log_gabor(rows: int, cols: int) -> np.ndarray:
     with np.errstate(divide="ignore"):
         lg = np.exp(-(np.log(r / SDSP["omega_0"]) ** 2) / (2.0 * SDSP["sigma_f"] ** 2))
     lg[0, 0] = 0.0
+    lg.flags.writeable = False
     return lg
 
 
+def _minmax(a: np.ndarray) -> np.ndarray:
+    """Each ``(H, W)`` plane of ``a`` scaled to [0, 1] by its own min and max (0 where constant)."""
+    lo = a.min(axis=(-2, -1), keepdims=True)
+    hi = a.max(axis=(-2, -1), keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hi > lo, (a - lo) / (hi - lo), 0.0)
+
+
 def sdsp(rgb: np.ndarray) -> np.ndarray:
-    """SDSP saliency of a ``(3, H, W)`` RGB image on the 8-bit scale: ``(H, W)`` in [0, 1]."""
+    """SDSP saliency of ``(n, 3, H, W)`` RGB images on the 8-bit scale: ``(n, H, W)`` in [0, 1]."""
     n = SDSP["size"]
     h, w = rgb.shape[-2:]
     lab = rgb_to_lab(_resize(rgb, (n, n)))
     lg = _log_gabor(n, n)
-    sf = np.sqrt(sum(np.real(np.fft.ifft2(np.fft.fft2(p) * lg)) ** 2 for p in lab))
+    band = np.real(sfft.ifft2(sfft.fft2(lab) * lg))
+    sf = np.sqrt(band[:, 0] ** 2 + band[:, 1] ** 2 + band[:, 2] ** 2)
     i = np.arange(1, n + 1)
     sd = np.exp(-((i[:, None] - n / 2) ** 2 + (i[None, :] - n / 2) ** 2) / SDSP["sigma_d"] ** 2)
-    ab = [(p - p.min()) / (p.max() - p.min()) if p.max() > p.min() else np.zeros_like(p)
-          for p in lab[1:]]
-    sc = 1.0 - np.exp(-(ab[0] ** 2 + ab[1] ** 2) / SDSP["sigma_c"] ** 2)
-    vs = _resize(sf * sd * sc, (h, w))
-    lo, hi = vs.min(), vs.max()
-    return (vs - lo) / (hi - lo) if hi > lo else np.zeros_like(vs)
+    ab = _minmax(lab[:, 1:])
+    sc = 1.0 - np.exp(-(ab[:, 0] ** 2 + ab[:, 1] ** 2) / SDSP["sigma_c"] ** 2)
+    return _minmax(_resize(sf * sd * sc, (h, w)))
 
 
 def _sim(a: np.ndarray, b: np.ndarray, c: float) -> np.ndarray:
     return (2.0 * a * b + c) / (a * a + b * b + c)
 
 
-def vsi_rgb(sr: np.ndarray, hr: np.ndarray) -> float:
-    """VSI of two ``(3, H, W)`` float64 RGB images on the 8-bit scale."""
+def vsi_rgb(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """VSI of each pair of ``(n, 3, H, W)`` float64 RGB images on the 8-bit scale: ``(n,)``."""
+    n = hr.shape[0]
     f = downsample_factor(*hr.shape[-2:])
-    vs = [mean_subsample(sdsp(im), f) for im in (hr, sr)]
-    lmn = [[mean_subsample(p, f) for p in np.tensordot(LMN, im, axes=1)] for im in (hr, sr)]
-    g = []
-    for planes in lmn:
-        gx, gy = conv2_same(planes[0], SCHARR_X), conv2_same(planes[0], SCHARR_X.T)
-        g.append(np.sqrt(gx * gx + gy * gy))
+    both = np.concatenate([hr, sr])
+    vs = mean_subsample(sdsp(both), f)
+    lmn = mean_subsample(mix_channels(LMN, both), f)
+    g = scharr_magnitude(lmn[:, 0])
     c_vs, c_g, c_c = VSI_C
-    chroma = (_sim(lmn[0][1], lmn[1][1], c_c) * _sim(lmn[0][2], lmn[1][2], c_c)).astype(complex)
-    vsm = np.maximum(vs[0], vs[1])
-    s = _sim(vs[0], vs[1], c_vs) * _sim(g[0], g[1], c_g) ** VSI_ALPHA * np.real(chroma ** VSI_LAMBDA)
-    return float((s * vsm).sum() / vsm.sum())
+    chroma = (_sim(lmn[:n, 1], lmn[n:, 1], c_c) * _sim(lmn[:n, 2], lmn[n:, 2], c_c)).astype(complex)
+    vsm = np.maximum(vs[:n], vs[n:])
+    s = _sim(vs[:n], vs[n:], c_vs) * _sim(g[:n], g[n:], c_g) ** VSI_ALPHA * np.real(chroma ** VSI_LAMBDA)
+    return (s * vsm).sum(axis=(-2, -1)) / vsm.sum(axis=(-2, -1))
+
+
+def vsi_stack(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[np.ndarray, list[str]]:
+    """VSI of ``(n, C, H, W)`` float64 stacks in ``[0, settings.data_range]`` (C = 1 is replicated
+    to RGB): ``(values (n,), notes)``; NaN below 8x8 pixels or without saliency."""
+    n, c, h, w = sr.shape
+    if min(h, w) < 8:
+        return undefined(n, f"VSI undefined: image {h}x{w} is smaller than 8x8")
+    dr = settings.data_range
+    a, b = to_255(sr, dr), to_255(hr, dr)
+    if c == 1:
+        a, b = np.repeat(a, 3, axis=1), np.repeat(b, 3, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = vsi_rgb(a, b)
+    return finite_or(v, "VSI undefined: no saliency in either image (e.g. constant images)")
 
 
 def vsi(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:
-    """Per-image VSI of ``(C, H, W)`` float64 arrays in ``[0, settings.data_range]`` (C = 1 is
-    replicated to RGB). ``(nan, reason)`` below 8x8 pixels or without saliency."""
-    if min(sr.shape[-2:]) < 8:
-        return math.nan, f"VSI undefined: image {sr.shape[-2]}x{sr.shape[-1]} is smaller than 8x8"
-    dr = settings.data_range
-    a, b = to_255(sr, dr), to_255(hr, dr)
-    if a.shape[0] == 1:
-        a, b = np.repeat(a, 3, axis=0), np.repeat(b, 3, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = vsi_rgb(a, b)
-    if not math.isfinite(v):
-        return math.nan, "VSI undefined: no saliency in either image (e.g. constant images)"
-    return v, ""
+    """Per-image VSI of ``(C, H, W)`` float64 arrays: :func:`vsi_stack` on a batch of one."""
+    return one_image(vsi_stack, sr, hr, settings)
+
+
+def vsi_batched(sr, hr, settings, names, device="cpu", chunk=None):
+    """The registry's batched VSI (:data:`~benchmark.metrics.registry.BatchedFn`): :func:`vsi_stack`
+    over chunks of ``(N, C, H, W)`` float64 stacks on CPU threads (``device`` is not used)."""
+    return batched("vsi", vsi_stack, sr, hr, settings, chunk)
 
 
 SPEC = register_metric(MetricSpec(
@@ -144,6 +171,7 @@ SPEC = register_metric(MetricSpec(
     unit="1", description="Zhang et al. 2014 VSI: SDSP saliency x Scharr gradient x LMN chroma "
                           "similarity, saliency-weighted (8-bit scale; gray replicated to RGB)",
     fn=vsi,
+    batched=vsi_batched,
     tolerance=ReferenceTolerance(2e-3, "2e-3 vs pyiqa: VSI.m's 2x2 reduction vs pyiqa's one-pixel-"
                                        "shifted blocks moves VSI by 5e-4..1e-3 on bicubic pairs"),
     check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: printed to 4 decimals; float64 code")))
