@@ -26,7 +26,8 @@ class BicubicBlur:
             middle of the range used by Real-ESRGAN's own degradation kernels (0.2..3). Kept as
             an a-priori choice; ``bench sweep`` with the official x4plus weights finds that 0.8
             (metrics on RGB) puts all four of P1's Real-ESRGAN cells inside our 95 % CI on the
-            first 6 images of each dataset, 1.0 three of them outside (results/sweeps/README.md).
+            first 6 images of each dataset, 1.0 three of them outside; on all 40 + 40 images 0.8
+            reproduces both PSNR cells but neither SSIM cell (results/sweeps/README.md).
         blur_ksize: square kernel side. NOT given by P1; default 7 = 2*ceil(3*sigma)+1, covering
             +-3 sigma so the kernel is not truncated.
         lr_bits: LR rounded to this bit depth (8) as when P1 wrote its LR images to image files;
