@@ -93,3 +93,22 @@ def test_under_trained_and_stand_in_in_every_output(tmp_path):
 ])
 def test_reasons_do_not_repeat_the_model(items, text):
     assert join_reasons(items) == text
+
+
+def test_a_claim_untestable_for_one_reason_in_many_readings_is_shown_once():
+    """A sweep's 16 readings of P1 without the fine-tuned model gave 16 identical "not testable
+    here" rows per claim; the summary shows the claim once, saying in how many readings, and
+    keeps tested rows and rows of another reason."""
+    from medsr_bench.benchmark.report import merge_untestable
+
+    def row(label, verdict="not testable here", reason="realesrgan-finetuned-retina not in this run"):
+        return {"id": "P1-drive-ssim", "protocol": "drive", "split": "all", "label": label,
+                "verdict": verdict, "reason": reason}
+
+    rows = [row(f"drive.blur_sigma={s}") for s in (0.6, 0.7, 0.8)]
+    rows += [row("drive.blur_sigma=0.9", reason="n too small (2 < 6)"),
+             row("drive.blur_sigma=1.0", verdict="reproduced", reason="")]
+    out = merge_untestable(rows)
+    assert [r["label"] for r in out] == ["all 3 readings", "drive.blur_sigma=0.9",
+                                         "drive.blur_sigma=1.0"]
+    assert merge_untestable(rows[:1]) == rows[:1]

@@ -35,6 +35,7 @@ from medsr_bench.benchmark.report.rundata import RunData, RunDirError, Variant, 
 from medsr_bench.benchmark.report.verdicts import (
     CONTRADICTED,
     DEFAULT_STATS,
+    NOT_TESTABLE,
     REPRODUCED,
     StatsSettings,
     Verdicts,
@@ -117,6 +118,25 @@ def _claim_row(cv, figure_b64: str | None) -> dict:
     return {"id": cv.id, "statement": cv.statement, "source": cv.source, "label": cv.label,
             "split": cv.split, "protocol": cv.protocol, "verdict": cv.verdict,
             "reason": cv.reason, "comparisons": comps, "figure": figure_b64}
+
+
+def merge_untestable(rows: list[dict]) -> list[dict]:
+    """Claim rows (as :func:`_claim_row` makes them) with a claim that is not testable for the same
+    reason in several variants (a sweep's readings) shown once: the first row kept, its ``label``
+    saying in how many readings (``"all 16 readings"``), the others dropped. Tested rows and rows
+    of other reasons are kept as they are, in their order."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["verdict"] == NOT_TESTABLE and r["reason"]:
+            groups.setdefault((r["id"], r["protocol"], r["split"], r["reason"]), []).append(r)
+    out = []
+    for r in rows:
+        g = groups.get((r["id"], r["protocol"], r["split"], r["reason"]))
+        if g is None or len(g) == 1:
+            out.append(r)
+        elif r is g[0]:
+            out.append({**r, "label": f"all {len(g)} readings"})
+    return out
 
 
 class _Builder:
@@ -268,6 +288,7 @@ class _Builder:
                            "higher_is_better": higher_is_better(c.metric), "pairs": c.pairs,
                            "verdict": c.verdict} for c in cv.comparisons]
                 claims.append(_claim_row(cv, _b64(paired_scatter_figure(panels, title=cv.id))))
+            claims = merge_untestable(claims)
             protocols = []
             for d in s.get("datasets", []):
                 # one section per (protocol, split): P4 scores cptac-gbm on val (Table 1) and
