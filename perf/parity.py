@@ -47,20 +47,24 @@ from medsr_bench.models.network import load_network
 from medsr_bench.models.registry import get_spec, load_model
 from medsr_bench.models.weights import cache_dir
 
-#: (quantity, limit, why) per comparison; a row passes when its measured value is <= limit
+#: (quantity, limit, why, kind) per comparison; a row passes when its measured value is <= limit.
+#: ``kind``: ``parity`` = the same computation in two implementations (a row outside is a defect);
+#: ``effect`` = a setting other than the default (tiling, a reduced precision), measured against the
+#: default: inside, its rows may stand in for the default's; outside, they are their own variant.
 TOLERANCES = {
     "ncnn": ("max |diff| in [0, 1]", 1e-4,
-             "two fp32 implementations of the same layers: only summation order differs"),
+             "two fp32 implementations of the same layers: only summation order differs", "parity"),
     "realesrganer": ("max |diff| in 8-bit levels", 1,
-                     "same fp32 network; rounding of values at a .5 boundary may flip one level"),
+                     "same fp32 network; rounding of values at a .5 boundary may flip one level",
+                     "parity"),
     "tiled": ("mean |diff| in 8-bit levels", 0.5,
-              "RRDBNet's receptive field exceeds tile_pad, so pixels near seams differ; tiled vs "
-              "whole must stay below half a level on average"),
+              "RRDBNet's receptive field exceeds tile_pad, so pixels near seams differ; a tiled run "
+              "stands in for a whole-image run only below half a level on average", "effect"),
     "seams": ("engine mean |diff| minus RealESRGANer mean |diff|, tiled vs whole", 0.0,
               "the engine cross-fades overlapping tiles where RealESRGANer pastes them: its seams "
-              "must be no worse"),
+              "must be no worse", "parity"),
     "precision": ("|change of a P1 cell mean|", {"psnr": 0.005, "ssim": 0.00005},
-                  "half of the last digit P1 reports (PSNR 2 decimals, SSIM 4)"),
+                  "half of the last digit P1 reports (PSNR 2 decimals, SSIM 4)", "effect"),
 }
 P1_DATASETS = ("drive", "chestxray14")
 REDUCED = ("bf16", "fp16", "bf16-net")
@@ -77,6 +81,7 @@ class ParityRow:
     quantity: str
     ok: bool
     detail: str = ""
+    kind: str = "parity"  # "parity" | "effect" (see TOLERANCES)
 
 
 @dataclass
@@ -148,7 +153,7 @@ def compare_ncnn(model: str, weights_dir: Path, crops: list[Crop], log=print) ->
     ours = _engine(net, channels_last=False)
     ncnn_net, info = backend_network(spec, cache_dir(weights_dir))
     theirs = _engine(ncnn_net, channels_last=False)
-    qty, lim, _ = TOLERANCES["ncnn"]
+    qty, lim, *_ = TOLERANCES["ncnn"]
     rows = []
     for c in crops:
         x = _nchw(_rgb01(c.lr))
@@ -174,9 +179,9 @@ def compare_realesrganer(model: str, weights_dir: Path, crops: list[Crop], tile:
     helpers = {t: RealESRGANer(scale=spec.scale, model_path=info["path"], model=spec.arch(), tile=t,
                                tile_pad=tile_pad, pre_pad=0, half=False, device=torch.device("cpu"))
                for t in (0, tile)}
-    q8, lim8, _ = TOLERANCES["realesrganer"]
-    qt, limt, _ = TOLERANCES["tiled"]
-    qs, lims, _ = TOLERANCES["seams"]
+    q8, lim8, *_ = TOLERANCES["realesrganer"]
+    qt, limt, *_ = TOLERANCES["tiled"]
+    qs, lims, *_ = TOLERANCES["seams"]
     rows = []
     for c in crops:
         u8 = np.rint(_rgb01(c.lr) * 255).astype(np.uint8)
@@ -186,19 +191,22 @@ def compare_realesrganer(model: str, weights_dir: Path, crops: list[Crop], tile:
         case = f"{c.dataset}/{c.image_id}"
         tiles = f"tiled {tile}/{tile_pad}"
         seam = {}
-        for key, label, a, b, q, lim, mean in (
-                ("whole", "(b) engine vs RealESRGANer, whole", mine[0], ref[0], q8, lim8, False),
-                ("engine", f"(b) engine {tiles} vs engine whole", mine[tile], mine[0], qt, limt, True),
+        for key, label, a, b, q, lim, mean, kind in (
+                ("whole", "(b) engine vs RealESRGANer, whole", mine[0], ref[0], q8, lim8, False,
+                 "parity"),
+                ("engine", f"(b) engine {tiles} vs engine whole", mine[tile], mine[0], qt, limt, True,
+                 "effect"),
                 ("RealESRGANer", f"(b) RealESRGANer {tiles} vs its whole", ref[tile], ref[0], qt, None,
-                 True),
-                ("pair", f"(b) engine vs RealESRGANer, {tiles}", mine[tile], ref[tile], qt, None, True)):
+                 True, "effect"),
+                ("pair", f"(b) engine vs RealESRGANer, {tiles}", mine[tile], ref[tile], qt, None, True,
+                 "parity")):
             d = np.abs(a - b)
             v = float(d.mean()) if mean else float(d.max())
             seam[key] = v
             rows.append(ParityRow(label, case, v, lim, q, lim is None or v <= lim,
                                   f"max {int(d.max())} level(s), {100 * float((d > 0).mean()):.2f} % "
                                   "of values differ" + ("" if lim is not None else
-                                                        "; reference, no tolerance")))
+                                                        "; reference, no tolerance"), kind))
             log(_fmt(rows[-1]))
         diff = seam["engine"] - seam["RealESRGANer"]
         rows.append(ParityRow(f"(b) seams: engine {tiles} vs RealESRGANer {tiles}", case, diff, lims, qs,
@@ -236,7 +244,7 @@ def compare_precisions(model: str, weights_dir: Path, crops: list[Crop], precisi
             hr = to_metric_domain(np.stack([crops[i].hr for i in idx]), ms)
             vals, _ = compute_metrics_batch(sr, hr, ms, names=["psnr", "ssim"])
             cells[(p, ds)] = {k: float(np.mean(v)) for k, v in vals.items()}
-    q, lims, _ = TOLERANCES["precision"]
+    q, lims, *_ = TOLERANCES["precision"]
     rows, speed = [], []
     for p in precisions:
         d8 = max(int(np.abs(_u8(a) - _u8(b)).max()) for a, b in zip(outs[p], outs["fp32"], strict=True))
@@ -249,7 +257,7 @@ def compare_precisions(model: str, weights_dir: Path, crops: list[Crop], precisi
                                       abs(delta), lim, q, abs(delta) <= lim,
                                       f"fp32 {cells[('fp32', ds)][metric]:.4f} -> {p} "
                                       f"{cells[(p, ds)][metric]:.4f} ({delta:+.5f}); max {d8} "
-                                      "8-bit level(s) over all images"))
+                                      "8-bit level(s) over all images", "effect"))
                 log(_fmt(rows[-1]))
         speed.append({"precision": p, "s_per_image": secs[p] / len(crops),
                       "fp32_s_per_image": secs["fp32"] / len(crops),
@@ -307,7 +315,8 @@ def run_parity(data_root: Path, weights_dir: Path, opts: ParityOptions, prepared
 
 def _fmt(r: ParityRow) -> str:
     tol = f"<= {r.limit:g} ({r.quantity})" if r.limit is not None else f"none ({r.quantity})"
-    verdict = "reference" if r.limit is None else ("ok" if r.ok else "OUTSIDE")
+    verdict = ("reference" if r.limit is None else ("ok" if r.ok else "OUTSIDE") if r.kind == "parity"
+               else ("inside" if r.ok else "outside"))
     return f"| {r.comparison} | {r.case} | {r.value:.3g} | {tol} | {verdict} | {r.detail} |"
 
 
@@ -326,7 +335,12 @@ def markdown(rows: list[ParityRow], speed: list[dict], header: dict, command: st
         f"DRIVE (x2) and ChestX-ray14 (x4) in the protocols' seeded order ({o['n_precision']} per "
         f"dataset in (c)): {header['inputs']}",
         f"- command: `{command}`", "",
-        "Tolerances: " + "; ".join(f"**{k}**: {q} <= {lim} ({why})" for k, (q, lim, why) in TOLERANCES.items()),
+        "Tolerances: " + "; ".join(f"**{k}** ({kind}): {q} <= {lim} ({why})"
+                                   for k, (q, lim, why, kind) in TOLERANCES.items()),
+        "", "Kinds: *parity* rows compare the same computation in two implementations (ok / OUTSIDE: "
+        "outside is a defect); *effect* rows measure a setting other than the default (tiling, a "
+        "reduced precision) against the default (inside / outside: inside, its rows may stand in "
+        "for the default's; outside, they stay a variant of their own).",
         "", "| comparison | case | measured | tolerance | verdict | detail |", "|---|---|---|---|---|---|",
         *[_fmt(r) for r in rows], "",
     ]
@@ -343,8 +357,30 @@ def markdown(rows: list[ParityRow], speed: list[dict], header: dict, command: st
                   "elsewhere PyTorch emulates bf16 products and they run slower than fp32. fp32 stays "
                   "the default; a qualifying reduced precision is offered as "
                   "`--set model.precision=...` (its rows are their own variant).", ""]
-    judged = [r for r in rows if r.limit is not None]
-    bad = [r for r in judged if not r.ok]
-    lines.append(f"Verdict: {len(judged) - len(bad)} of {len(judged)} rows with a tolerance inside it"
-                 + (": " + "; ".join(sorted({r.comparison for r in bad})) + " outside." if bad else "."))
+    lines += verdict_lines(rows)
     return "\n".join(lines) + "\n"
+
+
+def verdict_lines(rows: list[ParityRow]) -> list[str]:
+    """The table's closing verdicts: one line for the parity rows (how many are inside their
+    tolerance, which comparisons are not), one per effect comparison (how many of its rows are
+    inside, and whether its setting may stand in for the default). Reference rows are not
+    judged."""
+    judged = [r for r in rows if r.limit is not None]
+    parity = [r for r in judged if r.kind == "parity"]
+    bad = sorted({r.comparison for r in parity if not r.ok})
+    out = []
+    if parity:
+        out.append(f"Parity: {len(parity) - sum(not r.ok for r in parity)} of {len(parity)} rows "
+                   "inside their tolerance" + (f"; outside: {'; '.join(bad)}." if bad else "."))
+    effects: dict[str, list[ParityRow]] = {}
+    for r in judged:
+        if r.kind == "effect":
+            effects.setdefault(r.comparison, []).append(r)
+    for comp, rs in effects.items():
+        n_in = sum(r.ok for r in rs)
+        out.append(f"Effect of {comp.split(' ', 1)[1]}: {n_in} of {len(rs)} rows inside: "
+                   + ("may stand in for the default's rows." if n_in == len(rs) else
+                      "does not stand in for the default's rows (its rows are a variant of their "
+                      "own; the default is unchanged)."))
+    return ["", *(f"- {x}" for x in out)] if out else []

@@ -94,16 +94,27 @@ def test_bf16_net_casts_the_whole_network():
 
 def test_parity_table_states_tolerances_and_fails_rows_outside():
     rows = [ParityRow("(a) torch vs ncnn", "drive/01", 2e-6, 1e-4, "max", True),
-            ParityRow("(b) RealESRGANer tiled vs its whole", "drive/01", 0.6, None, "mean", True),
-            ParityRow("(c) bf16 vs fp32", "P1 drive PSNR cell mean", 0.02, 0.005, "|delta|", False)]
+            ParityRow("(a) torch vs ncnn", "cxr/01", 2e-3, 1e-4, "max", False),
+            ParityRow("(b) RealESRGANer tiled vs its whole", "drive/01", 0.6, None, "mean", True,
+                      kind="effect"),
+            ParityRow("(c) bf16 vs fp32", "P1 drive PSNR cell mean", 0.02, 0.005, "|delta|", False,
+                      kind="effect"),
+            ParityRow("(c) fp16 vs fp32", "P1 drive PSNR cell mean", 0.001, 0.005, "|delta|", True,
+                      kind="effect")]
     speed = [{"precision": "bf16", "s_per_image": 9.0, "fp32_s_per_image": 1.0, "speedup": 1 / 9}]
     header = {"machine": "m", "torch": "t", "load": "0", "threads": 1, "cpu_bf16": cpu_bf16_support(),
               "weights": "w", "inputs": "drive/01", "options": {"model": "x", "crop": 16, "n": 1,
                                                                  "n_precision": 1}}
     text = markdown(rows, speed, header, "bench parity")
-    assert "OUTSIDE" in text and "1 of 2 rows with a tolerance inside it" in text
+    # a parity row outside is a defect (OUTSIDE); an effect row outside only keeps its setting
+    # out of the default's rows
+    assert "| 0.002 | <= 0.0001 (max) | OUTSIDE |" in text
+    assert "- Parity: 1 of 2 rows inside their tolerance; outside: (a) torch vs ncnn." in text
+    assert "| 0.02 | <= 0.005 (|delta|) | outside |" in text
+    assert "- Effect of bf16 vs fp32: 0 of 1 rows inside: does not stand in" in text
+    assert "- Effect of fp16 vs fp32: 1 of 1 rows inside: may stand in for the default's rows." in text
     assert "| 0.6 | none (mean) | reference |" in text
     assert "| bf16 | 9.00 | 1.00 | 0.11x | no |" in text
-    for quantity, *_ in TOLERANCES.values():
-        assert quantity in text
+    for quantity, _, _, kind in TOLERANCES.values():
+        assert quantity in text and kind in ("parity", "effect")
     assert set(cpu_bf16_support()) == {"amx_bf16", "avx512_bf16", "avx512f", "avx2"}
