@@ -18,7 +18,7 @@
 - **precision**: ``fp32`` | ``bf16`` | ``fp16`` through ``torch.autocast`` (weights stay fp32, the
   output is returned as float32), or ``bf16-net``: the whole network (weights and activations) cast
   to bfloat16, no autocast (fastest on CPUs with AMX / AVX512-BF16; emulated and several times slower
-  than fp32 on CPUs without them, e.g. AVX2-only: measured in ``results/perf/parity_cpu.md``); ``channels_last`` memory format (``auto``: on, CPU and CUDA alike);
+  than fp32 on CPUs without them, e.g. AVX2-only: measured in ``results/perf/parity_cpu_avx2.md``); ``channels_last`` memory format (``auto``: on, CPU and CUDA alike);
   ``torch.inference_mode``; ``device`` ``auto`` = CUDA when available, else CPU.
 - **speed options** (what the field uses on GPUs; all off by default, all tested on CPU where they
   apply): ``compile`` (``torch.compile`` of the network with a mode, e.g. ``default``,
