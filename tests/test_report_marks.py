@@ -112,3 +112,22 @@ def test_a_claim_untestable_for_one_reason_in_many_readings_is_shown_once():
     assert [r["label"] for r in out] == ["all 3 readings", "drive.blur_sigma=0.9",
                                          "drive.blur_sigma=1.0"]
     assert merge_untestable(rows[:1]) == rows[:1]
+
+
+def test_text_exports_show_an_untestable_comparison_once_with_its_readings():
+    """Markdown / LaTeX claims of a sweep: a comparison not testable for one reason in every
+    reading is one row labelled "all N readings" (the table had no label column, so its 16
+    copies were indistinguishable); tested rows keep their reading's label."""
+    import pandas as pd
+
+    from medsr_bench.benchmark.report.export import CLAIM_COLUMNS, _merge_untestable
+
+    base = dict.fromkeys(CLAIM_COLUMNS, "")
+    base.update(id="P1-drive-ssim", protocol="drive", split="all", better="ft", worse="x4",
+                metric="ssim", claim_verdict="not testable here", verdict="not testable here",
+                reason="ft not in this run")
+    rows = [{**base, "label": f"sigma={s}"} for s in (0.6, 0.7, 0.8)]
+    rows.append({**base, "label": "sigma=1.0", "claim_verdict": "reproduced", "verdict": "reproduced",
+                 "reason": ""})
+    out = _merge_untestable(pd.DataFrame(rows, columns=CLAIM_COLUMNS))
+    assert list(out.label) == ["all 3 readings", "sigma=1.0"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from medsr_bench.benchmark.report.rundata import with_tag
-from medsr_bench.benchmark.report.verdicts import Verdicts
+from medsr_bench.benchmark.report.verdicts import NOT_TESTABLE, Verdicts
 from medsr_bench.core import atomic_write_text
 
 FORMATS = ("html", "md", "csv", "json", "latex")
@@ -90,8 +90,26 @@ def _md_table(df: pd.DataFrame) -> str:
 _MD_CELLS = ["suite", "protocol", "dataset", "label", "split", "model", "weights_source", "metric",
              "paper", "rule", "n",
              "mean", "ci_low", "ci_high", "diff", "verdict", "reason"]
-_MD_CLAIMS = ["id", "statement", "claim_verdict", "better", "worse", "metric", "n", "mean_diff",
-              "ci_low", "ci_high", "p_holm", "verdict", "reason"]
+_MD_CLAIMS = ["id", "statement", "label", "claim_verdict", "better", "worse", "metric", "n",
+              "mean_diff", "ci_low", "ci_high", "p_holm", "verdict", "reason"]
+
+
+def _merge_untestable(claims: pd.DataFrame) -> pd.DataFrame:
+    """The text formats' claims: a comparison not testable for the same reason in several readings
+    (a sweep's variants) is one row, its ``label`` saying in how many (``all 16 readings``), as the
+    HTML summary shows it (``report.merge_untestable``); CSV and JSON keep one row per variant."""
+    if claims.empty:
+        return claims
+    key = ["id", "protocol", "split", "better", "worse", "metric", "reason"]
+    untested = (claims.claim_verdict == NOT_TESTABLE) & (claims.reason.fillna("") != "")
+    sizes = claims[untested].groupby(key, dropna=False).transform("size")
+    first = ~claims[untested].duplicated(subset=key)
+    keep = ~untested
+    keep[first[first].index] = True
+    out = claims[keep].copy()
+    many = sizes.reindex(out.index).fillna(1) > 1
+    out.loc[many, "label"] = [f"all {int(n)} readings" for n in sizes.reindex(out.index)[many]]
+    return out
 
 
 def _marked(v: Verdicts) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -104,7 +122,8 @@ def _marked(v: Verdicts) -> tuple[pd.DataFrame, pd.DataFrame]:
             for part in filter(None, k.model_notes.split("; ")):
                 m, _, tag = part.partition(": ")
                 tags.setdefault(m, tag)
-    claims, cells = claims_frame(v)[_MD_CLAIMS].copy(), cells_frame(v)[_MD_CELLS].copy()
+    claims, cells = _merge_untestable(claims_frame(v)), cells_frame(v)[_MD_CELLS].copy()
+    claims = claims[_MD_CLAIMS].copy()
     for df, cols in ((claims, ("better", "worse")), (cells, ("model",))):
         for c in cols:
             df[c] = [with_tag(m, tags) if isinstance(m, str) else m for m in df[c]]
