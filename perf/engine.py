@@ -20,7 +20,6 @@ used (seeded) and every output says so: speed does not depend on the weight valu
 from __future__ import annotations
 
 import copy
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medsr_bench.core import machine_description
+from medsr_bench.core import load_average, machine_description
 from medsr_bench.models.engine import Engine, EngineSettings, resolve_device
 from medsr_bench.models.network import load_network
 from medsr_bench.models.registry import WeightsMissing, get_spec
@@ -193,7 +192,7 @@ def run_perf(model: str = "realesrgan-x4plus", weights_dir=None, sizes=(64, 128,
     dev = resolve_device(device)
     net, label, path = _network(model, weights_dir)
     rows: list[PerfRow] = []
-    load = "n/a" if not hasattr(os, "getloadavg") else f"{os.getloadavg()[0]:.1f}"
+    load = load_average(first_only=True)
     header = {"model": label, "device": str(dev), "machine": machine_description(str(dev)), "load": load,
               "n_images": n_images, "reps": reps, "torch": torch.__version__, "options": opt.describe(),
               "peak_tflops": peak_tflops}

@@ -55,7 +55,7 @@ from medsr_bench.benchmark.metrics.compute import (
 )
 from medsr_bench.benchmark.metrics.domain import MetricSettings
 from medsr_bench.benchmark.metrics.registry import get_metric, reference_tolerances
-from medsr_bench.core import machine_description
+from medsr_bench.core import load_average, machine_description
 
 BENCH_METRICS = DEFAULT_METRICS  # psnr ssim mse rmse mae nrmse ms-ssim vif
 
@@ -449,9 +449,7 @@ def format_peer_row(r: PeerRow) -> str:
 
 def format_peer_markdown(rows: list[PeerRow], machine: str, threads: int, reps: int, command: str) -> str:
     """Markdown of the peer table with machine, threads, protocol and command."""
-    import os
-
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    load = load_average()
     lines = [
         "## Metric engine vs torchmetrics (float32), per metric",
         "",
@@ -705,7 +703,7 @@ def format_iqa_row(r: IqaRow) -> str:
 
 def format_iqa_markdown(rows: list[IqaRow], machine: str, threads: int, reps: int, command: str) -> str:
     """Markdown of the IQA table with machine, threads, protocol and command."""
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    load = load_average()
     lines = [
         "## Perceptual IQA metrics (GMSD, HaarPSI, FSIM, VSI, DISTS): batched engine vs per-image reference",
         "",

@@ -28,7 +28,6 @@ the command, the inputs and the tolerance and verdict of every row.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ import torch
 
 from medsr_bench.benchmark.metrics import compute_metrics_batch, to_metric_domain
 from medsr_bench.benchmark.suites import SUITES
-from medsr_bench.core import machine_description
+from medsr_bench.core import load_average, machine_description
 from medsr_bench.data_prep import get_protocol
 from medsr_bench.data_prep.prepared import iter_samples
 from medsr_bench.models.engine import Engine, EngineSettings
@@ -304,7 +303,7 @@ def run_parity(data_root: Path, weights_dir: Path, opts: ParityOptions, prepared
         r, speed = compare_precisions(opts.model, weights_dir, sub, opts.precisions, log)
         rows += r
     _, info = load_network(get_spec(opts.model), weights_dir)
-    load = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
+    load = load_average(first_only=True)
     header = {"machine": machine_description("cpu"), "torch": torch.__version__, "load": load,
               "threads": torch.get_num_threads(), "cpu_bf16": cpu_bf16_support(),
               "weights": f"{info['file']} ({info.get('source')}, sha256 {info['sha256'][:12]}...)",

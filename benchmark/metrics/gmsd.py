@@ -14,7 +14,12 @@ Colour convention (as pyiqa 0.1.16 ``gmsd``, ``test_y_channel=True``): values ar
 8-bit gray images). A 1-channel image (``gray``, ``y``, ``matlab-gray``) is used as is.
 Odd sizes: the 2x2 mean of the last odd row/column counts the missing neighbour as 0 (GMSD.m's
 ``conv2 'same'``); pyiqa drops that row/column, so the two differ on odd sizes only.
-Reference: pyiqa 0.1.16 ``pyiqa.archs.gmsd_arch.gmsd`` (tests: 1e-6 absolute on DRIVE pairs).
+Reference: pyiqa 0.1.16 ``pyiqa.archs.gmsd_arch.gmsd`` (tolerance and its reason in the spec below;
+tests: ``tests/test_metrics_iqa.py``). RGB rounding ties: about 1 in 1,000 8-bit RGB pixels has a
+luminance at ``k + 0.5`` up to float error; which way it rounds follows the summation order of the
+three products (our NumPy vs pyiqa's torch matmul), so the two Y planes differ by 1 level on those
+pixels (90 of a 512 x 512 DRIVE crop) and GMSD by up to a few 1e-6; on the same Y planes the two
+agree to 1e-8.
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ SPEC = register_metric(MetricSpec(
                           "8-bit scale, 2x2 mean-subsampled); 0 = identical",
     fn=gmsd,
     batched=gmsd_batched,
-    tolerance=ReferenceTolerance(1e-6, "1e-6 vs pyiqa: measured <= 1e-7 (RGB: ties of pyiqa's Y "
-                                       "rounding; gray: its 1e-12 inside the sqrt)"),
+    tolerance=ReferenceTolerance(1e-5, "1e-5 vs pyiqa: RGB 8-bit pairs measured <= 3.6e-6 (DRIVE crops, "
+                                       "bilinear SR): Y values at rounding ties round the other way in "
+                                       "pyiqa's torch matmul; on pyiqa's own Y planes <= 1e-8; gray "
+                                       "1e-12 (its 1e-12 inside the sqrt)"),
     check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: GMSD is printed to 4 decimals; float64 code")))

@@ -13,7 +13,11 @@ Colour convention (as the paper and piq): a 3-channel (``channel=rgb``) image go
 matrix); Y gets the wavelet similarity, I and Q (2x2 mean, ``'same'``) a third similarity map
 weighted by the mean of the two luminance weights. A 1-channel image (``gray``, ``y``,
 ``matlab-gray``) is used as is. Values are rescaled from ``[0, data_range]`` to [0, 255].
-Reference: piq 0.8.0 ``piq.haarpsi`` (pyiqa 0.1.16 has no HaarPSI); tests: 1e-6 absolute.
+Reference: piq 0.8.0 ``piq.haarpsi`` (pyiqa 0.1.16 has no HaarPSI); tolerance in the spec below.
+piq's YIQ rows have 4 digits (0.5959, -0.2746, -0.3213; 0.2115, -0.5227, 0.3112) where
+HaarPSI.m and the authors' ``haarpsi.py`` have 3 (:data:`~._iqa_common.YIQ`, used here): on
+saturated colour (fundus photographs: large I) that alone moves RGB HaarPSI by up to 2.4e-5
+(measured); with piq's rows swapped in the two agree to 1e-14.
 """
 
 from __future__ import annotations
@@ -120,6 +124,6 @@ SPEC = register_metric(MetricSpec(
                           "scale, 2x2 mean-subsampled; YIQ for RGB); 1 = identical",
     fn=haarpsi,
     batched=haarpsi_batched,
-    tolerance=ReferenceTolerance(2e-6, "2e-6 vs piq (RGB; measured <= 8e-7): piq rounds the I/Q "
-                                       "rows to 4 digits; gray agrees to 1e-12"),
+    tolerance=ReferenceTolerance(5e-5, "5e-5 vs piq: RGB measured <= 2.4e-5 on DRIVE crops (piq's 4-digit "
+                                       "I/Q rows vs HaarPSI.m's 3; with piq's rows 8e-15); gray 1e-12"),
     check_tolerance=CheckTolerance(1e-4, 0.0, "1e-4: printed to 4 decimals; float64 code")))

@@ -102,6 +102,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def load_average(first_only: bool = False) -> str:
+    """The system load average as printed in benchmark tables: ``"2.54 1.87 0.91"`` (1, 5 and
+    15 minutes, 2 decimals), or the 1-minute value alone with one decimal (``first_only``);
+    ``"n/a"`` where the OS has none (``os.getloadavg``)."""
+    if not hasattr(os, "getloadavg"):
+        return "n/a"
+    values = os.getloadavg()
+    return f"{values[0]:.1f}" if first_only else " ".join(f"{v:.2f}" for v in values)
+
+
 def machine_description(device: str = "cpu") -> str:
     """One line naming the machine a benchmark ran on: CPU model, logical cores, torch version and
     threads, the GPU (with CUDA version) when ``device`` is CUDA, and the load average at call
