@@ -105,9 +105,10 @@ def bench_cmd(
             typer.echo(TORCHMETRICS_MISSING)
         else:
             typer.echo(PEER_HEAD)
+            machine = machine_description(device)  # before the table: its load average is "at start"
             rows = run_peer_bench(case_list, data_dir=data_dir, reps=peer_reps, device=device, log=typer.echo,
                                   n=peer_pairs or None)
-            parts.append(format_peer_markdown(rows, machine_description(device), torch.get_num_threads(),
+            parts.append(format_peer_markdown(rows, machine, torch.get_num_threads(),
                                               peer_reps, cmd))
             typer.echo(parts[-1])
     if iqa:
@@ -115,8 +116,9 @@ def bench_cmd(
             typer.echo(IQA_MISSING)
         else:
             typer.echo(IQA_HEAD)
+            machine = machine_description(device)
             rows = run_iqa_bench(iqa_list, data_dir=data_dir, reps=iqa_reps, n=iqa_pairs or None, log=typer.echo)
-            parts.append(format_iqa_markdown(rows, machine_description(device), torch.get_num_threads(),
+            parts.append(format_iqa_markdown(rows, machine, torch.get_num_threads(),
                                              iqa_reps, cmd))
             typer.echo(parts[-1])
     if out is not None and parts:
