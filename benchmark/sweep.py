@@ -177,11 +177,14 @@ def analyse(run_dir: Path, axes: Sequence[str], paper_path: Path | None = None,
     for pr in paper.itertuples(index=False):
         for v in run.variants_of(pr.suite, pr.protocol, pr.split):
             vals, why = model_values(run, v, pr.model, pr.metric, pr.split)
+            point = _axis_values(v, axes)
             base = {"suite": pr.suite, "protocol": pr.protocol, "split": pr.split,
                     "model": pr.model, "metric": pr.metric, "paper": pr.value,
                     "paper_std": pr.std, "variant": v.id,
-                    "label": v.label or "default", **{f"set:{k}": x for k, x in
-                                                      _axis_values(v, axes).items()}}
+                    # every grid axis of the variant, defaults included (the run's own label
+                    # names only the settings that differ from the default)
+                    "label": ", ".join(f"{k}={x}" for k, x in point.items()) or v.label or "default",
+                    **{f"set:{k}": x for k, x in point.items()}}
             if vals is None:
                 rows.append({**base, "mean": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "n": 0, "distance": math.nan, "distance_unit": "", "in_ci": False,

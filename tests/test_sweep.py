@@ -57,6 +57,9 @@ def test_sweep_recovers_a_planted_blur_sigma_and_closest_is_deterministic(bench_
     closest = pd.read_csv(out / "closest.csv")
     top = closest[closest["rank"] == 1].iloc[0]
     assert top.label == "demo-retina.blur_sigma=1.5" and bool(top.within)
+    # the reading at the default value names it (the run's variant label omits defaults)
+    labels = set(pd.read_csv(out / "sweep.csv").label)
+    assert {f"demo-retina.blur_sigma={v}" for v in (0.5, 1.0, 1.5, 2.0)} <= labels, labels
     first = (out / "closest.csv").read_bytes()
     from medsr_bench.benchmark.sweep import write_outputs
 
