@@ -63,8 +63,9 @@ def test_all_suites_on_real_data(tmp_path, shared_data, shared_weights, monkeypa
     assert set(df.suite) == {"aghelan", "khandare", "rashid", "beallor"}
     meta = json.loads((out / "run.json").read_text())
     read = {(v["suite"], v["protocol"], v["split"]) for v in meta["variants"].values()}
-    assert {("aghelan", "chestxray14", "test"), ("khandare", "chestxray14", "test"),
-            ("beallor", "cptac-gbm", "val"), ("beallor", "cptac-gbm", "test")} <= read
+    assert {("aghelan", "drive", "all"), ("aghelan", "chestxray14", "test"),
+            ("khandare", "chestxray14", "test"), ("beallor", "cptac-gbm", "val"),
+            ("beallor", "cptac-gbm", "test")} <= read
     for m in ("bicubic", "lanczos"):
         finite(df, m)
     finite(df, "srgan-leftthomas-x4", metrics=("psnr", "ssim"))
@@ -212,7 +213,7 @@ def test_bad_input_file_is_skipped_and_listed_or_stops_with_strict(tmp_path, sha
 
     strict_out = tmp_path / "strict"
     r = runner.invoke(app, [str(a) for a in (*args, "--out", strict_out, "--strict")])
-    assert r.exit_code == 1 and "drive[test]: error" in r.output and "05_test.tif" in r.output
+    assert r.exit_code == 1 and "drive[all]: error" in r.output and "05_test.tif" in r.output
 
 
 def test_run_reuses_the_set_bench_data_prepare_wrote(tmp_path, no_weights, monkeypatch):

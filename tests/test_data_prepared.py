@@ -180,7 +180,7 @@ def test_cli_strict_fails_and_keeps_the_prepared_set(tmp_path):
     assert "09_test.tif: image of size 100x100 (WxH) (expected 565x584 (WxH))" in r.output
     assert snapshot(out) == before
     r = runner.invoke(data_app, args)
-    assert r.exit_code == 0 and "samples per split: test 2; skipped files: 1" in r.output
+    assert r.exit_code == 0 and "samples per split: all 2; skipped files: 1" in r.output
     assert "skipped: DRIVE/test/images/09_test.tif: image of size 100x100" in r.output
 
 

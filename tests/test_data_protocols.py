@@ -104,7 +104,7 @@ def test_drive_pairs(tmp_path):
     for s in out:
         check_pair(s, (32, 32, 3), (16, 16, 3))
         assert on_grid(s.hr) and on_grid(s.lr)
-        assert s.meta.dataset == "drive" and s.meta.split == "test" and s.meta.bit_depth == 8
+        assert s.meta.dataset == "drive" and s.meta.split == "all" and s.meta.bit_depth == 8
         assert s.meta.orig_dtype == "uint8" and s.meta.orig_data_range == 255.0
     assert out[0].meta.source == "DRIVE/test/images/01_test.tif"
 

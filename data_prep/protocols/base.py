@@ -95,7 +95,7 @@ class BaseProtocol(Protocol):
 
     Class attributes (besides :class:`~data_prep.registry.Protocol`'s):
         eval_split: split yielded when ``split=None`` (``test`` for evaluation sets, ``train`` for
-            fine-tuning sets, ``all`` for the embedded demos).
+            fine-tuning sets, ``all`` for a set P1 scores whole, DRIVE).
         splits: the split names this protocol produces.
         dataset_id: id written into outputs when the primary folder is used.
         folder: the folder under the data root holding the dataset.
@@ -211,7 +211,8 @@ class BaseProtocol(Protocol):
         """
         split = split or self.eval_split
         if split != "all" and split not in self.splits:
-            raise ValueError(f"{self.name}: unknown split {split!r}; known: {', '.join(self.splits)}, all")
+            known = ", ".join(dict.fromkeys([*self.splits, "all"]))
+            raise ValueError(f"{self.name}: unknown split {split!r}; known: {known}")
         if limit is None:
             limit = self.default_limit
         self._data_root = None if self.is_demo else Path(data_root if data_root is not None else ".")

@@ -46,7 +46,7 @@ _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.
 
 
 class DemoMixin:
-    """Demo behaviour: packaged source, ``data_root`` ignored, split ``all``."""
+    """Demo behaviour: packaged source, ``data_root`` ignored, every image in split ``test``."""
 
     is_demo = True
     eval_split = "test"
@@ -88,6 +88,7 @@ class DemoRetina(DemoMixin, DriveProtocol):
     layout = "skimage/data/retina.jpg (installed with scikit-image)"
     demo_note = "skimage retina.jpg"
     CROP_HW = (584, 565)
+    splits = ("test",)  # the demos' one split (DRIVE's own is ``all``)
 
     def __init__(self, params=None):
         super().__init__(params if params is not None else DriveProtocol.params_cls(expected_hw=None))

@@ -1,7 +1,8 @@
 """DRIVE retina evaluation set (P1, Aghelan & Rouhani v2, sec. IV-A), x2.
 
 All 40 images (``training/`` + ``test/``), RGB 565x584 -> Lanczos 512x512 = HR; LR = bicubic /2 then
-Gaussian blur (:class:`~data_prep.degrade.BicubicBlur`). Every image is evaluated (split ``test``).
+Gaussian blur (:class:`~data_prep.degrade.BicubicBlur`). Every image is evaluated: DRIVE's own
+training/test division is not P1's, so the one split is named ``all`` (P1 Table 1's reading).
 
 Diagnostic regions (:meth:`DriveProtocol.regions`): ``fov`` from ``mask/NN_<set>_mask.gif``,
 ``vessel`` from ``1st_manual/NN_manual1.gif`` and ``thin_vessel`` (its thin part, see
@@ -61,6 +62,8 @@ class DriveProtocol(RasterProtocol):
                   "cite Staal et al., IEEE TMI 2004)")
     folder = "DRIVE"
     dataset_id = "drive"
+    eval_split = "all"
+    splits = ("all",)
     patterns = ("images/*.tif", "images/*.tiff")
     color = "rgb"
 
