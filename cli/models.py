@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 import medsr_bench.compat  # noqa: F401  (before torchvision / basicsr)
+from medsr_bench.cli.errors import fail
 from medsr_bench.cli.table import text_table
 from medsr_bench.models.ncnn import SOURCE_NCNN, NcnnError, fetch_ncnn, ncnn_source
 from medsr_bench.models.registry import (
@@ -45,11 +46,6 @@ WeightsDir = typer.Option(None, "--weights-dir", envvar="BENCH_WEIGHTS",
                           help="Folder with weight files (default: user cache dir).")
 
 
-def _err(msg: str, code: int = 1):
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
-
-
 def _specs(names: list[str] | None):
 
     if not names:
@@ -59,9 +55,9 @@ def _specs(names: list[str] | None):
         try:
             spec = get_spec(n)
         except KeyError as e:
-            _err(str(e.args[0]), 2)
+            fail(str(e.args[0]))
         if spec.pretrained is None:
-            _err(f"{n} has no weights (interpolation)", 2)
+            fail(f"{n} has no weights (interpolation)")
         specs.append(spec)
     return specs
 
@@ -130,18 +126,18 @@ def fetch_cmd(
     """Download checkpoints into the cache with a progress bar and a sha256 check."""
 
     if source not in ("official", "ncnn"):
-        _err(f"--source {source!r}: expected official or ncnn", 2)
+        fail(f"--source {source!r}: expected official or ncnn")
     if source == "ncnn":
         if all_files or url or not names:
-            _err("--source ncnn takes model names (no --all, no --url)", 2)
+            fail("--source ncnn takes model names (no --all, no --url)")
         _convert_each(_specs(names), weights_dir, param, bin_file, force)
         return
     if param is not None or bin_file is not None:
-        _err("--param/--bin go with --source ncnn", 2)
+        fail("--param/--bin go with --source ncnn")
 
     if all_files:
         if names or url:
-            _err("--all takes no model names and no --url", 2)
+            fail("--all takes no model names and no --url")
         todo = []
         for spec in _specs(None):
             cfg = spec.pretrained
@@ -156,7 +152,7 @@ def fetch_cmd(
         return
     specs = _specs(names)
     if url and len(specs) != 1:
-        _err("--url needs exactly one model name", 2)
+        fail("--url needs exactly one model name")
     if not names:
         specs = [s for s in specs if s.pretrained.url and not weights_path(s, weights_dir).is_file()]
         if not specs:
@@ -179,7 +175,7 @@ def _fail_line(spec, e) -> str:
 def _convert_each(specs, weights_dir, param, bin_file, force) -> None:
     """``--source ncnn``: convert each spec's ncnn pair (one line each; exit 1 when any failed)."""
     if (param is not None or bin_file is not None) and len(specs) != 1:
-        _err("--param/--bin need exactly one model name", 2)
+        fail("--param/--bin need exactly one model name")
     failed = 0
     for spec in specs:
         try:
@@ -273,10 +269,10 @@ def perf(
         tiled_list = [int(s) for s in tiled.split(",") if s.strip()]
         precs = [p.strip() for p in precision.split(",") if p.strip()]
     except ValueError:
-        _err(f"bad --sizes/--tiled {sizes!r} {tiled!r}: expected comma-separated integers", 2)
+        fail(f"bad --sizes/--tiled {sizes!r} {tiled!r}: expected comma-separated integers")
     cl = {"auto": "auto", "on": True, "off": False}.get(channels_last)
     if cl is None:
-        _err(f"bad --channels-last {channels_last!r}: expected auto, on or off", 2)
+        fail(f"bad --channels-last {channels_last!r}: expected auto, on or off")
     typer.echo(TABLE_HEAD)
     try:
         opts = PerfOptions(batch=batch, io=io, channels_last=cl, compile=compile_mode,
@@ -285,7 +281,7 @@ def perf(
         rows, header = run_perf(model, weights_dir, size_list, precs, n_images, reps, device,
                                 peak_tflops, log=typer.echo, tiled=tiled_list, options=opts)
     except (KeyError, ValueError) as e:
-        _err(str(e.args[0] if e.args else e), 2)
+        fail(str(e.args[0] if e.args else e))
     typer.echo(f"model: {header['model']}; machine: {header['machine']}")
     if out:
         cmd = "bench perf " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
