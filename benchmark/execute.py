@@ -426,7 +426,7 @@ def _score_readings(task: Task, ctx: ExecContext, batch: list, sr: np.ndarray, h
     existed. Slices of volumes are collected in ``volumes`` for the 3-D SSIM."""
     # function-level, as execute()'s own metrics import: the metrics package loads torch (start-up cost)
     from medsr_bench.benchmark.metrics.domain import reading_settings
-    from medsr_bench.benchmark.metrics.regions import region_metrics
+    from medsr_bench.benchmark.metrics.regions import region_metric_names, region_metrics
 
     n = len(batch)
     ids = [s.meta.image_id for s in batch]
@@ -445,7 +445,7 @@ def _score_readings(task: Task, ctx: ExecContext, batch: list, sr: np.ndarray, h
         if masks:
             rnotes: list = []
             gv = {**gv, **region_metrics(srd, hrd, {r: m[sel] for r, m in masks.items()}, gms,
-                                         notes=rnotes)}
+                                         metrics=region_metric_names(metrics), notes=rnotes)}
             for i, col, why in rnotes:
                 gn[i] = "; ".join(x for x in (gn[i], f"{col}: {why}") if x)
         _collect_volumes(volumes, refs, ids, g.idx, srd, hrd, gms)

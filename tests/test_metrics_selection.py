@@ -54,6 +54,7 @@ def test_cli_run_with_metric_set_and_toml(bench_env):
     assert r.exit_code == 0, r.output
     df = pd.read_csv(out / "per_image.csv")
     assert {"psnr", "haarpsi", "gmsd"} <= set(df.columns) and "ssim" not in df.columns
+    assert not [c for c in df.columns if c.startswith("fsim@")]  # only a run scoring FSIM has them
     ok = df[df.status == "ok"]
     assert len(ok) and ok.haarpsi.between(0, 1).all() and ok.gmsd.between(0, 1).all()
     meta = json.loads((out / "run.json").read_text())
@@ -63,6 +64,36 @@ def test_cli_run_with_metric_set_and_toml(bench_env):
     cfg.write_text('suite = "demo"\nmodels = ["bicubic"]\nlimit = 1\nmetrics = ["psnr", "fsim"]\n')
     r = bench("run", "--config", cfg, "--print-config")
     assert r.exit_code == 0 and 'metrics = ["psnr", "fsim"]' in r.output, r.output
+
+
+def test_a_run_scoring_fsim_writes_fsim_inside_each_region(bench_env):
+    out = bench_env / "r"
+    r = bench("run", "--suite", "demo", "--limit", "1", "--models", "bicubic", "--metrics",
+              "psnr,fsim", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out / "per_image.csv")
+    brain = df[(df.dataset == "demo-brain") & (df.status == "ok")]
+    body = df[(df.dataset == "demo-ct") & (df.status == "ok")]
+    assert len(brain) and brain["fsim@brain"].between(0, 1).all()
+    assert len(body) and body["fsim@body"].between(0, 1).all()
+    # the padded background's near-1 similarity is left out inside the brain
+    assert (brain["fsim@brain"] != brain["fsim"]).all()
+    assert df[df.dataset == "demo-retina"]["fsim@brain"].isna().all()
+    # the report's region table of each reading, its columns grouped by region
+    r = bench("report", "--run", out, "--out", out / "report.html")
+    assert r.exit_code == 0, r.output
+    page = (out / "report.html").read_text()
+    assert "Inside the diagnostic regions" in page
+    assert page.index("PSNR (dB) @ brain") < page.index("SSIM @ brain") < page.index("FSIM @ brain")
+
+
+def test_region_columns_of_the_report():
+    from medsr_bench.benchmark.report.clinical import region_columns
+
+    cols = ["psnr", "fsim@body", "psnr@lr", "ssim@body", "dice@vessel", "psnr@body", "ssim@fov"]
+    assert region_columns(cols) == {"psnr@body": ("PSNR (dB) @ body", ""),
+                                    "ssim@body": ("SSIM @ body", ""),
+                                    "fsim@body": ("FSIM @ body", ""), "ssim@fov": ("SSIM @ fov", "")}
 
 
 def test_metrics_list_shows_weights_state():

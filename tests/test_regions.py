@@ -11,7 +11,8 @@ from data_fixtures import make_brats_tree, rng_image, write_png, write_tiff
 from skimage.metrics import structural_similarity
 
 from medsr_bench.benchmark.metrics.domain import MetricSettings, prepare_pair, to_metric_domain
-from medsr_bench.benchmark.metrics.regions import region_metrics
+from medsr_bench.benchmark.metrics.fsim import fsim
+from medsr_bench.benchmark.metrics.regions import region_metric_names, region_metrics
 from medsr_bench.benchmark.metrics.ssim import ssim
 from medsr_bench.data_prep import get_protocol
 from medsr_bench.data_prep.protocols.brats2018 import BratsParams
@@ -110,6 +111,67 @@ def test_empty_region_is_nan_with_a_note_and_bad_masks_raise():
         region_metrics(sr, hr, {"x": np.ones((3, 24, 24), bool)}, st)
     with pytest.raises(ValueError, match="unknown region metric"):
         region_metrics(sr, hr, {"x": np.ones((24, 24), bool)}, st, metrics=("vif",))
+
+
+@pytest.mark.parametrize("channel,hw", [("gray", (48, 56)), ("rgb", (520, 530))])
+def test_fsim_with_an_all_true_mask_is_the_whole_image_fsim(channel, hw):
+    # (520, 530): FeatureSIM.m's F = 2 box reduction applies to the mask as to the images
+    st = MetricSettings(data_range=255, channel=channel)
+    shape = (1, *hw, 3) if channel == "rgb" else (1, *hw)
+    sr, hr = (to_metric_domain(a, st) for a in pair(shape, seed=7))
+    got = region_metrics(sr, hr, {"all": np.ones(hw, bool)}, st, metrics=("fsim",))
+    x, y = prepare_pair(sr, hr, st)
+    assert got["fsim@all"][0] == fsim(x[0], y[0], st)[0]
+
+
+def _padded_slice(h=160, w=160, seed=0):
+    """A BraTS-like slice: a textured ellipse ("brain") in zero padding, [0, 1] floats, and an SR
+    blurred inside it."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    brain = ((yy - h / 2) / (0.38 * h)) ** 2 + ((xx - w / 2) / (0.31 * w)) ** 2 < 1
+    tex = ndimage.gaussian_filter(rng.random((h, w)), 2)
+    hr = np.where(brain, 0.3 + 0.6 * (tex - tex.min()) / np.ptp(tex), 0.0)
+    return np.where(brain, ndimage.gaussian_filter(hr, 1.2), 0.0), hr, brain
+
+
+def _pyiqa_fsim_in_region(sr, hr, mask):
+    """FSIM (1 channel, F = 1) from pyiqa 0.1.16's own phase congruency, Scharr gradient and
+    similarity maps, pooled over ``mask`` (pyiqa has no region form; its ``fsim`` pools over the
+    whole image the same way)."""
+    import torch
+    from pyiqa.archs import fsim_arch as pf
+
+    x, y = (torch.from_numpy(a[None, None] * 255.0) for a in (sr, hr))
+    pc = [pf._phase_congruency(a, scales=4, orientations=4, min_length=6, mult=2, sigma_f=0.55,
+                               delta_theta=1.2, k=2.0) for a in (x, y)]
+    scharr = torch.tensor([[[-3.0, 0.0, 3.0], [-10.0, 0.0, 10.0], [-3.0, 0.0, 3.0]]], dtype=x.dtype) / 16
+    kernels = torch.stack([scharr, scharr.transpose(-1, -2)])
+    g = [pf.gradient_map(a, kernels) for a in (x, y)]
+    s = pf.similarity_map(*pc, 0.85) * pf.similarity_map(*g, 160)
+    pcm = torch.maximum(*pc) * torch.from_numpy(mask)[None, None].to(x.dtype)
+    return float((s * pcm).sum() / pcm.sum())
+
+
+def test_fsim_inside_the_brain_matches_pyiqa_maps_and_leaves_the_padding_out():
+    pytest.importorskip("pyiqa")
+    import medsr_bench.compat  # noqa: F401  (before pyiqa's torchvision import)
+
+    sr, hr, brain = _padded_slice()
+    st = MetricSettings(data_range=1.0, channel="gray", quantize=False)
+    got = region_metrics(sr[None], hr[None], {"brain": brain}, st, metrics=("fsim",))["fsim@brain"][0]
+    # 8e-8 here: the whole-image FSIM tolerance vs pyiqa (1e-5) comes from the zero background
+    # (fsim.py: pyiqa's epsilon), which the region leaves out
+    assert abs(got - _pyiqa_fsim_in_region(sr, hr, brain)) < 1e-6
+    whole = fsim(sr[None], hr[None], st)[0]
+    assert whole - got > 0.02  # 0.970 vs 0.939: the padding's similarity pulls FSIM towards 1
+
+
+def test_region_metric_names_follow_the_run_metric_set():
+    assert region_metric_names(("psnr", "ssim", "mse", "vif")) == ("psnr", "ssim")
+    assert region_metric_names(("psnr", "fsim")) == ("psnr", "ssim", "fsim")
 
 
 def test_thin_vessel_rule_on_lines_of_known_width():

@@ -175,12 +175,20 @@ def _sim(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return (2.0 * a * b + t) / (a * a + b * b + t)
 
 
-def fsim_planes(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
+def fsim_planes(sr: np.ndarray, hr: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """FSIM of ``(n, 1, H, W)`` or FSIMc of ``(n, 3, H, W)`` YIQ float64 stacks on the 8-bit
-    scale: ``(n,)`` (NaN where neither image has phase congruency)."""
+    scale: ``(n,)`` (NaN where neither image has phase congruency).
+
+    ``mask`` (bool ``(n, H, W)``, optional) restricts the pooling, eq. (8)'s sums over the pixels
+    where ``PC_m`` weights ``S_L``, to the region; the phase congruency and gradient maps are still
+    those of the whole image. With ``F > 1`` the mask is reduced as the images (``F x F`` mean,
+    every ``F``-th pixel) and a pixel of the reduced grid is in the region when at least half of
+    its box is. An all-True mask gives the whole-image value exactly.
+    """
     n = hr.shape[0]
     f = downsample_factor(*hr.shape[-2:])
     a, b = mean_subsample(hr, f), mean_subsample(sr, f)
+    w = None if mask is None else (mean_subsample(mask.astype(np.float64), f) >= 0.5)
     pc = phase_congruency(np.concatenate([a[:, 0], b[:, 0]]))
     pc_a, pc_b = pc[:n], pc[n:]
     g = scharr_magnitude(np.concatenate([a[:, 0], b[:, 0]]))
@@ -190,13 +198,16 @@ def fsim_planes(sr: np.ndarray, hr: np.ndarray) -> np.ndarray:
     if a.shape[1] == 3:
         siq = (_sim(a[:, 1], b[:, 1], t3) * _sim(a[:, 2], b[:, 2], t4)).astype(complex)
         s = s * np.real(siq ** FSIM_LAMBDA)
+    if w is not None:
+        s, pcm = s * w, pcm * w
     return s.sum(axis=(-2, -1)) / pcm.sum(axis=(-2, -1))
 
 
-def fsim_stack(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[np.ndarray, list[str]]:
+def fsim_stack(sr: np.ndarray, hr: np.ndarray, settings,
+               mask: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """FSIM (1 channel) / FSIMc (3 channels) of ``(n, C, H, W)`` float64 stacks in
     ``[0, settings.data_range]``: ``(values (n,), notes)``; NaN below 8x8 pixels or without phase
-    congruency."""
+    congruency (in the region, with ``mask``: bool ``(n, H, W)``, see :func:`fsim_planes`)."""
     n, _, h, w = sr.shape
     if min(h, w) < 8:
         return undefined(n, f"FSIM undefined: image {h}x{w} is smaller than 8x8")
@@ -205,8 +216,10 @@ def fsim_stack(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[np.ndarray, li
     if a.shape[1] == 3:
         a, b = rgb_to_yiq(a), rgb_to_yiq(b)
     with np.errstate(divide="ignore", invalid="ignore"):
-        v = fsim_planes(a, b)
-    return finite_or(v, "FSIM undefined: no phase congruency in either image (e.g. constant images)")
+        v = fsim_planes(a, b, mask)
+    return finite_or(v, "FSIM undefined: no phase congruency in either image (e.g. constant images)"
+                     if mask is None else "FSIM undefined: no phase congruency in the region in "
+                     "either image, or an empty region")
 
 
 def fsim(sr: np.ndarray, hr: np.ndarray, settings) -> tuple[float, str]:

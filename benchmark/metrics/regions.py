@@ -1,4 +1,4 @@
-"""Diagnostic-region metrics: PSNR / SSIM / MSE inside a mask (FOV, vessels, brain).
+"""Diagnostic-region metrics: PSNR / SSIM / MSE / FSIM inside a mask (FOV, vessels, brain, body).
 
 Columns are named ``<metric>@<region>`` (``psnr@fov``, ``ssim@thin_vessel``, ``psnr@brain``). The
 masks come from a protocol's ``regions()`` hook (:mod:`data_prep.regions`), bool ``(H, W)`` aligned
@@ -16,6 +16,14 @@ restricted to the mask's pixels:
   value says how well the structure *at* R's pixels is reproduced (equal to
   ``skimage.metrics.structural_similarity(full=True)``'s map averaged over R's valid pixels).
 
+- ``fsim@R`` (written when the run scores ``fsim``, :func:`region_metric_names`): FSIM / FSIMc
+  (:mod:`benchmark.metrics.fsim`, Zhang et al. 2011 eq. 8) with its pooling, the
+  ``PC_m``-weighted mean of ``S_L``, over the pixels of R only; phase congruency and gradients are
+  those of the whole image. On a zero-padded slice the background has near-1 similarity and
+  large ``PC_m`` (phase congruency normalises by the tiny filter energy there), so whole-image
+  FSIM is pulled towards 1 by pixels no reader looks at; ``fsim@brain`` / ``fsim@body`` leaves
+  them out.
+
 A region with no pixel left (empty mask, or everything in the crop border / SSIM margin) gives NaN
 and a note.
 """
@@ -23,11 +31,12 @@ and a note.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from medsr_bench.benchmark.metrics.domain import MetricSettings, prepare_pair
+from medsr_bench.benchmark.metrics.fsim import fsim_stack
 from medsr_bench.benchmark.metrics.psnr import psnr_from_mse
 from medsr_bench.benchmark.metrics.ssim import SSIM_WIN, ssim_maps
 
@@ -56,8 +65,26 @@ def _ssim(sr: np.ndarray, hr: np.ndarray, mask: np.ndarray, settings: MetricSett
     return float(smap[:, valid].mean()), ""
 
 
+def _fsim(sr: np.ndarray, hr: np.ndarray, mask: np.ndarray, settings: MetricSettings) -> tuple[float, str]:
+    if not mask.any():
+        return math.nan, "empty region"
+    v, notes = fsim_stack(sr[None], hr[None], settings, mask=mask[None])
+    return float(v[0]), notes[0]
+
+
 #: metric name -> fn(sr (C, H, W), hr (C, H, W), mask bool (H, W), settings) -> (value, note)
-REGION_METRICS: dict[str, Callable] = {"psnr": _psnr, "ssim": _ssim, "mse": _mse}
+REGION_METRICS: dict[str, Callable] = {"psnr": _psnr, "ssim": _ssim, "mse": _mse, "fsim": _fsim}
+#: region columns a run always writes for every region of its protocol
+REGION_ALWAYS: tuple[str, ...] = ("psnr", "ssim")
+#: region columns a run writes when it scores the whole-image metric too (``--metrics ...,fsim``)
+REGION_WHEN_SCORED: tuple[str, ...] = ("fsim",)
+
+
+def region_metric_names(metrics: Sequence[str]) -> tuple[str, ...]:
+    """The region metrics of a run scoring ``metrics`` (whole-image names): :data:`REGION_ALWAYS`,
+    then each of :data:`REGION_WHEN_SCORED` that ``metrics`` holds (``("psnr", "ssim", "fsim")``
+    for ``--metrics psnr,ssim,fsim``)."""
+    return (*REGION_ALWAYS, *(m for m in REGION_WHEN_SCORED if m in metrics))
 
 
 def region_metrics(sr: np.ndarray, hr: np.ndarray, masks: Mapping[str, np.ndarray], settings: MetricSettings,
@@ -70,7 +97,7 @@ def region_metrics(sr: np.ndarray, hr: np.ndarray, masks: Mapping[str, np.ndarra
         masks: ``{region: bool array}``, each ``(N, H, W)`` (one mask per image) or ``(H, W)``
             (shared by all N), aligned with the HR before any crop.
         settings: :class:`MetricSettings` (``data_range``, ``channel``, ``crop_border``, SSIM K1/K2).
-        metrics: names from :data:`REGION_METRICS` (``psnr``, ``ssim``, ``mse``).
+        metrics: names from :data:`REGION_METRICS` (``psnr``, ``ssim``, ``mse``, ``fsim``).
         notes: optional list receiving ``(image index, column, reason)`` for every NaN.
 
     Returns:

@@ -1,5 +1,6 @@
 """The report's "Clinical fidelity" section: task fidelity (segmentation Dice / clDice), consistency
-with the LR input, opensr-test correctness percentages and the reader study, per protocol reading
+with the LR input, opensr-test correctness percentages, the metrics inside each diagnostic region
+(:mod:`benchmark.metrics.regions`) and the reader study, per protocol reading
 and model, from the columns :mod:`benchmark.clinical` wrote into ``per_image.csv``; plus the
 correctness-map panels of the crop-zoom figures."""
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from medsr_bench.benchmark.metrics.regions import REGION_METRICS
 
 #: column -> (header, what it says); the order of the table
 COLUMNS = {
@@ -35,6 +38,26 @@ GROUPS = {
     "Reader study": ("mos",),
 }
 
+#: the region-metric table's name (its columns are found in the run: :func:`region_columns`)
+REGION_GROUP = "Inside the diagnostic regions (the masks are outlined in the figures)"
+_REGION_HEAD = {"psnr": "PSNR (dB)", "ssim": "SSIM", "fsim": "FSIM", "mse": "MSE"}
+#: region names that are not masks (``psnr@lr`` is LR-consistency, in :data:`COLUMNS`)
+_NOT_MASKS = ("lr",)
+
+
+def region_columns(columns) -> dict[str, tuple[str, str]]:
+    """``{column: (header, note)}`` of the ``<metric>@<region>`` columns in ``columns`` that are
+    region metrics (:data:`~benchmark.metrics.regions.REGION_METRICS` inside a protocol's mask:
+    ``ssim@vessel``, ``psnr@brain``, ``fsim@body``), grouped by region in first-seen order."""
+    found = [c for c in columns if "@" in c and c.split("@", 1)[0] in REGION_METRICS
+             and c.split("@", 1)[1] not in _NOT_MASKS and c not in COLUMNS]
+    regions = list(dict.fromkeys(c.split("@", 1)[1] for c in found))
+    order = list(REGION_METRICS)
+    found.sort(key=lambda c: (regions.index(c.split("@", 1)[1]), order.index(c.split("@", 1)[0])))
+    return {c: (f"{_REGION_HEAD.get(c.split('@')[0], c.split('@')[0])} @ {c.split('@', 1)[1]}", "")
+            for c in found}
+
+
 READER_HOWTO = ("testable with your readers: <code>bench reader make RUN --out DIR</code>, give "
                 "<code>DIR/index.html</code> to the readers (it works offline), then <code>bench "
                 "reader score ratings-*.csv --run RUN --key DIR/key.json</code> and re-run "
@@ -52,7 +75,9 @@ def clinical_context(run, models: list[str]) -> dict | None:
     present; the segmenter's own HR Dice and thresholds; the reader study's files if scored.
     None when the run has no clinical column."""
     pi = run.per_image
-    cols = [c for c in COLUMNS if c in pi.columns]
+    heads = {**COLUMNS, **region_columns(pi.columns)}
+    groups = {**GROUPS, REGION_GROUP: tuple(region_columns(pi.columns))}
+    cols = [c for c in heads if c in pi.columns]
     if not cols:
         return None
     sections = []
@@ -65,7 +90,7 @@ def clinical_context(run, models: list[str]) -> dict | None:
         if not present:
             continue
         tables = []
-        for gname, gcols in GROUPS.items():
+        for gname, gcols in groups.items():
             gcols = [c for c in gcols if c in present]
             if not gcols:
                 continue
@@ -82,7 +107,7 @@ def clinical_context(run, models: list[str]) -> dict | None:
                                   "sd": f"± {_fmt(float(sd), c)}" if math.isfinite(sd) else "",
                                   "n": len(x)})
                 table.append({"model": m, "cells": cells})
-            tables.append({"name": gname, "headers": [COLUMNS[c] for c in gcols], "rows": table})
+            tables.append({"name": gname, "headers": [heads[c] for c in gcols], "rows": table})
         seg = None
         if "vessel_hr_dice" in ok:
             hd = pd.to_numeric(ok.drop_duplicates("image_id")["vessel_hr_dice"], errors="coerce").dropna()
