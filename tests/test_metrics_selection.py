@@ -47,12 +47,17 @@ def test_cli_unknown_metric_is_one_error_line(bench_env):
     assert "haarpsi" in lines[0]
 
 
-def test_cli_run_with_metric_set_and_toml(bench_env):
+def _demo_run(bench_env, metrics: str):
+    """``bench run --suite demo --limit 1 --models bicubic --metrics METRICS``: (run dir, per_image)."""
     out = bench_env / "r"
     r = bench("run", "--suite", "demo", "--limit", "1", "--models", "bicubic", "--metrics",
-              "psnr,haarpsi,gmsd", "--out", out, "-q")
+              metrics, "--out", out, "-q")
     assert r.exit_code == 0, r.output
-    df = pd.read_csv(out / "per_image.csv")
+    return out, pd.read_csv(out / "per_image.csv")
+
+
+def test_cli_run_with_metric_set_and_toml(bench_env):
+    out, df = _demo_run(bench_env, "psnr,haarpsi,gmsd")
     assert {"psnr", "haarpsi", "gmsd"} <= set(df.columns) and "ssim" not in df.columns
     assert not [c for c in df.columns if c.startswith("fsim@")]  # only a run scoring FSIM has them
     ok = df[df.status == "ok"]
@@ -67,11 +72,7 @@ def test_cli_run_with_metric_set_and_toml(bench_env):
 
 
 def test_a_run_scoring_fsim_writes_fsim_inside_each_region(bench_env):
-    out = bench_env / "r"
-    r = bench("run", "--suite", "demo", "--limit", "1", "--models", "bicubic", "--metrics",
-              "psnr,fsim", "--out", out, "-q")
-    assert r.exit_code == 0, r.output
-    df = pd.read_csv(out / "per_image.csv")
+    out, df = _demo_run(bench_env, "psnr,fsim")
     brain = df[(df.dataset == "demo-brain") & (df.status == "ok")]
     body = df[(df.dataset == "demo-ct") & (df.status == "ok")]
     assert len(brain) and brain["fsim@brain"].between(0, 1).all()

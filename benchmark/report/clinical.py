@@ -41,21 +41,19 @@ GROUPS = {
 #: the region-metric table's name (its columns are found in the run: :func:`region_columns`)
 REGION_GROUP = "Inside the diagnostic regions (the masks are outlined in the figures)"
 _REGION_HEAD = {"psnr": "PSNR (dB)", "ssim": "SSIM", "fsim": "FSIM", "mse": "MSE"}
-#: region names that are not masks (``psnr@lr`` is LR-consistency, in :data:`COLUMNS`)
-_NOT_MASKS = ("lr",)
 
 
 def region_columns(columns) -> dict[str, tuple[str, str]]:
     """``{column: (header, note)}`` of the ``<metric>@<region>`` columns in ``columns`` that are
     region metrics (:data:`~benchmark.metrics.regions.REGION_METRICS` inside a protocol's mask:
-    ``ssim@vessel``, ``psnr@brain``, ``fsim@body``), grouped by region in first-seen order."""
-    found = [c for c in columns if "@" in c and c.split("@", 1)[0] in REGION_METRICS
-             and c.split("@", 1)[1] not in _NOT_MASKS and c not in COLUMNS]
-    regions = list(dict.fromkeys(c.split("@", 1)[1] for c in found))
+    ``ssim@vessel``, ``psnr@brain``, ``fsim@body``; not those :data:`COLUMNS` already shows, such
+    as ``psnr@lr``), grouped by region in first-seen order, metrics in registry order."""
     order = list(REGION_METRICS)
-    found.sort(key=lambda c: (regions.index(c.split("@", 1)[1]), order.index(c.split("@", 1)[0])))
-    return {c: (f"{_REGION_HEAD.get(c.split('@')[0], c.split('@')[0])} @ {c.split('@', 1)[1]}", "")
-            for c in found}
+    found = [(c, *c.split("@", 1)) for c in columns if "@" in c and c not in COLUMNS]
+    found = [(c, m, r) for c, m, r in found if m in REGION_METRICS]
+    regions = list(dict.fromkeys(r for _, _, r in found))
+    found.sort(key=lambda f: (regions.index(f[2]), order.index(f[1])))
+    return {c: (f"{_REGION_HEAD.get(m, m)} @ {r}", "") for c, m, r in found}
 
 
 READER_HOWTO = ("testable with your readers: <code>bench reader make RUN --out DIR</code>, give "
@@ -75,8 +73,9 @@ def clinical_context(run, models: list[str]) -> dict | None:
     present; the segmenter's own HR Dice and thresholds; the reader study's files if scored.
     None when the run has no clinical column."""
     pi = run.per_image
-    heads = {**COLUMNS, **region_columns(pi.columns)}
-    groups = {**GROUPS, REGION_GROUP: tuple(region_columns(pi.columns))}
+    regions = region_columns(pi.columns)
+    heads = {**COLUMNS, **regions}
+    groups = {**GROUPS, REGION_GROUP: tuple(regions)}
     cols = [c for c in heads if c in pi.columns]
     if not cols:
         return None
